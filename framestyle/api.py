@@ -1,0 +1,92 @@
+"""The Python API: ``stylize`` one image in memory, or ``run`` a whole job."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+from PIL import Image
+
+from framestyle.engine import Engine
+from framestyle.errors import UsageError
+from framestyle.host import PluginHost
+from framestyle.images import read_image, resize, to_rgb8 as pil_to_rgb8
+from framestyle.runtime import Runtime, to_rgb8, to_tensor
+from framestyle.settings import Settings
+from framestyle.types import FrameJob, RunEnd, SourceInfo
+from framestyle.weights import Weights
+
+ImageLike = Union[str, os.PathLike, np.ndarray, Image.Image]
+
+
+def as_rgb8(image: ImageLike) -> np.ndarray:
+    """A path, a PIL image or an HxWx3 (or HxW) uint8 array as HxWx3 uint8 RGB."""
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(Path(image))
+    if isinstance(image, Image.Image):
+        return pil_to_rgb8(image)
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise UsageError(f"image arrays must be uint8, not {array.dtype}")
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise UsageError(f"image arrays must be HxWx3 RGB, not shape {array.shape}")
+    return np.ascontiguousarray(array[:, :, :3])
+
+
+def stylize(
+    content: ImageLike,
+    style: ImageLike | Sequence[ImageLike],
+    *,
+    plugins: Sequence[str] = (),
+    host: PluginHost | None = None,
+    weights: Weights | None = None,
+    **options: Any,
+) -> np.ndarray:
+    """Stylise one image and return it as HxWx3 uint8 RGB.
+
+    ``options`` are :class:`Settings` fields (``size``, ``iterations``,
+    ``style_weight``, ``optimizer``, ``device``, …). Installed plugins take
+    part as in the CLI; ``host`` lets a caller (or a test) bring its own.
+
+    >>> out = framestyle.stylize("photo.jpg", "starry.jpg", size=256, iterations=100)
+    """
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    settings = Settings(**options)
+    host = host or PluginHost(plugins)
+    runtime = Runtime(settings, host.hooks, weights, styles=[as_rgb8(s) for s in styles])
+    rgb = as_rgb8(content)
+    height, width = rgb.shape[:2]
+    size = runtime.content_size(width, height)
+    tensor = to_tensor(resize(rgb, *size), runtime.device)
+    info = SourceInfo(Path(str(content)) if isinstance(content, (str, os.PathLike)) else Path("<image>"),
+                      "image", width, height, frame_count=1)
+    job = FrameJob(info, 0, tensor, None, settings, runtime)
+    result = host.hooks.stylize(job, host.hooks.init_image(job))
+    return to_rgb8(result.image)
+
+
+def run(
+    inputs: Sequence[str | os.PathLike] | str | os.PathLike,
+    style: str | os.PathLike | Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    *,
+    plugins: Sequence[str] = (),
+    host: PluginHost | None = None,
+    weights: Weights | None = None,
+    **options: Any,
+) -> RunEnd:
+    """Run a whole job as ``framestyle run`` does and return its summary.
+
+    >>> summary = framestyle.run(["photos/"], "starry.jpg", "styled/", size=256)
+    >>> summary.exit_code, summary.failed
+    """
+    inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    styles = [style] if isinstance(style, (str, os.PathLike)) else list(style)
+    settings = Settings(inputs=[Path(p) for p in inputs], style=[Path(s) for s in styles],
+                        output=Path(output), **options)
+    return Engine(settings, host or PluginHost(plugins), weights).run()

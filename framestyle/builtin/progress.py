@@ -1,0 +1,183 @@
+"""Progress on stderr: rich bars on an interactive terminal, plain lines otherwise.
+
+Interactive means stderr is a terminal and ``TERM`` is not ``dumb``; rich
+honours ``NO_COLOR``. Plain mode prints one line per input (and with ``-v``
+every tenth of the iterations), because rich's live display prints nothing
+until it stops when stderr is a file or a pipe. ``-q`` silences both.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Any
+
+from framestyle.hookspecs import hookimpl
+from framestyle.types import FrameEnd, FrameStart, RunEnd, RunStart, SourceEnd, SourceStart, Step
+
+
+def interactive() -> bool:
+    return sys.stderr.isatty() and os.environ.get("TERM", "") != "dumb"
+
+
+def say(text: str) -> None:
+    sys.stderr.write(f"framestyle: {text}\n")
+    sys.stderr.flush()
+
+
+class PlainReporter:
+    def __init__(self, event: RunStart) -> None:
+        self.verbose = event.settings.verbosity > 0
+        self.total = event.total_items
+        self.iterations = 0
+        say(f"{self.total} input(s), device {event.device}, weights: {event.weights}")
+
+    def source_start(self, event: SourceStart) -> None:
+        self.iterations = 0
+        self.loss = float("nan")
+
+    def frame_start(self, event: FrameStart) -> None:
+        self.every = max(1, event.iterations // 10)
+        if self.verbose and event.frame_count != 1:
+            say(f"  frame {event.index + 1}/{event.frame_count or '?'} at {event.width}x{event.height}")
+
+    def step(self, event: Step) -> None:
+        if self.verbose and (event.iteration % self.every == 0 or event.iteration == event.iterations):
+            say(f"  iteration {event.iteration}/{event.iterations}: loss {event.loss:.4g}")
+
+    def frame_end(self, event: FrameEnd) -> None:
+        self.iterations += event.iterations
+        self.loss = event.loss
+
+    def source_end(self, event: SourceEnd) -> None:
+        where = f"[{event.item}/{self.total}] {event.path} -> {event.output}"
+        if event.status == "done":
+            say(f"{where}: {self.iterations} iterations, {event.seconds:.1f} s, loss {self.loss:.4g}")
+        elif event.status == "skipped":
+            say(f"{where}: skipped, {event.message}")
+        # failures are logged by the engine; interruptions by run_end
+
+    def run_end(self, event: RunEnd) -> None:
+        summarise(event, say)
+
+
+class RichReporter:
+    def __init__(self, event: RunStart) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.console.print(f"framestyle: device {event.device}, weights: {event.weights}")
+        self.overall = self.progress.add_task("inputs", total=event.total_items, detail="")
+        self.frames = self.progress.add_task("frames", total=None, detail="", visible=False)
+        self.steps = self.progress.add_task("iterations", total=None, detail="")
+        self.progress.start()
+
+    def source_start(self, event: SourceStart) -> None:
+        name = event.path.name
+        self.progress.update(self.overall, detail=name)
+        count = event.info.frame_count if event.info else None
+        self.progress.update(self.frames, total=count, completed=0, visible=bool(count and count > 1))
+
+    def frame_start(self, event: FrameStart) -> None:
+        self.progress.reset(self.steps, total=event.iterations, detail=f"{event.width}x{event.height}")
+
+    def step(self, event: Step) -> None:
+        self.progress.update(self.steps, completed=event.iteration, detail=f"loss {event.loss:.4g}")
+
+    def frame_end(self, event: FrameEnd) -> None:
+        self.progress.advance(self.frames)
+
+    def source_end(self, event: SourceEnd) -> None:
+        self.progress.advance(self.overall)
+        if event.status == "skipped":
+            self.progress.console.print(f"framestyle: {event.path}: skipped, {event.message}")
+
+    def run_end(self, event: RunEnd) -> None:
+        self.progress.stop()
+        summarise(event, lambda text: self.console.print(f"framestyle: {text}", highlight=False))
+
+
+def summarise(event: RunEnd, emit: Any) -> None:
+    parts = [f"{event.done} done"]
+    if event.skipped:
+        parts.append(f"{event.skipped} skipped (already complete)")
+    if event.failed:
+        parts.append(f"{len(event.failed)} failed")
+    state = "interrupted after" if event.interrupted else "in"
+    emit(f"{', '.join(parts)} {state} {event.seconds:.1f} s")
+    for path, message in event.failed:
+        emit(f"failed: {path}: {message}")
+
+
+# One run at a time per thread: the reporter lives from on_run_start to on_run_end.
+_local = threading.local()
+
+
+def current() -> Any:
+    return getattr(_local, "reporter", None)
+
+
+@hookimpl
+def on_run_start(event: RunStart) -> None:
+    if event.settings.verbosity < 0:
+        _local.reporter = None
+    elif interactive():
+        _local.reporter = RichReporter(event)
+    else:
+        _local.reporter = PlainReporter(event)
+
+
+@hookimpl
+def on_source_start(event: SourceStart) -> None:
+    if reporter := current():
+        reporter.source_start(event)
+
+
+@hookimpl
+def on_frame_start(event: FrameStart) -> None:
+    if reporter := current():
+        reporter.frame_start(event)
+
+
+@hookimpl
+def on_step(event: Step) -> None:
+    if reporter := current():
+        reporter.step(event)
+
+
+@hookimpl
+def on_frame_end(event: FrameEnd) -> None:
+    if reporter := current():
+        reporter.frame_end(event)
+
+
+@hookimpl
+def on_source_end(event: SourceEnd) -> None:
+    if reporter := current():
+        reporter.source_end(event)
+
+
+@hookimpl
+def on_run_end(event: RunEnd) -> None:
+    if reporter := current():
+        _local.reporter = None
+        reporter.run_end(event)

@@ -1,0 +1,59 @@
+"""Default pipeline: where optimisation starts, and the Gatys et al. optimisation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from framestyle.hookspecs import hookimpl
+from framestyle.images import read_image, resize
+from framestyle.optimize import WeightedLoss, optimize
+from framestyle.runtime import to_tensor
+from framestyle.types import FrameJob, Step, StylizeResult
+
+
+@hookimpl(trylast=True)
+def init_image(job: FrameJob) -> torch.Tensor:
+    init = job.settings.init
+    _, _, height, width = job.content.shape
+    if init == "content":
+        return job.content.clone()
+    if init == "noise":
+        # Seeded per frame so a rerun (or a resumed run) reproduces it exactly.
+        generator = torch.Generator().manual_seed(job.settings.seed * 1_000_003 + job.index)
+        return torch.rand(job.content.shape, generator=generator).to(job.content.device)
+    rgb = resize(read_image(Path(init)), width, height)
+    return to_tensor(rgb, job.content.device)
+
+
+def active_losses(job: FrameJob) -> list[WeightedLoss]:
+    registry = job.runtime.hooks.losses()
+    weights = {spec.name: spec.default_weight for spec in registry.specs.values()}
+    weights.update(job.settings.loss_weights())
+    return [
+        WeightedLoss(name, weight, registry.get(name).build(job))
+        for name, weight in weights.items()
+        if weight != 0
+    ]
+
+
+@hookimpl(trylast=True)
+def stylize(job: FrameJob, init: torch.Tensor) -> StylizeResult:
+    settings = job.settings
+    spec = job.runtime.hooks.optimizers().get(settings.optimizer)
+    hooks = job.runtime.hooks
+
+    def on_step(iteration: int, loss: float, losses: dict[str, float]) -> None:
+        hooks.on_step(Step(job.source.path, job.index, iteration, settings.iterations, loss, losses))
+
+    torch.manual_seed(settings.seed)
+    return optimize(
+        init,
+        active_losses(job),
+        job.runtime.encode,
+        lambda params: spec.build(params, settings),
+        settings.iterations,
+        on_step,
+        clamp_each_step=settings.optimizer != "lbfgs",
+    )

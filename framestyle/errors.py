@@ -1,0 +1,43 @@
+"""Exceptions that the CLI turns into one-line errors and exit codes."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class FramestyleError(Exception):
+    """A handled error: the CLI prints ``framestyle: error: <message>``."""
+
+    exit_code = 1
+
+
+class UsageError(FramestyleError):
+    """Bad options or arguments; nothing was processed."""
+
+    exit_code = 2
+
+
+class PluginError(FramestyleError):
+    """A plugin could not be loaded or broke the plugin contract."""
+
+    exit_code = 3
+
+
+class InputError(FramestyleError):
+    """One input cannot be processed; the run goes on with the others."""
+
+
+class WeightsNotFoundError(FramestyleError):
+    """No VGG-19 weights anywhere framestyle looks."""
+
+    exit_code = 2
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for a close match, else the list of choices."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(name, choices, n=1)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; choose from: {', '.join(choices) or '(none installed)'}"

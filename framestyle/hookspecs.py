@@ -1,0 +1,158 @@
+"""Every hook framestyle calls, in the order a run calls them.
+
+A plugin is a module or object with functions decorated by
+``framestyle.hookimpl`` whose names are hook names below; an implementation
+may accept any subset of a hook's arguments. Built-in plugins live in
+``framestyle/builtin/`` and use exactly this surface.
+
+Order over a run (see ``tests/test_hook_order.py``)::
+
+    register_loaders, register_writers, register_losses, register_optimizers
+    on_run_start
+      for each input:  on_source_start
+        for each frame:  on_frame_start, init_image, stylize (on_step per iteration), on_frame_end
+      on_source_end
+    on_run_end
+
+An input that is already complete (resume) gets ``on_source_start`` and
+``on_source_end`` with status ``"skipped"``; one that fails gets
+``on_source_end`` with status ``"failed"``. ``on_run_end`` is always called,
+also after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from framestyle.types import (
+        FrameEnd,
+        FrameJob,
+        FrameStart,
+        LoaderSpec,
+        LossSpec,
+        OptimizerSpec,
+        RunEnd,
+        RunStart,
+        SourceEnd,
+        SourceStart,
+        Step,
+        StylizeResult,
+        WriterSpec,
+    )
+
+PROJECT = "framestyle"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --------------------------------------------------------------------------- registration
+# Called once when a run sets up, before on_run_start. Each implementation
+# calls ``register`` once per thing it provides; names must be unique across
+# all plugins (a clash is a plugin error, exit code 3).
+
+
+@hookspec
+def register_loaders(register: Callable[[LoaderSpec], None]) -> None:
+    """Register input loaders: ``register(LoaderSpec(...))``.
+
+    For an input file, an explicit ``--loader NAME`` wins; otherwise loaders
+    whose extensions match are tried by descending priority until one returns
+    a source. Folders are walked by the core and offer each file to the
+    loaders, so a new loader also works inside folders.
+    """
+
+
+@hookspec
+def register_writers(register: Callable[[WriterSpec], None]) -> None:
+    """Register output writers: ``register(WriterSpec(...))``.
+
+    ``--writer NAME`` wins; otherwise the writer whose extensions match the
+    output file (or ``--format`` for an output folder), highest priority first.
+    """
+
+
+@hookspec
+def register_losses(register: Callable[[LossSpec], None]) -> None:
+    """Register losses: ``register(LossSpec(...))``.
+
+    A loss is used when its weight is non-zero: ``default_weight``, or
+    ``--loss NAME=WEIGHT`` (the built-ins also have ``--content-weight``,
+    ``--style-weight`` and ``--tv-weight``).
+    """
+
+
+@hookspec
+def register_optimizers(register: Callable[[OptimizerSpec], None]) -> None:
+    """Register optimizers: ``register(OptimizerSpec(...))``, chosen with
+    ``--optimizer NAME``."""
+
+
+# --------------------------------------------------------------------------- pipeline
+# First-result hooks: the first implementation that returns something other
+# than None wins. The built-ins are ``trylast``, so any plugin runs before
+# them; a ``wrapper=True`` implementation can change the arguments' contents
+# before and the result after.
+
+
+@hookspec(firstresult=True)
+def init_image(job: FrameJob) -> torch.Tensor | None:
+    """Return the image the optimizer starts from for this frame
+    (1x3xHxW, RGB in [0, 1], the size of ``job.content``), or None to defer.
+
+    Built-in: ``--init content`` (default), ``noise`` or an image path.
+    """
+
+
+@hookspec(firstresult=True)
+def stylize(job: FrameJob, init: torch.Tensor) -> StylizeResult | None:
+    """Optimise ``init`` into the stylised frame and return a
+    :class:`~framestyle.types.StylizeResult`, or None to defer.
+
+    Built-in: the VGG-19 pixel optimisation of Gatys et al. with every loss
+    whose weight is non-zero; it calls ``on_step`` once per iteration.
+    """
+
+
+# --------------------------------------------------------------------------- events
+# Observers: every implementation is called; return values are ignored.
+
+
+@hookspec
+def on_run_start(event: RunStart) -> None:
+    """The run is set up (weights loaded, inputs listed) and about to start."""
+
+
+@hookspec
+def on_source_start(event: SourceStart) -> None:
+    """An input is about to be processed (or skipped, if already complete)."""
+
+
+@hookspec
+def on_frame_start(event: FrameStart) -> None:
+    """A frame is about to be stylised."""
+
+
+@hookspec
+def on_step(event: Step) -> None:
+    """The optimizer finished one iteration on the current frame."""
+
+
+@hookspec
+def on_frame_end(event: FrameEnd) -> None:
+    """A frame was stylised and handed to the writer."""
+
+
+@hookspec
+def on_source_end(event: SourceEnd) -> None:
+    """An input is finished: done, skipped, failed or interrupted."""
+
+
+@hookspec
+def on_run_end(event: RunEnd) -> None:
+    """The run is over; ``event.exit_code`` is what the CLI will return."""

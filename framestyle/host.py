@@ -1,0 +1,350 @@
+"""The plugin host: one pluggy manager per run, and the only code that calls hooks.
+
+Built-in plugins are registered by dotted name exactly like third-party ones,
+which come from the ``framestyle`` entry-point group. A plugin that fails to
+load is skipped with a warning naming it and its distribution, unless
+``FRAMESTYLE_STRICT_PLUGINS=1`` makes that fatal.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import pluggy
+
+from framestyle import hookspecs
+from framestyle.errors import PluginError, UsageError, did_you_mean
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from framestyle.types import (
+        FrameEnd,
+        FrameJob,
+        FrameStart,
+        LoaderSpec,
+        LossSpec,
+        OptimizerSpec,
+        RunEnd,
+        RunStart,
+        SourceEnd,
+        SourceStart,
+        Step,
+        StylizeResult,
+        WriterSpec,
+    )
+
+log = logging.getLogger("framestyle")
+
+ENTRY_POINT_GROUP = "framestyle"
+STRICT_ENV = "FRAMESTYLE_STRICT_PLUGINS"
+NO_AUTOLOAD_ENV = "FRAMESTYLE_DISABLE_PLUGIN_AUTOLOAD"
+
+# name -> module; registered in this order (hook order among them is set by
+# trylast/tryfirst, not by this list).
+BUILTIN_PLUGINS: dict[str, str] = {
+    "images": "framestyle.builtin.images",
+    "losses": "framestyle.builtin.losses",
+    "optimizers": "framestyle.builtin.optimizers",
+    "stylize": "framestyle.builtin.stylize",
+    "progress": "framestyle.builtin.progress",
+}
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+@dataclass
+class PluginRecord:
+    """What the host knows about one plugin, for ``framestyle plugins``."""
+
+    name: str
+    kind: str  # "builtin", "entrypoint" or "option" (-p)
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    error: str | None = None  # set when it failed to load
+    blocked: bool = False
+    hooks: list[str] = field(default_factory=list)
+    registers: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Named specs of one kind (loaders, writers, …) with the plugin that gave each."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.specs: dict[str, T] = {}
+        self.owners: dict[str, str] = {}
+
+    def add(self, spec: T, owner: str) -> None:
+        name = getattr(spec, "name", None)
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"plugin {owner!r} registered a {self.kind} without a name: {spec!r}")
+        if name in self.specs:
+            raise PluginError(
+                f"{self.kind} {name!r} is registered by both {self.owners[name]!r} and {owner!r}; "
+                f"block one with -p no:NAME"
+            )
+        self.specs[name] = spec
+        self.owners[name] = owner
+
+    def get(self, name: str) -> T:
+        try:
+            return self.specs[name]
+        except KeyError:
+            raise UsageError(f"unknown {self.kind} {name!r}{did_you_mean(name, self.specs)}") from None
+
+    def names(self) -> list[str]:
+        return list(self.specs)
+
+    def for_extension(self, suffix: str) -> list[T]:
+        """Specs that claim ``suffix`` (".png"), highest priority first."""
+        suffix = suffix.lower()
+        matching = [s for s in self.specs.values() if suffix in getattr(s, "extensions", ())]
+        return sorted(matching, key=lambda s: -getattr(s, "priority", 0))
+
+    def extensions(self) -> set[str]:
+        return {ext for s in self.specs.values() for ext in getattr(s, "extensions", ())}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.specs
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+
+class Hooks:
+    """Typed calls into the plugin manager; nothing else calls ``pm.hook``."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._pm = pm
+        self._registries: dict[str, Registry[Any]] = {}
+
+    # registration ----------------------------------------------------------
+
+    def _collect(self, hook_name: str, kind: str) -> Registry[Any]:
+        if hook_name not in self._registries:
+            registry: Registry[Any] = Registry(kind)
+            caller = getattr(self._pm.hook, hook_name)
+            # Call each implementation on its own so every spec is credited to
+            # the plugin that registered it (clash messages, `plugins` listing).
+            for impl in reversed(caller.get_hookimpls()):
+                if impl.hookwrapper or impl.wrapper:
+                    continue
+                owner = impl.plugin_name
+                register = lambda spec, o=owner: registry.add(spec, o)  # noqa: E731
+                try:
+                    impl.function(**({"register": register} if "register" in impl.argnames else {}))
+                except PluginError:
+                    raise
+                except Exception as exc:
+                    raise PluginError(f"plugin {owner!r} failed in {hook_name}: {exc}") from exc
+            self._registries[hook_name] = registry
+        return self._registries[hook_name]
+
+    def loaders(self) -> Registry[LoaderSpec]:
+        return self._collect("register_loaders", "loader")
+
+    def writers(self) -> Registry[WriterSpec]:
+        return self._collect("register_writers", "writer")
+
+    def losses(self) -> Registry[LossSpec]:
+        return self._collect("register_losses", "loss")
+
+    def optimizers(self) -> Registry[OptimizerSpec]:
+        return self._collect("register_optimizers", "optimizer")
+
+    # pipeline ----------------------------------------------------------------
+
+    def init_image(self, job: FrameJob) -> torch.Tensor:
+        image = self._pm.hook.init_image(job=job)
+        if image is None:
+            raise PluginError("no plugin returned an initial image (is the 'stylize' plugin blocked?)")
+        return image
+
+    def stylize(self, job: FrameJob, init: torch.Tensor) -> StylizeResult:
+        result = self._pm.hook.stylize(job=job, init=init)
+        if result is None:
+            raise PluginError("no plugin stylized the frame (is the 'stylize' plugin blocked?)")
+        return result
+
+    # events --------------------------------------------------------------------
+
+    def on_run_start(self, event: RunStart) -> None:
+        self._pm.hook.on_run_start(event=event)
+
+    def on_source_start(self, event: SourceStart) -> None:
+        self._pm.hook.on_source_start(event=event)
+
+    def on_frame_start(self, event: FrameStart) -> None:
+        self._pm.hook.on_frame_start(event=event)
+
+    def on_step(self, event: Step) -> None:
+        self._pm.hook.on_step(event=event)
+
+    def on_frame_end(self, event: FrameEnd) -> None:
+        self._pm.hook.on_frame_end(event=event)
+
+    def on_source_end(self, event: SourceEnd) -> None:
+        self._pm.hook.on_source_end(event=event)
+
+    def on_run_end(self, event: RunEnd) -> None:
+        self._pm.hook.on_run_end(event=event)
+
+
+class PluginHost:
+    """A fresh plugin manager with the built-ins, entry points and ``-p`` plugins.
+
+    ``plugins`` are the ``-p`` arguments: ``no:NAME`` blocks a plugin, anything
+    else is a module name or a ``.py`` file to load for this run.
+    """
+
+    def __init__(
+        self,
+        plugins: Sequence[str] = (),
+        *,
+        autoload: bool | None = None,
+        strict: bool | None = None,
+        builtins: bool = True,
+    ) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.strict = env_flag(STRICT_ENV) if strict is None else strict
+        self.records: list[PluginRecord] = []
+        self.blocked = {p[3:] for p in plugins if p.startswith("no:")}
+        for name in self.blocked:
+            self.pm.set_blocked(name)
+        if builtins:
+            for name, module in BUILTIN_PLUGINS.items():
+                self._add(name, "builtin", lambda m=module: importlib.import_module(m), module)
+        if autoload if autoload is not None else not env_flag(NO_AUTOLOAD_ENV):
+            self._load_entry_points()
+        for spec in plugins:
+            if not spec.startswith("no:"):
+                self._load_option(spec)
+        self.hooks = Hooks(self.pm)
+
+    # loading ---------------------------------------------------------------
+
+    def _add(
+        self,
+        name: str,
+        kind: str,
+        load: Callable[[], object],
+        module: str,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> None:
+        record = PluginRecord(name, kind, module, distribution, version)
+        self.records.append(record)
+        if name in self.blocked:
+            record.blocked = True
+            return
+        origin = f"plugin {name!r}" + (f" from {distribution} {version}" if distribution else "")
+        try:
+            plugin = load()
+            self.pm.register(plugin, name=name)
+            self.pm.check_pending()
+        except Exception as exc:  # a broken plugin must not take the CLI down
+            if self.pm.get_plugin(name) is not None:
+                self.pm.unregister(name=name)
+            record.error = f"{type(exc).__name__}: {exc}"
+            if self.strict:
+                raise PluginError(f"{origin} failed to load: {record.error}") from exc
+            log.warning("%s failed to load and was skipped: %s (set %s=1 to make this fatal)",
+                        origin, record.error, STRICT_ENV)
+
+    def _load_entry_points(self) -> None:
+        seen: set[str] = set()
+        for dist in importlib.metadata.distributions():
+            for ep in dist.entry_points:
+                if ep.group != ENTRY_POINT_GROUP or ep.name in seen:
+                    continue
+                seen.add(ep.name)
+                self._add(ep.name, "entrypoint", ep.load, ep.value,
+                          dist.metadata["Name"], dist.version)
+
+    def _load_option(self, spec: str) -> None:
+        if spec.endswith(".py"):
+            path = Path(spec)
+            if not path.is_file():
+                raise UsageError(f"-p {spec}: no such file")
+            name = path.stem
+
+            def load() -> object:
+                module_spec = importlib.util.spec_from_file_location(f"framestyle_plugin_{name}", path)
+                assert module_spec and module_spec.loader
+                module = importlib.util.module_from_spec(module_spec)
+                module_spec.loader.exec_module(module)
+                return module
+
+            self._add(name, "option", load, str(path))
+        else:
+            self._add(spec, "option", lambda: importlib.import_module(spec), spec)
+        if self.records[-1].error:
+            raise PluginError(f"-p {spec}: {self.records[-1].error}")
+
+    # registration for tests and the Python API -------------------------------
+
+    def register(self, plugin: object, name: str | None = None) -> str:
+        """Register a plugin object for this host (tests, the API)."""
+        registered = self.pm.register(plugin, name=name)
+        if registered is None:
+            raise PluginError(f"plugin {name!r} is blocked")
+        self.pm.check_pending()
+        self.hooks = Hooks(self.pm)  # registries are rebuilt with the new plugin
+        return registered
+
+    def unregister(self, name: str) -> None:
+        self.pm.unregister(name=name)
+        self.hooks = Hooks(self.pm)
+
+    # listing -------------------------------------------------------------------
+
+    def describe(self, include_builtin: bool = False) -> list[PluginRecord]:
+        """Plugins with the hooks they implement and the names they registered."""
+        registries = {
+            "loaders": self.hooks.loaders(),
+            "writers": self.hooks.writers(),
+            "losses": self.hooks.losses(),
+            "optimizers": self.hooks.optimizers(),
+        }
+        out = []
+        for record in self.records:
+            if record.kind == "builtin" and not include_builtin:
+                continue
+            plugin = self.pm.get_plugin(record.name)
+            if plugin is not None:
+                record.hooks = sorted(
+                    caller.name for caller in self.pm.get_hookcallers(plugin) or ()
+                )
+                record.registers = {
+                    kind: [n for n, owner in reg.owners.items() if owner == record.name]
+                    for kind, reg in registries.items()
+                }
+                record.registers = {k: v for k, v in record.registers.items() if v}
+            out.append(record)
+        return out
+
+
+def iter_hook_names() -> Iterable[str]:
+    """Names of every hook in :mod:`framestyle.hookspecs`."""
+    for name in dir(hookspecs):
+        if hasattr(getattr(hookspecs, name), f"{hookspecs.PROJECT}_spec"):
+            yield name

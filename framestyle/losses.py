@@ -1,0 +1,82 @@
+"""The losses of Gatys et al., made independent of the network's scale.
+
+Activations from the two VGG-19 weight sources differ in scale by orders of
+magnitude, so every comparison is relative to its target: a content or style
+term is ``MSE(x, target) / mean(target**2)``. With that, weights such as
+``content + 5 * style`` mean the same with either network.
+
+Gram matrices are ``F Fᵀ / (H·W)`` per image (the mean over positions), so the
+style image's Grams compare with the output's whatever the two sizes are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+EPS = 1e-12
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Per-image Gram matrices: BxCxHxW -> BxCxC, averaged over positions."""
+    b, c, h, w = features.shape
+    flat = features.reshape(b, c, h * w).float()
+    return flat @ flat.transpose(1, 2) / (h * w)
+
+
+def relative_mse(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``MSE(value, target) / mean(target**2)``: 1.0 means as far as zero is."""
+    return (value.float() - target).square().mean() / (target.square().mean() + EPS)
+
+
+class ContentLoss:
+    """Relative MSE between the image's and the content's activations."""
+
+    def __init__(self, layer: str, target: torch.Tensor) -> None:
+        self.layers = (layer,)
+        self.layer = layer
+        self.target = target.detach().float()
+
+    def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return relative_mse(features[self.layer], self.target)
+
+
+class StyleLoss:
+    """Weighted sum over layers of the relative MSE between Gram matrices."""
+
+    def __init__(self, layer_weights: Mapping[str, float], targets: Mapping[str, torch.Tensor]) -> None:
+        self.layer_weights = dict(layer_weights)
+        self.layers = tuple(self.layer_weights)
+        self.targets = {name: targets[name].detach().float() for name in self.layers}
+
+    def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        terms = [
+            weight * relative_mse(gram(features[name]), self.targets[name])
+            for name, weight in self.layer_weights.items()
+        ]
+        return torch.stack(terms).sum()
+
+
+class TotalVariationLoss:
+    """Mean squared difference between neighbouring pixels (smoothness)."""
+
+    layers: Sequence[str] = ()
+
+    def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        dx = image[..., :, 1:] - image[..., :, :-1]
+        dy = image[..., 1:, :] - image[..., :-1, :]
+        return dx.square().mean() + dy.square().mean()
+
+
+def style_distance(
+    encoder: torch.nn.Module,
+    image: torch.Tensor,
+    style_image: torch.Tensor,
+    layer_weights: Mapping[str, float],
+) -> float:
+    """The style loss of ``image`` against ``style_image`` (lower is closer)."""
+    with torch.no_grad():
+        targets = {k: gram(v) for k, v in encoder(style_image, layer_weights).items()}
+        features = encoder(image, layer_weights)
+        return float(StyleLoss(layer_weights, targets)(image, features))

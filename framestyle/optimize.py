@@ -1,0 +1,65 @@
+"""The pixel optimisation loop shared by every optimizer."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from framestyle.errors import InputError
+from framestyle.types import Loss, StylizeResult
+
+
+@dataclass(frozen=True)
+class WeightedLoss:
+    name: str
+    weight: float
+    loss: Loss
+
+
+def optimize(
+    init: torch.Tensor,
+    losses: Sequence[WeightedLoss],
+    encode: Callable[[torch.Tensor, Sequence[str]], Mapping[str, torch.Tensor]],
+    optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
+    iterations: int,
+    on_step: Callable[[int, float, dict[str, float]], None] = lambda *a: None,
+    clamp_each_step: bool = False,
+) -> StylizeResult:
+    """Minimise the weighted sum of ``losses`` over the pixels of ``init``.
+
+    One ``optimizer.step(closure)`` is one iteration; ``on_step`` gets the
+    iteration number, the total loss and each weighted term. A non-finite loss
+    stops the frame with an :class:`InputError` rather than writing garbage.
+    """
+    image = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    opt = optimizer([image])
+    layers = sorted({layer for term in losses for layer in term.loss.layers})
+    latest: dict[str, torch.Tensor] = {}
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        features = encode(image, layers) if layers else {}
+        total = torch.zeros((), device=image.device)
+        for term in losses:
+            value = term.weight * term.loss(image, features)
+            latest[term.name] = value.detach()
+            total = total + value
+        total.backward()
+        latest[""] = total.detach()
+        return total
+
+    loss, terms = math.nan, {}
+    for iteration in range(1, iterations + 1):
+        opt.step(closure)
+        if clamp_each_step:
+            with torch.no_grad():
+                image.clamp_(0, 1)
+        loss = float(latest[""])
+        terms = {name: float(v) for name, v in latest.items() if name}
+        if not math.isfinite(loss):
+            raise InputError(f"the loss became {loss} at iteration {iteration}; try smaller weights")
+        on_step(iteration, loss, terms)
+    return StylizeResult(image.detach(), iterations, loss, terms)

@@ -1,0 +1,80 @@
+"""Run settings: one dataclass shared by the CLI, the Python API and plugins."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Layer names follow Gatys et al.; the activations are taken after the ReLU
+# (``relu4_2`` is the rectified output of ``conv4_2``), as in their Caffe code.
+DEFAULT_CONTENT_LAYER = "relu4_2"
+DEFAULT_STYLE_LAYERS: dict[str, float] = {
+    "relu1_1": 1.0,
+    "relu2_1": 0.75,
+    "relu3_1": 0.2,
+    "relu4_1": 0.2,
+    "relu5_1": 0.2,
+}
+
+
+@dataclass
+class Settings:
+    """Everything that decides what a run produces.
+
+    Loss weights multiply scale-free losses (see :mod:`framestyle.losses`), so
+    the same weights work whichever VGG-19 weights are loaded.
+    """
+
+    inputs: list[Path] = field(default_factory=list)
+    style: list[Path] = field(default_factory=list)
+    output: Path | None = None
+
+    size: int = 512  # long side of the output; larger inputs are resized down
+    iterations: int = 300
+    optimizer: str = "lbfgs"
+    learning_rate: float | None = None  # None: the optimizer's own default
+    init: str = "content"  # "content", "noise" or the path of an image
+    seed: int = 0
+    device: str = "auto"
+    weights: Path | None = None
+
+    content_weight: float = 1.0
+    style_weight: float = 5.0
+    tv_weight: float = 0.0
+    losses: dict[str, float] = field(default_factory=dict)  # other losses by name
+    content_layer: str = DEFAULT_CONTENT_LAYER
+    style_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
+    pooling: str = "max"  # "max" or "avg" (Gatys et al. preferred avg for generation)
+
+    format: str = "png"  # output format when OUTPUT is a folder
+    loader: str | None = None
+    writer: str | None = None
+    overwrite: bool = False
+    exitfirst: bool = False
+    verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
+
+    def loss_weights(self) -> dict[str, float]:
+        """Weight of every loss asked for; the built-in three come first."""
+        weights = {
+            "content": self.content_weight,
+            "style": self.style_weight,
+            "tv": self.tv_weight,
+        }
+        weights.update(self.losses)
+        return weights
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready copy, for run reports and ``--json`` output."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, Path):
+                return str(value)
+            if isinstance(value, list):
+                return [plain(v) for v in value]
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            return value
+
+        return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}

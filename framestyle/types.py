@@ -1,0 +1,243 @@
+"""Public types shared by the core and by plugins.
+
+Everything a plugin needs to add a loader, a writer, a loss or an optimizer is
+defined here (plus :data:`framestyle.hookimpl`). This module imports neither
+torch nor OpenCV, so ``import framestyle`` stays fast; tensors appear only in
+annotations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import torch
+
+    from framestyle.settings import Settings
+    from framestyle.runtime import Runtime
+
+
+# --------------------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a loader knows about an input before its frames are decoded."""
+
+    path: Path
+    kind: str  # "image" or "video"
+    width: int
+    height: int
+    frame_count: int | None = None  # an estimate for videos: count what is read
+    fps: float | None = None
+
+
+@runtime_checkable
+class Source(Protocol):
+    """An opened input: one frame for an image, many for a video."""
+
+    info: SourceInfo
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """Yield frames as HxWx3 uint8 RGB arrays, in order."""
+
+    def close(self) -> None:
+        """Release the file; called once, also after an error."""
+
+
+@runtime_checkable
+class Writer(Protocol):
+    """An output being written. Nothing may appear under the final name
+    until :meth:`close` succeeds; :meth:`abort` removes partial work."""
+
+    def write(self, frame: np.ndarray) -> None:
+        """Add the next stylised frame (HxWx3 uint8 RGB)."""
+
+    def close(self) -> None:
+        """Finish the output and move it to its final name."""
+
+    def abort(self) -> None:
+        """Discard the unfinished output; must not raise."""
+
+
+# --------------------------------------------------------------------------- registered things
+
+
+@dataclass(frozen=True)
+class LoaderSpec:
+    """A way to open input files.
+
+    ``open(path)`` returns a :class:`Source`, or ``None`` to decline the file so
+    that the next matching loader is tried. It raises
+    :class:`framestyle.errors.InputError` for a file it should read but can't.
+    """
+
+    name: str
+    extensions: tuple[str, ...]  # lower case, with the dot: (".png", ".jpg")
+    open: Callable[[Path], Source | None]
+    priority: int = 0  # higher is tried first among loaders for one extension
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class WriterSpec:
+    """A way to write outputs.
+
+    ``open(target, info)`` returns a :class:`Writer` for the final path
+    ``target``; ``is_complete(target)`` says whether an existing file there is a
+    finished output that a rerun may keep (resume).
+    """
+
+    name: str
+    extensions: tuple[str, ...]
+    open: Callable[[Path, SourceInfo], Writer]
+    is_complete: Callable[[Path], bool] = field(default=lambda target: target.is_file())
+    priority: int = 0
+    description: str = ""
+
+
+@runtime_checkable
+class Loss(Protocol):
+    """One term of the objective, built for one frame.
+
+    ``layers`` names the encoder activations it needs (``"relu4_2"`` …); it is
+    called every optimizer step with the image being optimised (1x3xHxW, RGB in
+    [0, 1]) and those activations, and returns a scalar tensor. Its weight is
+    applied by the optimizer loop, not by the loss.
+    """
+
+    layers: Sequence[str]
+
+    def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A named loss that ``--loss NAME=WEIGHT`` (or a settings field) turns on.
+
+    ``build(job)`` is called once per frame and returns a :class:`Loss`;
+    targets that do not change between frames belong in ``job.runtime.cache``.
+    A loss with ``default_weight`` 0 is off unless asked for.
+    """
+
+    name: str
+    build: Callable[[FrameJob], Loss]
+    default_weight: float = 0.0
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """A named optimizer. ``build(params, settings)`` returns a
+    ``torch.optim.Optimizer``; the loop calls ``step(closure)`` once per
+    iteration, so one step must be one iteration."""
+
+    name: str
+    build: Callable[[list[torch.Tensor], Settings], torch.optim.Optimizer]
+    description: str = ""
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+@dataclass
+class FrameJob:
+    """Everything ``init_image`` and ``stylize`` get about the frame at hand.
+
+    ``content`` is the resized content frame, 1x3xHxW float32 RGB in [0, 1] on
+    the run's device; ``previous`` is the previous stylised frame of the same
+    source (``None`` for the first frame and for images).
+    """
+
+    source: SourceInfo
+    index: int
+    content: torch.Tensor
+    previous: torch.Tensor | None
+    settings: Settings
+    runtime: Runtime
+
+
+@dataclass(frozen=True)
+class StylizeResult:
+    """What a ``stylize`` implementation returns."""
+
+    image: torch.Tensor  # 1x3xHxW RGB in [0, 1] (clamped on writing)
+    iterations: int
+    loss: float
+    losses: Mapping[str, float]  # weighted value of each loss term
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class RunStart:
+    settings: Settings
+    total_items: int
+    device: str
+    weights: str  # where the VGG-19 weights came from
+
+
+@dataclass(frozen=True)
+class SourceStart:
+    item: int  # 1-based position in the run
+    total_items: int
+    path: Path
+    output: Path
+    info: SourceInfo | None  # None when the item is skipped before opening
+
+
+@dataclass(frozen=True)
+class FrameStart:
+    path: Path
+    index: int
+    frame_count: int | None
+    width: int
+    height: int
+    iterations: int  # the budget for this frame
+
+
+@dataclass(frozen=True)
+class Step:
+    path: Path
+    frame: int
+    iteration: int  # 1-based
+    iterations: int  # the budget
+    loss: float
+    losses: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class FrameEnd:
+    path: Path
+    index: int
+    iterations: int
+    seconds: float
+    loss: float
+    losses: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class SourceEnd:
+    item: int
+    path: Path
+    output: Path
+    status: str  # "done", "skipped" (already complete), "failed" or "interrupted"
+    frames: int
+    seconds: float
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    done: int
+    skipped: int
+    failed: Sequence[tuple[Path, str]]
+    interrupted: bool
+    seconds: float
+    exit_code: int
+    extra: Mapping[str, Any] = field(default_factory=dict)
