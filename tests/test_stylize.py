@@ -1,0 +1,99 @@
+"""The optimisation itself, on real VGG-19 weights at tiny sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import sample
+
+import framestyle
+from framestyle.host import PluginHost
+from framestyle.losses import relative_mse, style_distance
+from framestyle.settings import DEFAULT_STYLE_LAYERS
+
+
+def tensor(rgb: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return sample("chelsea.jpg", 64), sample("swirls.jpg", 64)
+
+
+def test_result_moves_towards_the_style_and_keeps_the_content(pair, weights, encoder):
+    content, style = pair
+    out = framestyle.stylize(content, style, size=64, iterations=40, weights=weights,
+                             host=PluginHost(autoload=False))
+    assert out.shape == content.shape and out.dtype == np.uint8
+    before = style_distance(encoder, tensor(content), tensor(style), DEFAULT_STYLE_LAYERS)
+    after = style_distance(encoder, tensor(out), tensor(style), DEFAULT_STYLE_LAYERS)
+    assert after < 0.35 * before, (before, after)
+    # Content stays recognisable: conv4_2 features are far closer to the
+    # content's than the style image's are.
+    target = encoder(tensor(content), ["relu4_2"])["relu4_2"]
+    kept = float(relative_mse(encoder(tensor(out), ["relu4_2"])["relu4_2"], target))
+    style_own = float(relative_mse(encoder(tensor(style[: content.shape[0], : content.shape[1]]),
+                                           ["relu4_2"])["relu4_2"], target))
+    assert kept < 0.6 * style_own, (kept, style_own)
+
+
+def test_same_seed_same_output_and_seed_matters(pair, weights):
+    content, style = pair
+    run = lambda seed: framestyle.stylize(  # noqa: E731
+        content, style, size=32, iterations=5, init="noise", seed=seed, weights=weights,
+        host=PluginHost(autoload=False))
+    first, again, other = run(1), run(1), run(2)
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_each_optimizer_lowers_the_loss(pair, weights, optimizer):
+    content, style = pair
+    losses = []
+
+    class Recorder:
+        @framestyle.hookimpl
+        def on_step(self, event):
+            losses.append(event.loss)
+
+    host = PluginHost(autoload=False)
+    host.register(Recorder(), "recorder")
+    framestyle.stylize(content, style, size=32, iterations=15, optimizer=optimizer,
+                       weights=weights, host=host)
+    assert len(losses) == 15
+    assert min(losses) < 0.7 * losses[0]
+
+
+def test_result_is_the_best_image_evaluated(pair, weights, encoder):
+    """L-BFGS without a line search may overshoot on its last step; the
+    result is the best image seen, and its reported loss is its own."""
+    from framestyle.losses import ContentLoss, StyleLoss, gram
+    from framestyle.optimize import WeightedLoss, optimize
+
+    content, style = (tensor(x) for x in pair)
+    targets = {k: gram(v) for k, v in encoder(style, DEFAULT_STYLE_LAYERS).items()}
+    terms = [WeightedLoss("content", 1.0, ContentLoss("relu4_2", encoder(content, ["relu4_2"])["relu4_2"])),
+             WeightedLoss("style", 5.0, StyleLoss(DEFAULT_STYLE_LAYERS, targets))]
+    seen = []
+    result = optimize(content, terms, encoder, lambda p: torch.optim.LBFGS(p, max_iter=1, lr=1),
+                      25, lambda i, loss, parts: seen.append(loss))
+    assert result.loss == pytest.approx(min(seen))
+    with torch.no_grad():
+        feats = encoder(result.image, ["relu4_2", *DEFAULT_STYLE_LAYERS])
+        own = sum(float(t.weight * t.loss(result.image, feats)) for t in terms)
+    assert own == pytest.approx(result.loss, rel=1e-4)
+
+
+def test_total_variation_smooths(pair, weights):
+    content, style = pair
+
+    def roughness(image: np.ndarray) -> float:
+        return float(np.abs(np.diff(image.astype(float), axis=1)).mean())
+
+    common = dict(size=32, iterations=15, weights=weights, init="noise")
+    rough = framestyle.stylize(content, style, host=PluginHost(autoload=False), **common)
+    smooth = framestyle.stylize(content, style, tv_weight=50.0, host=PluginHost(autoload=False), **common)
+    assert roughness(smooth) < 0.8 * roughness(rough)
