@@ -47,10 +47,11 @@ class Outcome:
 
 def validate(settings: Settings, host: PluginHost) -> None:
     """Check every name in the settings before any work starts."""
-    hooks = host.hooks
+    hooks = host.hooks  # collecting the registries calls the register_* hooks, once
     hooks.optimizers().get(settings.optimizer)
+    losses = hooks.losses()
     for name in settings.losses:
-        hooks.losses().get(name)
+        losses.get(name)
     if settings.loader:
         hooks.loaders().get(settings.loader)
     if settings.writer:
@@ -151,6 +152,8 @@ class Engine:
                 writer.abort()
             if source is not None:
                 source.close()
+        if source is None:  # it failed to open: still announce it before its end
+            self.hooks.on_source_start(SourceStart(number, total, item.path, item.output, None))
         return outcome
 
     def stylize_frames(self, source: Source, writer: Writer) -> int:

@@ -144,7 +144,7 @@ class Hooks:
             caller = getattr(self._pm.hook, hook_name)
             # Call each implementation on its own so every spec is credited to
             # the plugin that registered it (clash messages, `plugins` listing).
-            for impl in reversed(caller.get_hookimpls()):
+            for impl in caller.get_hookimpls():  # in registration order: built-ins first
                 if impl.hookwrapper or impl.wrapper:
                     continue
                 owner = impl.plugin_name
@@ -272,7 +272,7 @@ class PluginHost:
 
     def _load_entry_points(self) -> None:
         seen: set[str] = set()
-        for dist in importlib.metadata.distributions():
+        for dist in installed_distributions():
             for ep in dist.entry_points:
                 if ep.group != ENTRY_POINT_GROUP or ep.name in seen:
                     continue
@@ -341,6 +341,11 @@ class PluginHost:
                 record.registers = {k: v for k, v in record.registers.items() if v}
             out.append(record)
         return out
+
+
+def installed_distributions() -> Iterable[importlib.metadata.Distribution]:
+    """Installed distributions (a seam for tests to add fake plugins)."""
+    return importlib.metadata.distributions()
 
 
 def iter_hook_names() -> Iterable[str]:

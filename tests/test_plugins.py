@@ -1,0 +1,205 @@
+"""The plugin host: entry points, blocking, failures, overrides and listing."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from helpers import sample
+
+import framestyle
+import framestyle.host
+from framestyle.api import as_rgb8
+from framestyle.cli import main
+from framestyle.errors import PluginError, UsageError
+from framestyle.host import PluginHost
+from framestyle.types import LossSpec, StylizeResult
+
+
+class FakeEntryPoint:
+    def __init__(self, name: str, module: str) -> None:
+        self.name, self.value, self.group = name, module, "framestyle"
+
+    def load(self):
+        return importlib.import_module(self.value)
+
+
+class FakeDistribution:
+    def __init__(self, name: str, entry_points: list[FakeEntryPoint]) -> None:
+        self.metadata = {"Name": name}
+        self.version = "1.2.3"
+        self.entry_points = entry_points
+
+
+def install_module(monkeypatch, name: str, source: str) -> None:
+    module = types.ModuleType(name)
+    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
+    monkeypatch.setitem(sys.modules, name, module)
+
+
+@pytest.fixture
+def fake_distributions(monkeypatch):
+    """Two installed plugin distributions: one good, one that fails to import."""
+    install_module(monkeypatch, "fs_brightness", '''
+import framestyle
+from framestyle.types import LossSpec
+
+class Brightness:
+    layers = ()
+    def __init__(self, target):
+        self.target = target
+    def __call__(self, image, features):
+        return (image.mean() - self.target) ** 2
+
+@framestyle.hookimpl
+def register_losses(register):
+    register(LossSpec("brightness", lambda job: Brightness(0.9), 0.0, "push the mean towards 0.9"))
+''')
+    dists = [
+        FakeDistribution("framestyle-brightness", [FakeEntryPoint("brightness", "fs_brightness")]),
+        FakeDistribution("framestyle-broken", [FakeEntryPoint("broken", "fs_module_that_does_not_exist")]),
+    ]
+    monkeypatch.setattr(framestyle.host, "installed_distributions", lambda: dists)
+    monkeypatch.delenv("FRAMESTYLE_DISABLE_PLUGIN_AUTOLOAD")
+    return dists
+
+
+def test_entry_points_load_and_a_broken_one_is_skipped_with_a_warning(fake_distributions, capsys):
+    assert main(["plugins", "--json"]) == 0
+    captured = capsys.readouterr()
+    listed = {p["name"]: p for p in json.loads(captured.out)}
+    assert listed["brightness"]["distribution"] == "framestyle-brightness"
+    assert listed["brightness"]["hooks"] == ["register_losses"]
+    assert listed["brightness"]["registers"] == {"losses": ["brightness"]}
+    assert listed["broken"]["error"].startswith("ModuleNotFoundError")
+    warning = [line for line in captured.err.splitlines() if "broken" in line]
+    assert len(warning) == 1 and "framestyle-broken 1.2.3" in warning[0] and "skipped" in warning[0]
+    assert "images" not in listed  # built-ins only with --all
+
+
+def test_strict_setting_makes_a_broken_plugin_fatal(fake_distributions, monkeypatch, capsys):
+    monkeypatch.setenv("FRAMESTYLE_STRICT_PLUGINS", "1")
+    assert main(["plugins"]) == 3
+    assert "framestyle: error: plugin 'broken' from framestyle-broken 1.2.3 failed to load" in capsys.readouterr().err
+
+
+def test_block_with_p_no(fake_distributions, capsys):
+    assert main(["plugins", "--all", "--json", "-p", "no:broken", "-p", "no:progress"]) == 0
+    captured = capsys.readouterr()
+    listed = {p["name"]: p for p in json.loads(captured.out)}
+    assert listed["broken"]["blocked"] and listed["broken"]["error"] is None
+    assert listed["progress"]["blocked"] and listed["progress"]["hooks"] == []
+    assert listed["stylize"]["hooks"] == ["init_image", "stylize"]
+    assert captured.err == ""  # a blocked plugin is not even imported
+
+
+def test_plugin_loss_by_name_changes_the_output(fake_distributions, photos, tmp_path, weights, capsys):
+    args = ["run", str(photos / "cat.jpg"), "--style", str(tmp_path / "style.jpg"),
+            "--size", "32", "--iterations", "10"]
+    assert main([*args, "-o", str(tmp_path / "plain.png")]) == 0
+    assert main([*args, "-o", str(tmp_path / "bright.png"), "--loss", "brightness=200"]) == 0
+    plain = np.asarray(as_rgb8(tmp_path / "plain.png"), dtype=float) / 255
+    bright = np.asarray(as_rgb8(tmp_path / "bright.png"), dtype=float) / 255
+    assert abs(bright.mean() - 0.9) < abs(plain.mean() - 0.9) - 0.1
+
+
+def test_a_plugin_overrides_stylize_and_a_wrapper_sees_the_result(weights):
+    calls = []
+
+    class Invert:
+        @framestyle.hookimpl
+        def stylize(self, job, init):
+            calls.append("invert")
+            return StylizeResult(1 - job.content, 0, 0.0, {})
+
+    class Watch:
+        @framestyle.hookimpl(wrapper=True)
+        def stylize(self, job, init):
+            calls.append("before")
+            result = yield
+            calls.append(f"after:{type(result).__name__}")
+            return result
+
+    host = PluginHost(autoload=False)
+    host.register(Invert(), "invert")
+    host.register(Watch(), "watch")
+    content = sample("chelsea.jpg", 32)
+    out = framestyle.stylize(content, content, size=32, iterations=50, host=host, weights=weights)
+    assert calls == ["before", "invert", "after:StylizeResult"]
+    assert np.abs(out.astype(int) - (255 - content.astype(int))).max() <= 1  # built-in never ran
+
+
+def test_duplicate_names_are_a_plugin_error(host):
+    class Clash:
+        @framestyle.hookimpl
+        def register_losses(self, register):
+            register(LossSpec("style", lambda job: None))
+
+    host.register(Clash(), "clash")
+    with pytest.raises(PluginError, match="'style' is registered by both 'losses' and 'clash'"):
+        host.hooks.losses()
+
+
+def test_a_plugin_that_raises_while_registering_is_named(host):
+    class Bad:
+        @framestyle.hookimpl
+        def register_writers(self, register):
+            raise RuntimeError("boom")
+
+    host.register(Bad(), "bad")
+    with pytest.raises(PluginError, match="plugin 'bad' failed in register_writers: boom"):
+        host.hooks.writers()
+
+
+def test_unknown_hook_name_in_a_plugin_is_refused(tmp_path, capsys):
+    plugin = tmp_path / "typo.py"
+    plugin.write_text("import framestyle\n@framestyle.hookimpl\ndef on_stepp(event):\n    pass\n")
+    assert main(["plugins", "-p", str(plugin)]) == 3
+    assert "on_stepp" in capsys.readouterr().err
+
+
+def test_p_loads_a_module_for_one_run(monkeypatch, capsys):
+    install_module(monkeypatch, "fs_extra_optimizer", '''
+import torch, framestyle
+from framestyle.types import OptimizerSpec
+
+@framestyle.hookimpl
+def register_optimizers(register):
+    register(OptimizerSpec("sgd", lambda params, settings: torch.optim.SGD(params, lr=0.1)))
+''')
+    assert main(["plugins", "-p", "fs_extra_optimizer"]) == 0
+    out = capsys.readouterr().out
+    assert "fs_extra_optimizer (option" in out and "optimizers: sgd" in out
+    with pytest.raises(UsageError, match="did you mean 'sgd'"):
+        PluginHost(["fs_extra_optimizer"]).hooks.optimizers().get("sgdd")
+
+
+def test_fresh_host_per_run_keeps_plugins_apart():
+    first = PluginHost(autoload=False)
+
+    class Extra:
+        @framestyle.hookimpl
+        def register_losses(self, register):
+            register(LossSpec("extra", lambda job: None))
+
+    first.register(Extra(), "extra")
+    assert "extra" in first.hooks.losses()
+    assert "extra" not in PluginHost(autoload=False).hooks.losses()
+
+
+def test_init_image_plugin_sets_the_start(weights):
+    class Grey:
+        @framestyle.hookimpl
+        def init_image(self, job):
+            return torch.full_like(job.content, 0.5)
+
+    host = PluginHost(autoload=False)
+    host.register(Grey(), "grey")
+    content = sample("chelsea.jpg", 32)
+    out = framestyle.stylize(content, content, size=32, iterations=0, host=host, weights=weights)
+    assert np.all(out == 128)
