@@ -13,8 +13,9 @@ from PIL import Image
 from framestyle.engine import Engine
 from framestyle.errors import UsageError
 from framestyle.host import PluginHost
-from framestyle.images import read_image, resize, to_rgb8 as pil_to_rgb8
-from framestyle.runtime import Runtime, to_rgb8, to_tensor
+from framestyle.images import read_image
+from framestyle.images import to_rgb8 as pil_to_rgb8
+from framestyle.runtime import Runtime
 from framestyle.settings import Settings
 from framestyle.types import FrameJob, RunEnd, SourceInfo
 from framestyle.weights import Weights
@@ -61,13 +62,12 @@ def stylize(
     runtime = Runtime(settings, host.hooks, weights, styles=[as_rgb8(s) for s in styles])
     rgb = as_rgb8(content)
     height, width = rgb.shape[:2]
-    size = runtime.content_size(width, height)
-    tensor = to_tensor(resize(rgb, *size), runtime.device)
+    tensor, size = runtime.prepare_content(rgb)
     info = SourceInfo(Path(str(content)) if isinstance(content, (str, os.PathLike)) else Path("<image>"),
                       "image", width, height, frame_count=1)
     job = FrameJob(info, 0, tensor, None, settings, runtime)
     result = host.hooks.stylize(job, host.hooks.init_image(job))
-    return to_rgb8(result.image)
+    return runtime.finish(result.image, size)
 
 
 def run(

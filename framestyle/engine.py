@@ -18,8 +18,7 @@ import torch
 from framestyle.discover import WorkItem, plan
 from framestyle.errors import FramestyleError, InputError, PluginError, UsageError
 from framestyle.host import PluginHost
-from framestyle.images import resize
-from framestyle.runtime import Runtime, to_rgb8, to_tensor
+from framestyle.runtime import Runtime
 from framestyle.settings import Settings
 from framestyle.types import (
     FrameEnd,
@@ -162,16 +161,14 @@ class Engine:
         count = 0
         for index, frame in enumerate(source.frames()):
             started = time.perf_counter()
-            height, width = frame.shape[:2]
-            size = self.runtime.content_size(width, height)
-            content = to_tensor(resize(frame, *size), self.runtime.device)
+            content, size = self.runtime.prepare_content(frame)
             job = FrameJob(info, index, content, previous, self.settings, self.runtime)
             self.hooks.on_frame_start(
                 FrameStart(info.path, index, info.frame_count, size[0], size[1], self.settings.iterations)
             )
             init = self.hooks.init_image(job)
             result = self.hooks.stylize(job, init)
-            writer.write(to_rgb8(result.image))
+            writer.write(self.runtime.finish(result.image, size))
             self.hooks.on_frame_end(
                 FrameEnd(info.path, index, result.iterations, time.perf_counter() - started,
                          result.loss, dict(result.losses))

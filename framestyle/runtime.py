@@ -19,6 +19,10 @@ from framestyle.weights import Weights, resolve_weights
 
 log = logging.getLogger("framestyle")
 
+# VGG-19 halves the image four times before relu5_1; below this short side the
+# deep layers would have no pixels left, so smaller images are optimised enlarged.
+MIN_SIDE = 32
+
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA, then MPS, then the CPU; an absent device asked for
@@ -108,10 +112,25 @@ class Runtime:
             for rgb in self.styles:
                 h, w = rgb.shape[:2]
                 scale = long_side / max(h, w)
-                size = (max(1, round(w * scale)), max(1, round(h * scale)))
+                size = at_least(max(1, round(w * scale)), max(1, round(h * scale)))
                 tensors.append(to_tensor(resize(rgb, *size), self.device))
             self.cache[key] = tensors
         return self.cache[key]
 
-    def content_size(self, width: int, height: int) -> tuple[int, int]:
-        return fit_long_side(width, height, self.settings.size)
+    def prepare_content(self, rgb: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
+        """The frame as the tensor to optimise, and the (width, height) the
+        result must be written at: the frame brought down to ``--size``.
+        Images too small for VGG-19's pooling are optimised enlarged."""
+        height, width = rgb.shape[:2]
+        out_size = fit_long_side(width, height, self.settings.size)
+        return to_tensor(resize(rgb, *at_least(*out_size)), self.device), out_size
+
+    def finish(self, image: torch.Tensor, out_size: tuple[int, int]) -> np.ndarray:
+        """The optimised tensor as the uint8 frame to write, at ``out_size``."""
+        return resize(to_rgb8(image), *out_size)
+
+
+def at_least(width: int, height: int, side: int = MIN_SIDE) -> tuple[int, int]:
+    """(width, height) enlarged, keeping the aspect, so the short side is at least ``side``."""
+    scale = max(1.0, side / min(width, height))
+    return round(width * scale), round(height * scale)

@@ -190,3 +190,12 @@ def test_api_run_matches_the_cli(photos, tmp_path):
         a = np.asarray(Image.open(tmp_path / "api" / name))
         b = np.asarray(Image.open(cli_dir / name))
         assert np.array_equal(a, b)  # same settings, same seed: the same pixels
+
+
+def test_tiny_inputs_and_a_tiny_style_work(tmp_path, capsys):
+    icon = save(tmp_path / "in" / "icon.png", sample("coffee.jpg", 12))
+    style = save(tmp_path / "dot.png", sample("swirls.jpg", 5))
+    code, _, err = run(capsys, "run", tmp_path / "in", "--style", style, "-o", tmp_path / "out",
+                       "--size", "64", "--iterations", "2")
+    assert code == 0, err
+    assert Image.open(tmp_path / "out" / "icon.png").size == Image.open(icon).size  # never enlarged

@@ -6,11 +6,13 @@ import importlib.metadata
 import json
 import sys
 import types
+from collections import defaultdict
 
 import numpy as np
 import pytest
 import torch
 from helpers import sample
+from PIL import Image
 
 import framestyle
 import framestyle.host
@@ -128,8 +130,8 @@ def test_a_plugin_overrides_stylize_and_a_wrapper_sees_the_result(weights):
     host = PluginHost(autoload=False)
     host.register(Invert(), "invert")
     host.register(Watch(), "watch")
-    content = sample("chelsea.jpg", 32)
-    out = framestyle.stylize(content, content, size=32, iterations=50, host=host, weights=weights)
+    content = sample("chelsea.jpg", 48)  # 48x32: optimised as it is, not enlarged
+    out = framestyle.stylize(content, content, size=48, iterations=50, host=host, weights=weights)
     assert calls == ["before", "invert", "after:StylizeResult"]
     assert np.abs(out.astype(int) - (255 - content.astype(int))).max() <= 1  # built-in never ran
 
@@ -203,3 +205,87 @@ def test_init_image_plugin_sets_the_start(weights):
     content = sample("chelsea.jpg", 32)
     out = framestyle.stylize(content, content, size=32, iterations=0, host=host, weights=weights)
     assert np.all(out == 128)
+
+
+def test_events_carry_what_they_promise(photos, tmp_path, weights):
+    seen: dict[str, list] = defaultdict(list)
+
+    class Observer:
+        @framestyle.hookimpl
+        def on_run_start(self, event):
+            seen["on_run_start"].append(event)
+
+        @framestyle.hookimpl
+        def on_source_start(self, event):
+            seen["on_source_start"].append(event)
+
+        @framestyle.hookimpl
+        def on_frame_start(self, event):
+            seen["on_frame_start"].append(event)
+
+        @framestyle.hookimpl
+        def on_step(self, event):
+            seen["on_step"].append(event)
+
+        @framestyle.hookimpl
+        def on_frame_end(self, event):
+            seen["on_frame_end"].append(event)
+
+        @framestyle.hookimpl
+        def on_source_end(self, event):
+            seen["on_source_end"].append(event)
+
+        @framestyle.hookimpl
+        def on_run_end(self, event):
+            seen["on_run_end"].append(event)
+
+    observer = Observer()
+    host = PluginHost(autoload=False)
+    host.register(observer, "observer")
+    summary = framestyle.run(photos, tmp_path / "style.jpg", tmp_path / "out", size=24, iterations=4,
+                             host=host, weights=weights)
+    (start,) = seen["on_run_start"]
+    assert start.total_items == 2 and start.device == "cpu" and "Oxford" in start.weights
+    assert [e.info.kind for e in seen["on_source_start"]] == ["image", "image"]
+    assert all(e.iterations == 4 for e in seen["on_frame_start"])
+    assert len(seen["on_step"]) == 8 and [e.iteration for e in seen["on_step"][:4]] == [1, 2, 3, 4]
+    for frame, end in enumerate(seen["on_frame_end"]):
+        steps = seen["on_step"][4 * frame: 4 * frame + 4]
+        assert end.iterations == 4 and end.seconds > 0
+        assert end.loss == pytest.approx(min(s.loss for s in steps))  # the best image is the one written
+        assert set(end.losses) == {"content", "style"}
+    assert [e.status for e in seen["on_source_end"]] == ["done", "done"]
+    assert seen["on_run_end"] == [summary] and summary.done == 2 and summary.exit_code == 0
+
+
+def test_loader_plugin_claims_new_extensions_in_folders_and_may_decline(photos, tmp_path, weights):
+    from framestyle.types import LoaderSpec, SourceInfo
+
+    class FlatSource:
+        def __init__(self, path):
+            self.info = SourceInfo(path, "image", 20, 10, frame_count=1)
+
+        def frames(self):
+            yield np.full((10, 20, 3), 200, np.uint8)
+
+        def close(self):
+            pass
+
+    tried = []
+
+    class Flat:
+        @framestyle.hookimpl
+        def register_loaders(self, register):
+            def open_flat(path):
+                tried.append(path.name)
+                return None if path.name == "cat.jpg" else FlatSource(path)  # decline the cat
+            register(LoaderSpec("flat", (".jpg", ".flat"), open_flat, priority=10))
+
+    (photos / "plain.flat").write_bytes(b"anything")
+    host = PluginHost(autoload=False)
+    host.register(Flat(), "flat")
+    summary = framestyle.run(photos, tmp_path / "style.jpg", tmp_path / "out", size=24, iterations=1,
+                             host=host, weights=weights)
+    assert summary.done == 3 and tried == ["cat.jpg", "plain.flat"]  # rocket.png is not its extension
+    assert Image.open(tmp_path / "out" / "plain.png").size == (20, 10)  # made by the plugin's source
+    assert Image.open(tmp_path / "out" / "cat.png").size[0] == 24  # the built-in loader took over

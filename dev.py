@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Set up a local virtual environment (once) and run framestyle's two main jobs.
+
+    python3 dev.py samples        stylise samples/photos/ into out/samples/
+    python3 dev.py test [ARGS]    run the test suite (ARGS go to pytest)
+
+Only the standard library is used here, so this works on a fresh machine with
+Python 3.10+ and pip. The environment lives in .venv/ and is reinstalled only
+when pyproject.toml or the pins below change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+# Pinned apart from pyproject.toml so that an install with no pip constraints
+# takes these exact builds (a bare "torch" could pull a far larger one).
+PINS = ["torch==2.14.1", "torchvision==0.29.1"]
+STAMP = VENV / ".framestyle-installed"
+
+
+def venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def fingerprint() -> str:
+    digest = hashlib.sha256(" ".join(PINS).encode())
+    digest.update((ROOT / "pyproject.toml").read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_environment() -> Path:
+    python = venv_python()
+    if not python.exists():
+        print(f"dev.py: creating {VENV}", file=sys.stderr)
+        venv.create(VENV, with_pip=True)
+    if not STAMP.exists() or STAMP.read_text() != fingerprint():
+        print("dev.py: installing framestyle and its dependencies (first run takes a few minutes)",
+              file=sys.stderr)
+        pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+        subprocess.run([*pip, *PINS], check=True)
+        subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
+        STAMP.write_text(fingerprint())
+    return python
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("samples", "test"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    python = ensure_environment()
+    if argv[0] == "test":
+        command = [str(python), "-m", "pytest", *argv[1:]]
+    else:
+        command = [
+            str(python), "-m", "framestyle", "run", "samples/photos",
+            "--style", "samples/styles/swirls.jpg", "-o", "out/samples",
+            "--size", "256", "--iterations", "100", *argv[1:],
+        ]
+    print("dev.py: " + " ".join(command[1:]), file=sys.stderr)
+    return subprocess.run(command, cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
