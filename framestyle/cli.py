@@ -4,8 +4,10 @@ command needs them, so ``--help`` answers at once."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -161,32 +163,15 @@ class RawEpilogFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDes
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    return Settings(
+    """Settings from parsed options: every option is named like its field."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if hasattr(args, f.name)}
+    values.update(
         inputs=list(args.inputs),
         style=list(args.style),
-        output=args.output,
-        size=args.size,
-        iterations=args.iterations,
-        optimizer=args.optimizer,
-        learning_rate=args.learning_rate,
-        init=args.init,
-        seed=args.seed,
-        device=args.device,
-        weights=args.weights,
-        content_weight=args.content_weight,
-        style_weight=args.style_weight,
-        tv_weight=args.tv_weight,
         losses=dict(args.losses),
-        content_layer=args.content_layer,
-        style_layers=args.style_layers,
-        pooling=args.pooling,
-        format=args.format,
-        loader=args.loader,
-        writer=args.writer,
-        overwrite=args.overwrite,
-        exitfirst=args.exitfirst,
         verbosity=-1 if args.quiet else args.verbose,
     )
+    return Settings(**values)
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -238,6 +223,19 @@ def print_version() -> int:
     return 0
 
 
+def interrupt_on_sigterm() -> None:
+    """Treat SIGTERM (a scheduler stopping the job, ``kill``) like Ctrl-C, so
+    writers are closed and finished outputs kept the same way."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. main() called from a worker)
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -247,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.version:
             return print_version()
         if args.command == "run":
+            interrupt_on_sigterm()
             return command_run(args)
         if args.command == "plugins":
             return command_plugins(args)

@@ -199,3 +199,27 @@ def test_tiny_inputs_and_a_tiny_style_work(tmp_path, capsys):
                        "--size", "64", "--iterations", "2")
     assert code == 0, err
     assert Image.open(tmp_path / "out" / "icon.png").size == Image.open(icon).size  # never enlarged
+
+
+def test_sigterm_stops_cleanly_keeping_finished_outputs(photos, tmp_path):
+    """A real process killed with SIGTERM while on its second input: exit
+    130, the first output intact, nothing partial left; a rerun does only
+    the rest."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "framestyle", "run", str(photos), "--style", str(tmp_path / "style.jpg"),
+               "-o", str(out), "--size", "32", "--iterations", "60"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        if line.startswith("framestyle: [1/2]"):  # the first output is complete
+            process.send_signal(signal.SIGTERM)
+            break
+    assert process.wait(timeout=60) == 130
+    assert "interrupted" in process.stderr.read()
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["cat.png"]  # no partial file either
+    Image.open(out / "cat.png").load()
+    rerun = subprocess.run(command, capture_output=True, text=True)
+    assert rerun.returncode == 0 and "1 done, 1 skipped" in rerun.stderr
