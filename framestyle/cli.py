@@ -22,6 +22,8 @@ log = logging.getLogger("framestyle")
 RUN_EXAMPLES = """\
 examples:
   framestyle run photo.jpg --style starry.jpg -o photo-styled.png
+  framestyle run clip.mov --style starry.jpg -o clip-styled.mp4 --size 256
+  framestyle run clip.mp4 --style starry.jpg -o frames/ --writer frames
   framestyle run photos/ --style starry.jpg -o styled/ --size 512 --iterations 300
   framestyle run photos/ --style a.jpg --style b.jpg -o styled/ --format jpg --overwrite
   framestyle run photo.jpg --style s.jpg -o out.png --optimizer adam --iterations 1000
@@ -103,10 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run", parents=[common], formatter_class=lambda prog: RawEpilogFormatter(prog),
         help="stylise images, folders or videos", epilog=RUN_EXAMPLES,
-        description="Stylise each INPUT (image file or folder, walked recursively) with the "
-                    "style image(s) and write the results under OUTPUT.",
+        description="Stylise each INPUT (image or video file, or a folder walked recursively) "
+                    "with the style image(s) and write the results under OUTPUT.",
     )
-    run.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
+    run.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image or video files, or folders")
     run.add_argument("--style", "-s", action="append", type=Path, required=True, metavar="IMAGE",
                      help="style image; repeat to blend several equally")
     run.add_argument("-o", "--output", type=Path, required=True,
@@ -116,6 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="long side of the output in pixels; larger inputs are resized down")
     g.add_argument("--iterations", "-n", type=non_negative_int, default=defaults.iterations,
                    help="optimizer iterations per image")
+    g.add_argument("--first-iterations", type=non_negative_int, default=None,
+                   help="videos: iterations for a cold frame (the first, and the first after a "
+                        "scene cut); default: --iterations")
+    g.add_argument("--no-warm-start", dest="warm_start", action="store_false",
+                   help="videos: stylise every frame from scratch (for comparison)")
+    g.add_argument("--min-iterations", type=non_negative_int, default=defaults.min_iterations,
+                   help="videos: a warm-started frame never stops before this")
+    g.add_argument("--tolerance", type=float, default=defaults.tolerance,
+                   help="videos: a warm-started frame stops when 10 iterations improve its loss "
+                        "by less than this fraction (at most --iterations)")
     g.add_argument("--optimizer", default=defaults.optimizer, help="lbfgs or adam (or a plugin's)")
     g.add_argument("--lr", dest="learning_rate", type=float, default=None,
                    help="learning rate (default: 1 for lbfgs, 0.02 for adam)")
@@ -132,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="beta: weight of the style loss")
     g.add_argument("--tv-weight", type=float, default=defaults.tv_weight,
                    help="weight of the total-variation (smoothness) loss")
+    g.add_argument("--temporal-weight", type=float, default=defaults.temporal_weight,
+                   help="videos: weight of the temporal consistency loss (0 turns it off)")
     g.add_argument("--loss", dest="losses", action="append", type=loss_weight, default=[],
                    metavar="NAME=WEIGHT", help="turn on a (plugin) loss by name; repeatable")
     g.add_argument("--content-layer", default=DEFAULT_CONTENT_LAYER, help="VGG-19 layer for content")
@@ -142,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="VGG-19 pooling (Gatys et al. suggest avg)")
     g = run.add_argument_group("inputs and outputs")
     g.add_argument("--format", default=defaults.format,
-                   help="output format when OUTPUT is a folder: png, jpg, webp, …")
+                   help="image output format when OUTPUT is a folder: png, jpg, webp, …")
+    g.add_argument("--video-format", default=defaults.video_format,
+                   help="video output format when OUTPUT is a folder (--writer frames: PNG frames)")
     g.add_argument("--loader", default=None, help="use this loader for every input")
     g.add_argument("--writer", default=None, help="use this writer for every output")
     g.add_argument("--overwrite", action="store_true",

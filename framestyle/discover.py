@@ -8,7 +8,8 @@
   there. Otherwise ``-o`` is a folder: a file input ``a/b.jpg`` becomes
   ``OUT/b.png``, a file ``DIR/x/y.jpg`` inside a folder input becomes
   ``OUT/x/y.png`` (the folder's layout mirrored), with the extension of
-  ``--format``. Two inputs that differ only in extension keep it:
+  ``--format`` for images and ``--video-format`` for videos (``clip.mov``
+  becomes ``OUT/clip.mp4``); ``--writer frames`` makes ``OUT/clip/``. Two inputs that differ only in extension keep it:
   ``x.jpg`` and ``x.png`` become ``x.jpg.png`` and ``x.png.png``.
 * An output that would replace an input, or that two inputs would share, is a
   failure of that item, never an overwrite.
@@ -71,26 +72,40 @@ def _same(a: Path, b: Path | None) -> bool:
         return False
 
 
-def output_extension(settings: Settings, writers: Registry[WriterSpec]) -> str:
-    ext = "." + settings.format.lower().lstrip(".")
+def output_suffix(kind: str, settings: Settings, writers: Registry[WriterSpec]) -> str:
+    """The extension of an output made from an input of ``kind``, when ``-o``
+    is a folder: ``--writer``'s own, else ``--format`` (images) or
+    ``--video-format`` (videos)."""
+    if settings.writer:
+        spec = writers.get(settings.writer)
+        return spec.extensions[0] if spec.extensions else ""
+    option, fmt = ("--video-format", settings.video_format) if kind == "video" else ("--format", settings.format)
+    ext = "." + fmt.lower().lstrip(".")
     if ext not in writers.extensions():
         raise UsageError(
-            f"--format {settings.format}: no writer makes {ext} files; "
+            f"{option} {fmt}: no writer makes {ext} files; "
             f"available: {', '.join(sorted(e.lstrip('.') for e in writers.extensions()))}"
         )
     return ext
 
 
 def single_output_file(settings: Settings, writers: Registry[WriterSpec]) -> bool:
-    """Whether ``-o`` names the output file itself (one input file)."""
+    """Whether ``-o`` names the output itself (one input file): it has a
+    writable extension, or ``--writer`` names a writer of folders (frames)."""
     output = settings.output
     assert output is not None
-    return (
-        len(settings.inputs) == 1
-        and not Path(settings.inputs[0]).is_dir()
-        and output.suffix.lower() in writers.extensions()
-        and not output.is_dir()
-    )
+    if len(settings.inputs) != 1 or Path(settings.inputs[0]).is_dir():
+        return False
+    if settings.writer and not writers.get(settings.writer).extensions:
+        return True
+    return bool(output.suffix) and output.suffix.lower() in writers.extensions() and not output.is_dir()
+
+
+def kind_of(path: Path, settings: Settings, loaders: Registry[LoaderSpec]) -> str:
+    if settings.loader:
+        return loaders.get(settings.loader).kind
+    candidates = loaders.for_extension(path.suffix)
+    return candidates[0].kind if candidates else "image"
 
 
 def plan(settings: Settings, loaders: Registry[LoaderSpec], writers: Registry[WriterSpec]) -> Plan:
@@ -100,7 +115,6 @@ def plan(settings: Settings, loaders: Registry[LoaderSpec], writers: Registry[Wr
         raise UsageError("no inputs: pass one or more image files or folders")
     output = Path(settings.output)
     to_file = single_output_file(settings, writers)
-    ext = "" if to_file else output_extension(settings, writers)
     readable = loaders.extensions()
     result = Plan([], [], [])
 
@@ -127,6 +141,7 @@ def plan(settings: Settings, loaders: Registry[LoaderSpec], writers: Registry[Wr
         # photo.jpg -> photo.png; but photo.jpg and photo.png side by side
         # become photo.jpg.png and photo.png.png, whatever order they come in.
         shared = stems[(relative.parent, relative.stem.casefold())] > 1
+        ext = "" if to_file else output_suffix(kind_of(path, settings, loaders), settings, writers)
         name = (relative.name if shared else relative.stem) + ext
         target = output if to_file else output / relative.parent / name
         key = target.resolve()

@@ -8,17 +8,24 @@ run leaves nothing half-written behind.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from framestyle.discover import WorkItem, plan
 from framestyle.errors import FramestyleError, InputError, PluginError, UsageError
 from framestyle.host import PluginHost
-from framestyle.runtime import Runtime
+from framestyle.images import resize
+from framestyle.motion import estimate as estimate_motion
+from framestyle.motion import warp_error as motion_warp_error
+from framestyle.report import FrameLog
+from framestyle.runtime import Runtime, to_rgb8, to_tensor
 from framestyle.settings import Settings
 from framestyle.types import (
     FrameEnd,
@@ -28,7 +35,9 @@ from framestyle.types import (
     RunStart,
     Source,
     SourceEnd,
+    SourceInfo,
     SourceStart,
+    StylizeResult,
     Writer,
     WriterSpec,
 )
@@ -131,7 +140,7 @@ class Engine:
             source = self.open_source(item.path)
             self.hooks.on_source_start(SourceStart(number, total, item.path, item.output, source.info))
             writer = writer_spec.open(item.output, source.info)
-            outcome.frames = self.stylize_frames(source, writer)
+            outcome.frames = self.stylize_frames(source, writer, item.output)
             writer.close()
             writer = None
             outcome.status = "done"
@@ -155,29 +164,62 @@ class Engine:
             self.hooks.on_source_start(SourceStart(number, total, item.path, item.output, None))
         return outcome
 
-    def stylize_frames(self, source: Source, writer: Writer) -> int:
+    def stylize_frames(self, source: Source, writer: Writer, output: Path) -> int:
+        """Stylise every frame in order. A video frame that continues a shot
+        starts warm from the previous result warped by the flow of the
+        original frames; the first frame and the first after a cut start cold.
+        Frames an interrupted run finished are reused, not redone."""
         info = source.info
-        previous: torch.Tensor | None = None
+        kept = self.resume(writer, info)
+        report = FrameLog(info, output, self.settings, self.runtime)
+        previous_content: np.ndarray | None = None  # original frame at working size
+        previous_output: np.ndarray | None = None  # stylised frame as written, working size
         count = 0
         for index, frame in enumerate(source.frames()):
             started = time.perf_counter()
             content, size = self.runtime.prepare_content(frame)
-            job = FrameJob(info, index, content, previous, self.settings, self.runtime)
-            self.hooks.on_frame_start(
-                FrameStart(info.path, index, info.frame_count, size[0], size[1], self.settings.iterations)
-            )
-            init = self.hooks.init_image(job)
-            result = self.hooks.stylize(job, init)
-            writer.write(self.runtime.finish(result.image, size))
-            self.hooks.on_frame_end(
-                FrameEnd(info.path, index, result.iterations, time.perf_counter() - started,
-                         result.loss, dict(result.losses))
-            )
-            previous = result.image
+            content_rgb = to_rgb8(content)
+            motion = None
+            if previous_content is not None:
+                motion = estimate_motion(previous_content, content_rgb)
+            warm = (self.settings.warm_start and motion is not None and not motion.cut
+                    and previous_output is not None)
+            budget = self.settings.iterations if warm or info.kind != "video" else self.settings.cold_iterations()
+            estimate = max(info.frame_count or 0, index + 1) if info.kind == "video" else info.frame_count
+            self.hooks.on_frame_start(FrameStart(info.path, index, estimate, size[0], size[1], budget))
+            if index < kept:
+                styled = resize(writer.kept(index), content_rgb.shape[1], content_rgb.shape[0])  # type: ignore[attr-defined]
+                result = StylizeResult(content, 0, math.nan, {})
+            else:
+                previous = to_tensor(previous_output, self.runtime.device) if previous_output is not None else None
+                job = FrameJob(info, index, content, previous, self.settings, self.runtime,
+                               motion=motion, warm=warm, iterations=budget)
+                result = self.hooks.stylize(job, self.hooks.init_image(job))
+                styled = to_rgb8(result.image)
+            writer.write(resize(styled, *size))
+            warp_error = None
+            if motion is not None and not motion.cut and previous_output is not None:
+                warp_error = motion_warp_error(styled, previous_output, motion)
+            end = FrameEnd(info.path, index, result.iterations, time.perf_counter() - started, result.loss,
+                           dict(result.losses), warm=warm, cut=bool(motion and motion.cut),
+                           reused=index < kept, warp_error=warp_error)
+            report.add(end)
+            self.hooks.on_frame_end(end)
+            previous_content, previous_output = content_rgb, styled
             count += 1
         if count == 0:
             raise InputError("no frames could be read")
+        report.finish()
         return count
+
+    def resume(self, writer: Writer, info: SourceInfo) -> int:
+        """How many frames of this source a previous, interrupted run finished."""
+        if not hasattr(writer, "resume"):
+            return 0
+        kept = writer.resume(fingerprint(self.settings, info, self.runtime), not self.settings.overwrite)
+        if kept:
+            log.info("%s: resuming after frame %d (finished frames are reused)", info.path, kept)
+        return kept
 
     # choosing plugins -------------------------------------------------------------
 
@@ -206,6 +248,20 @@ class Engine:
         if not candidates:
             raise UsageError(f"no writer makes {target.suffix or 'extensionless'} files ({target})")
         return candidates[0]
+
+
+def fingerprint(settings: Settings, info: SourceInfo, runtime: Runtime) -> str:
+    """What decides a source's stylised frames: the settings that shape the
+    result, the source file as it is, and the weights. Finished frames are
+    reused only by a run with the same fingerprint."""
+    shaping = settings.to_json()
+    for name in ("inputs", "output", "verbosity", "overwrite", "exitfirst", "loader", "writer",
+                 "format", "video_format", "device"):
+        shaping.pop(name, None)
+    stat = info.path.stat()
+    blob = json.dumps([shaping, str(info.path.resolve()), stat.st_size, stat.st_mtime_ns,
+                       runtime.weights.source], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def run(settings: Settings, host: PluginHost | None = None, weights: Weights | None = None) -> RunEnd:

@@ -52,6 +52,7 @@ NO_AUTOLOAD_ENV = "FRAMESTYLE_DISABLE_PLUGIN_AUTOLOAD"
 # trylast/tryfirst, not by this list).
 BUILTIN_PLUGINS: dict[str, str] = {
     "images": "framestyle.builtin.images",
+    "video": "framestyle.builtin.video",
     "losses": "framestyle.builtin.losses",
     "optimizers": "framestyle.builtin.optimizers",
     "stylize": "framestyle.builtin.stylize",

@@ -69,6 +69,22 @@ class TotalVariationLoss:
         return dx.square().mean() + dy.square().mean()
 
 
+class TemporalLoss:
+    """Short-term temporal consistency (Ruder et al. 2016): mean squared
+    difference to the warped previous stylised frame over the pixels the
+    mask keeps (occlusions and motion boundaries are dropped)."""
+
+    layers: Sequence[str] = ()
+
+    def __init__(self, warped_previous: torch.Tensor, mask: torch.Tensor) -> None:
+        self.target = warped_previous.detach()
+        self.mask = mask.detach()
+        self.count = self.mask.sum().clamp(min=1.0) * warped_previous.shape[1]
+
+    def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return (self.mask * (image - self.target).square()).sum() / self.count
+
+
 def style_distance(
     encoder: torch.nn.Module,
     image: torch.Tensor,

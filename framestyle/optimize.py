@@ -27,6 +27,7 @@ def optimize(
     iterations: int,
     on_step: Callable[[int, float, dict[str, float]], None] = lambda *a: None,
     clamp_each_step: bool = False,
+    stop: StopRule | None = None,
 ) -> StylizeResult:
     """Minimise the weighted sum of ``losses`` over the pixels of ``init``.
 
@@ -35,7 +36,8 @@ def optimize(
     best image evaluated, with its loss: L-BFGS without a line search can
     overshoot now and then, and the last step's image is never evaluated. A
     non-finite loss stops the frame with an :class:`InputError` rather than
-    writing garbage.
+    writing garbage. With a ``stop`` rule the loop may end before
+    ``iterations`` once the loss stops improving.
     """
     image = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     opt = optimizer([image])
@@ -60,8 +62,11 @@ def optimize(
             best.losses = {name: float(v) for name, v in latest.items() if name}
         return total
 
+    done = 0
+    history: list[float] = []  # best loss after each iteration
     for iteration in range(1, iterations + 1):
         opt.step(closure)
+        done = iteration
         if clamp_each_step:
             with torch.no_grad():
                 image.clamp_(0, 1)
@@ -69,9 +74,28 @@ def optimize(
         if not math.isfinite(loss):
             raise InputError(f"the loss became {loss} at iteration {iteration}; try smaller weights")
         on_step(iteration, loss, {name: float(v) for name, v in latest.items() if name})
+        history.append(best.loss)
+        if stop is not None and stop.should_stop(history):
+            break
     if iterations == 0:
         return StylizeResult(init.detach().clone(), 0, math.nan, {})
-    return StylizeResult(best.image, iterations, best.loss, best.losses)
+    return StylizeResult(best.image, done, best.loss, best.losses)
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """Stop once the best loss improved by less than ``tolerance`` (relative)
+    over the last ``window`` iterations, but never before ``minimum``."""
+
+    minimum: int
+    tolerance: float
+    window: int = 10
+
+    def should_stop(self, best: Sequence[float]) -> bool:
+        if len(best) < max(self.minimum, self.window + 1):
+            return False
+        before, now = best[-self.window - 1], best[-1]
+        return before - now < self.tolerance * abs(now)
 
 
 @dataclass

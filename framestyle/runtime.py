@@ -13,7 +13,9 @@ import torch
 from framestyle.errors import InputError, UsageError, did_you_mean
 from framestyle.host import Hooks
 from framestyle.images import fit_long_side, read_image, resize
+from framestyle.motion import warp
 from framestyle.settings import Settings
+from framestyle.types import FrameJob
 from framestyle.vgg import LAYER_INDEX, VGG19Encoder
 from framestyle.weights import Weights, resolve_weights
 
@@ -134,3 +136,15 @@ def at_least(width: int, height: int, side: int = MIN_SIDE) -> tuple[int, int]:
     """(width, height) enlarged, keeping the aspect, so the short side is at least ``side``."""
     scale = max(1.0, side / min(width, height))
     return round(width * scale), round(height * scale)
+
+
+def warped_previous(job: FrameJob) -> tuple[torch.Tensor, torch.Tensor]:
+    """The previous stylised frame warped to this one by the flow of the
+    original frames, and the mask (1x1xHxW) of pixels the flow explains."""
+    if "warped_previous" not in job.scratch:
+        assert job.previous is not None and job.motion is not None
+        previous = to_rgb8(job.previous)
+        warped = to_tensor(warp(previous, job.motion.flow), job.content.device)
+        mask = torch.from_numpy(job.motion.mask)[None, None].to(job.content.device)
+        job.scratch["warped_previous"] = (warped, mask)
+    return job.scratch["warped_previous"]

@@ -32,7 +32,11 @@ class Settings:
     output: Path | None = None
 
     size: int = 512  # long side of the output; larger inputs are resized down
-    iterations: int = 300
+    iterations: int = 300  # per image; the most a warm-started video frame may use
+    first_iterations: int | None = None  # a video's cold frames (first, after a cut); None: iterations
+    warm_start: bool = True  # videos: start each frame from the previous result (False: all cold)
+    min_iterations: int = 20  # a warm frame never stops before this
+    tolerance: float = 0.005  # a warm frame stops when 10 iterations improve its loss less than this
     optimizer: str = "lbfgs"
     learning_rate: float | None = None  # None: the optimizer's own default
     init: str = "content"  # "content", "noise" or the path of an image
@@ -43,12 +47,14 @@ class Settings:
     content_weight: float = 1.0
     style_weight: float = 5.0
     tv_weight: float = 0.0
+    temporal_weight: float = 200.0  # videos: stay close to the warped previous frame
     losses: dict[str, float] = field(default_factory=dict)  # other losses by name
     content_layer: str = DEFAULT_CONTENT_LAYER
     style_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
     pooling: str = "max"  # "max" or "avg" (Gatys et al. preferred avg for generation)
 
-    format: str = "png"  # output format when OUTPUT is a folder
+    format: str = "png"  # output format for images when OUTPUT is a folder
+    video_format: str = "mp4"  # output format for videos when OUTPUT is a folder
     loader: str | None = None
     writer: str | None = None
     overwrite: bool = False
@@ -61,9 +67,13 @@ class Settings:
             "content": self.content_weight,
             "style": self.style_weight,
             "tv": self.tv_weight,
+            "temporal": self.temporal_weight,
         }
         weights.update(self.losses)
         return weights
+
+    def cold_iterations(self) -> int:
+        return self.iterations if self.first_iterations is None else self.first_iterations
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready copy, for run reports and ``--json`` output."""

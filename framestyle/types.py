@@ -17,8 +17,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import torch
 
-    from framestyle.settings import Settings
+    from framestyle.motion import Motion
     from framestyle.runtime import Runtime
+    from framestyle.settings import Settings
 
 
 # --------------------------------------------------------------------------- sources
@@ -34,6 +35,7 @@ class SourceInfo:
     height: int
     frame_count: int | None = None  # an estimate for videos: count what is read
     fps: float | None = None
+    rotation: int = 0  # degrees the container asks players to rotate (already applied)
 
 
 @runtime_checkable
@@ -64,6 +66,24 @@ class Writer(Protocol):
         """Discard the unfinished output; must not raise."""
 
 
+class ResumableWriter(Writer, Protocol):
+    """A writer that keeps finished frames across an interruption (videos).
+
+    The engine calls :meth:`resume` once, before the first ``write``;
+    frames ``0 .. n-1`` are then read back with :meth:`kept` instead of being
+    stylised again, and still passed to ``write`` in order.
+    """
+
+    def resume(self, fingerprint: str, reuse: bool = True) -> int:
+        """How many finished frames an interrupted run with the same
+        ``fingerprint`` (settings and source) left; 0 if none, if different,
+        or if ``reuse`` is false (``--overwrite``: discard them). Records
+        ``fingerprint`` for the next interruption."""
+
+    def kept(self, index: int) -> np.ndarray:
+        """Finished frame ``index`` (HxWx3 uint8 RGB) from the interrupted run."""
+
+
 # --------------------------------------------------------------------------- registered things
 
 
@@ -81,6 +101,7 @@ class LoaderSpec:
     open: Callable[[Path], Source | None]
     priority: int = 0  # higher is tried first among loaders for one extension
     description: str = ""
+    kind: str = "image"  # "image" or "video": which output format a folder run gives it
 
 
 @dataclass(frozen=True)
@@ -119,7 +140,8 @@ class Loss(Protocol):
 class LossSpec:
     """A named loss that ``--loss NAME=WEIGHT`` (or a settings field) turns on.
 
-    ``build(job)`` is called once per frame and returns a :class:`Loss`;
+    ``build(job)`` is called once per frame and returns a :class:`Loss`, or
+    None to sit this frame out (the temporal loss on a video's first frame);
     targets that do not change between frames belong in ``job.runtime.cache``.
     A loss with ``default_weight`` 0 is off unless asked for.
     """
@@ -150,7 +172,11 @@ class FrameJob:
 
     ``content`` is the resized content frame, 1x3xHxW float32 RGB in [0, 1] on
     the run's device; ``previous`` is the previous stylised frame of the same
-    source (``None`` for the first frame and for images).
+    source as written (``None`` for the first frame and for images), and
+    ``motion`` how this frame moved from the previous one (flow, occlusion
+    mask, scene cut). ``warm`` says the frame continues a shot, so it starts
+    from the previous result and may stop early; ``iterations`` is its
+    budget. ``scratch`` is for plugins to share per-frame work.
     """
 
     source: SourceInfo
@@ -159,6 +185,10 @@ class FrameJob:
     previous: torch.Tensor | None
     settings: Settings
     runtime: Runtime
+    motion: Motion | None = None
+    warm: bool = False
+    iterations: int = 0
+    scratch: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -195,10 +225,10 @@ class SourceStart:
 class FrameStart:
     path: Path
     index: int
-    frame_count: int | None
+    frame_count: int | None  # an estimate for videos, at least index + 1
     width: int
     height: int
-    iterations: int  # the budget for this frame
+    iterations: int  # the budget for this frame (a warm frame may stop sooner)
 
 
 @dataclass(frozen=True)
@@ -219,6 +249,10 @@ class FrameEnd:
     seconds: float
     loss: float
     losses: Mapping[str, float]
+    warm: bool = False  # started from the previous frame
+    cut: bool = False  # a scene cut was detected before this frame
+    reused: bool = False  # kept from an interrupted run, not stylised again
+    warp_error: float | None = None  # E_warp against the previous frame (videos)
 
 
 @dataclass(frozen=True)

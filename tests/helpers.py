@@ -22,3 +22,34 @@ def save(path: Path, rgb: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rgb).save(path)
     return path
+
+
+def make_video(path: Path, frames: int = 6, width: int = 48, height: int = 32, fps: str = "30000/1001",
+               audio: bool = True, cut_at: int | None = None, codec: str = "libx264") -> Path:
+    """A small video made with ffmpeg: a textured background panning right
+    and a bright square moving across it; from ``cut_at`` on, a different
+    scene (a new shot); a 440 Hz tone as its audio track."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    rng = np.random.default_rng(0)
+    texture = (rng.random((height // 4, width // 4 + frames, 3)) * 255).astype(np.uint8)
+    background = np.asarray(Image.fromarray(texture).resize(((width // 4 + frames) * 4, height), Image.BICUBIC))
+    other = np.asarray(Image.fromarray(texture[::-1, ::-1, ::-1].copy()).resize(
+        ((width // 4 + frames) * 4, height), Image.NEAREST))
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo",
+               "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", fps, "-i", "-"]
+    if audio:
+        command += ["-f", "lavfi", "-i", "sine=frequency=440:duration=10", "-shortest", "-c:a", "aac"]
+    quality = ["-crf", "10", "-pix_fmt", "yuv420p"] if codec == "libx264" else ["-q:v", "2"]
+    command += ["-c:v", codec, *quality, str(path)]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE)
+    for t in range(frames):
+        scene = other if cut_at is not None and t >= cut_at else background
+        frame = scene[:, 2 * t: 2 * t + width].copy()
+        frame[6 + t: 14 + t, 6 + 2 * t: 14 + 2 * t] = [250, 240, 40]
+        process.stdin.write(frame.tobytes())
+    process.stdin.close()
+    assert process.wait() == 0
+    return path

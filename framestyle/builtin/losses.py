@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from framestyle.hookspecs import hookimpl
-from framestyle.losses import ContentLoss, StyleLoss, TotalVariationLoss, gram
+from framestyle.losses import ContentLoss, StyleLoss, TemporalLoss, TotalVariationLoss, gram
+from framestyle.runtime import warped_previous
 from framestyle.types import FrameJob, LossSpec
 
 
@@ -35,6 +36,13 @@ def build_tv(job: FrameJob) -> TotalVariationLoss:
     return TotalVariationLoss()
 
 
+def build_temporal(job: FrameJob) -> TemporalLoss | None:
+    """Only for a warm video frame: there is no previous frame to agree with otherwise."""
+    if not job.warm:
+        return None
+    return TemporalLoss(*warped_previous(job))
+
+
 @hookimpl
 def register_losses(register: Callable[[LossSpec], None]) -> None:
     register(LossSpec("content", build_content, 1.0,
@@ -42,3 +50,6 @@ def register_losses(register: Callable[[LossSpec], None]) -> None:
     register(LossSpec("style", build_style, 5.0,
                       "relative MSE of Gram matrices over the style layers (--style-layers)"))
     register(LossSpec("tv", build_tv, 0.0, "total variation: mean squared neighbour difference"))
+    register(LossSpec("temporal", build_temporal, 200.0,
+                      "videos: MSE to the flow-warped previous frame where the flow is reliable "
+                      "(Ruder et al. 2016; --temporal-weight)"))

@@ -8,8 +8,8 @@ import torch
 
 from framestyle.hookspecs import hookimpl
 from framestyle.images import read_image, resize
-from framestyle.optimize import WeightedLoss, optimize
-from framestyle.runtime import to_tensor
+from framestyle.optimize import StopRule, WeightedLoss, optimize
+from framestyle.runtime import to_tensor, warped_previous
 from framestyle.types import FrameJob, Step, StylizeResult
 
 
@@ -17,6 +17,11 @@ from framestyle.types import FrameJob, Step, StylizeResult
 def init_image(job: FrameJob) -> torch.Tensor:
     init = job.settings.init
     _, _, height, width = job.content.shape
+    if job.warm:
+        # Warm start: the previous result where the flow explains the pixel,
+        # the current frame where it is newly visible or uncertain.
+        warped, mask = warped_previous(job)
+        return mask * warped + (1 - mask) * job.content
     if init == "content":
         return job.content.clone()
     if init == "noise":
@@ -28,14 +33,12 @@ def init_image(job: FrameJob) -> torch.Tensor:
 
 
 def active_losses(job: FrameJob) -> list[WeightedLoss]:
+    """Every loss with a non-zero weight that takes part in this frame."""
     registry = job.runtime.hooks.losses()
     weights = {spec.name: spec.default_weight for spec in registry.specs.values()}
     weights.update(job.settings.loss_weights())
-    return [
-        WeightedLoss(name, weight, registry.get(name).build(job))
-        for name, weight in weights.items()
-        if weight != 0
-    ]
+    built = [(name, weight, registry.get(name).build(job)) for name, weight in weights.items() if weight != 0]
+    return [WeightedLoss(name, weight, loss) for name, weight, loss in built if loss is not None]
 
 
 @hookimpl(trylast=True)
@@ -44,8 +47,10 @@ def stylize(job: FrameJob, init: torch.Tensor) -> StylizeResult:
     spec = job.runtime.hooks.optimizers().get(settings.optimizer)
     hooks = job.runtime.hooks
 
+    budget = job.iterations or settings.iterations
+
     def on_step(iteration: int, loss: float, losses: dict[str, float]) -> None:
-        hooks.on_step(Step(job.source.path, job.index, iteration, settings.iterations, loss, losses))
+        hooks.on_step(Step(job.source.path, job.index, iteration, budget, loss, losses))
 
     torch.manual_seed(settings.seed)
     return optimize(
@@ -53,7 +58,8 @@ def stylize(job: FrameJob, init: torch.Tensor) -> StylizeResult:
         active_losses(job),
         job.runtime.encode,
         lambda params: spec.build(params, settings),
-        settings.iterations,
+        budget,
         on_step,
         clamp_each_step=settings.optimizer != "lbfgs",
+        stop=StopRule(settings.min_iterations, settings.tolerance) if job.warm else None,
     )

@@ -1,0 +1,152 @@
+"""Videos in (OpenCV) and out: an H.264 mp4 with the source's frame rate and
+audio, or a folder with one PNG per frame.
+
+Both writers keep each finished frame as a PNG as soon as it is done, so an
+interrupted run resumes from the first unfinished frame. The mp4 writer
+streams frames into ffmpeg as they come and keeps its PNGs in a hidden work
+folder beside the output, removed once the video is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from framestyle.hookspecs import hookimpl
+from framestyle.images import read_image, write_image_atomic
+from framestyle.types import LoaderSpec, SourceInfo, WriterSpec
+from framestyle.video import VIDEO_EXTENSIONS, Mp4Encoder, VideoSource, exact_fps, probe_audio
+
+COMPLETE = ".framestyle-complete"
+FINGERPRINT = "fingerprint.json"
+
+
+class FrameStore:
+    """Numbered PNG frames in a folder, with the fingerprint of the run that
+    made them, so only a run with the same settings and source reuses them."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0  # frames written (or kept) so far in this run
+        self.reusable = 0
+
+    def path(self, index: int) -> Path:
+        return self.folder / f"frame_{index + 1:06d}.png"
+
+    def resume(self, fingerprint: str, reuse: bool = True) -> int:
+        marker = self.folder / FINGERPRINT
+        previous = json.loads(marker.read_text()) if marker.is_file() else None
+        if previous != fingerprint or not reuse:
+            self.clear()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps(fingerprint))
+        while self.path(self.reusable).is_file():
+            self.reusable += 1
+        return self.reusable
+
+    def clear(self) -> None:
+        for old in self.folder.glob("frame_*.png"):
+            old.unlink()
+        (self.folder / COMPLETE).unlink(missing_ok=True)
+
+    def kept(self, index: int) -> np.ndarray:
+        return read_image(self.path(index))
+
+    def add(self, frame: np.ndarray) -> None:
+        if self.count >= self.reusable:  # a kept frame is already on disk, unchanged
+            write_image_atomic(self.path(self.count), frame)
+        self.count += 1
+
+
+class FramesWriter:
+    """One PNG per frame in the folder ``target``; complete when the marker is there."""
+
+    def __init__(self, target: Path, info: SourceInfo) -> None:
+        self.store = FrameStore(target)
+
+    def resume(self, fingerprint: str, reuse: bool = True) -> int:
+        return self.store.resume(fingerprint, reuse)
+
+    def kept(self, index: int) -> np.ndarray:
+        return self.store.kept(index)
+
+    def write(self, frame: np.ndarray) -> None:
+        self.store.add(frame)
+
+    def close(self) -> None:
+        # Frames past the end (from a longer earlier run) would not belong.
+        index = self.store.count
+        while self.store.path(index).is_file():
+            self.store.path(index).unlink()
+            index += 1
+        (self.store.folder / COMPLETE).write_text(f"{self.store.count} frames\n")
+        (self.store.folder / FINGERPRINT).unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        pass  # finished frames stay for the next run to reuse
+
+
+class Mp4Writer:
+    """H.264 mp4 at the source's exact frame rate with its audio track."""
+
+    def __init__(self, target: Path, info: SourceInfo) -> None:
+        self.target = target
+        self.info = info
+        self.store = FrameStore(target.with_name(f".{target.name}.framestyle-work"))
+        self.partial = target.with_name(f".{target.name}.framestyle-partial")
+        self.encoder: Mp4Encoder | None = None
+
+    def resume(self, fingerprint: str, reuse: bool = True) -> int:
+        return self.store.resume(fingerprint, reuse)
+
+    def kept(self, index: int) -> np.ndarray:
+        return self.store.kept(index)
+
+    def write(self, frame: np.ndarray) -> None:
+        self.store.add(frame)
+        if self.encoder is None:
+            height, width = frame.shape[:2]
+            audio = probe_audio(self.info.path) if self.info.kind == "video" else None
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            self.encoder = Mp4Encoder(self.partial, width, height, exact_fps(self.info.fps or 25.0),
+                                      self.info.path if audio else None, audio)
+        self.encoder.write(frame)
+
+    def close(self) -> None:
+        if self.encoder is None:
+            raise ValueError(f"{self.target}: no frame was written")
+        self.encoder.close()
+        self.partial.replace(self.target)
+        shutil.rmtree(self.store.folder, ignore_errors=True)
+
+    def abort(self) -> None:
+        if self.encoder is not None:
+            self.encoder.abort()  # the PNGs stay: a rerun resumes from them
+
+
+def mp4_complete(target: Path) -> bool:
+    """Written only by renaming a finished file, so presence means complete;
+    the header check catches a file that something else cut short."""
+    try:
+        with open(target, "rb") as f:
+            return f.read(12)[4:8] == b"ftyp" and target.stat().st_size > 1024
+    except OSError:
+        return False
+
+
+@hookimpl
+def register_loaders(register: Callable[[LoaderSpec], None]) -> None:
+    register(LoaderSpec("video", VIDEO_EXTENSIONS, VideoSource, kind="video",
+                        description="video files via OpenCV, streamed frame by frame"))
+
+
+@hookimpl
+def register_writers(register: Callable[[WriterSpec], None]) -> None:
+    register(WriterSpec("mp4", (".mp4",), Mp4Writer, mp4_complete,
+                        description="H.264 mp4 (ffmpeg from imageio-ffmpeg), source frame rate and audio"))
+    register(WriterSpec("frames", (), FramesWriter, lambda target: (target / COMPLETE).is_file(),
+                        description="a folder with one PNG per frame (--writer frames)"))

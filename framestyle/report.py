@@ -1,0 +1,109 @@
+"""The run report of a video: a JSON file next to the output and a summary line.
+
+``clip.mp4`` gets ``clip.mp4.report.json`` with the settings, the versions,
+the weights used and, per frame, the iterations, seconds, final losses and the
+temporal warp error E_warp (Lai et al. 2018) against the previous frame.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import statistics
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from framestyle.settings import Settings
+from framestyle.types import FrameEnd, SourceInfo
+
+log = logging.getLogger("framestyle")
+
+
+def report_path(output: Path) -> Path:
+    return output.with_name(output.name + ".report.json")
+
+
+def versions() -> dict[str, str]:
+    import cv2
+    import torch
+
+    from framestyle import __version__
+
+    return {"framestyle": __version__, "python": platform.python_version(),
+            "torch": torch.__version__, "opencv": cv2.__version__}
+
+
+def finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+class FrameLog:
+    """Collects per-frame results of one source; writes the report for videos."""
+
+    def __init__(self, info: SourceInfo, output: Path, settings: Settings, runtime: Any) -> None:
+        self.info, self.output, self.settings, self.runtime = info, output, settings, runtime
+        self.frames: list[FrameEnd] = []
+
+    def add(self, end: FrameEnd) -> None:
+        self.frames.append(end)
+
+    def summary(self) -> dict[str, Any]:
+        stylised = [f for f in self.frames if not f.reused]
+        cold = [f.iterations for f in stylised if not f.warm]
+        warm = [f.iterations for f in stylised if f.warm]
+        errors = [f.warp_error for f in self.frames if f.warp_error is not None]
+        seconds = sum(f.seconds for f in self.frames)
+        return {
+            "frames": len(self.frames),
+            "reused_frames": len(self.frames) - len(stylised),
+            "scene_cuts": sum(f.cut for f in self.frames),
+            "cold_iterations_mean": statistics.fmean(cold) if cold else None,
+            "warm_iterations_mean": statistics.fmean(warm) if warm else None,
+            "warp_error_mean": statistics.fmean(errors) if errors else None,
+            "seconds": seconds,
+            "frames_per_minute": 60 * len(stylised) / seconds if seconds else None,
+        }
+
+    def finish(self) -> None:
+        if self.info.kind != "video":
+            return
+        summary = self.summary()
+        document = {
+            "output": str(self.output),
+            "source": {"path": str(self.info.path), "width": self.info.width, "height": self.info.height,
+                       "fps": self.info.fps, "frames_claimed": self.info.frame_count,
+                       "frames_read": len(self.frames), "rotation": self.info.rotation},
+            "settings": self.settings.to_json(),
+            "versions": versions(),
+            "device": str(self.runtime.device),
+            "weights": self.runtime.weights.source,
+            "summary": summary,
+            "frames": [{k: finite(v) if isinstance(v, float) else v
+                        for k, v in asdict(f).items() if k != "path"} for f in self.frames],
+        }
+        path = report_path(self.output)
+        partial = path.with_name(f".{path.name}.framestyle-partial")
+        partial.write_text(json.dumps(document, indent=1, default=str))
+        os.replace(partial, path)
+        log.info("%s: %s", self.info.path, describe(summary))
+
+
+def describe(summary: dict[str, Any]) -> str:
+    parts = [f"{summary['frames']} frames"]
+    if summary["reused_frames"]:
+        parts.append(f"{summary['reused_frames']} reused")
+    if summary["cold_iterations_mean"] is not None:
+        parts.append(f"cold frames {summary['cold_iterations_mean']:.0f} iterations")
+    if summary["warm_iterations_mean"] is not None:
+        parts.append(f"warm frames {summary['warm_iterations_mean']:.1f} on average")
+    if summary["scene_cuts"]:
+        parts.append(f"{summary['scene_cuts']} scene cut(s)")
+    if summary["warp_error_mean"] is not None:
+        parts.append(f"E_warp {summary['warp_error_mean']:.5f}")
+    if summary["frames_per_minute"]:
+        parts.append(f"{summary['frames_per_minute']:.1f} frames/min")
+    return ", ".join(parts)

@@ -1,0 +1,161 @@
+"""Video in (OpenCV, streamed) and out (the ffmpeg binary that imageio-ffmpeg ships).
+
+OpenCV reads frames one at a time, so a video is never held in memory. Its
+frame count and frame rate are the container's claims: the count is an
+estimate that the engine corrects as frames arrive, and a file that ends
+early is reported with the last good frame, keeping what was done. Frames
+are converted from OpenCV's BGR to RGB here, at the boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from framestyle.errors import InputError
+from framestyle.types import SourceInfo
+
+log = logging.getLogger("framestyle")
+
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv")
+# Audio codecs an mp4 can carry as they are; others are re-encoded to AAC.
+MP4_AUDIO = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def exact_fps(fps: float) -> Fraction:
+    """The rational frame rate behind OpenCV's float (29.97002997 -> 30000/1001)."""
+    return Fraction(fps).limit_denominator(1001)
+
+
+def probe_audio(path: Path) -> str | None:
+    """The codec of the first audio stream of ``path``, or None if it has none."""
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+                            capture_output=True, text=True, errors="replace")
+    match = re.search(r"Stream #\S+.*?: Audio: (\w+)", result.stderr)
+    return match.group(1) if match else None
+
+
+class VideoSource:
+    """Frames of a video file, decoded on demand."""
+
+    def __init__(self, path: Path) -> None:
+        import cv2
+
+        if not path.is_file():
+            raise InputError("no such file")
+        self.path = path
+        self.capture = cv2.VideoCapture(str(path))
+        if not self.capture.isOpened():
+            self.capture.release()
+            raise InputError("not a video OpenCV can read")
+        width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        rotation = int(self.capture.get(cv2.CAP_PROP_ORIENTATION_META) or 0)
+        if rotation in (90, 270):  # OpenCV applies the rotation: frames come upright
+            width, height = height, width
+        if width <= 0 or height <= 0:
+            self.capture.release()
+            raise InputError("the video has no readable picture size")
+        self.info = SourceInfo(path, "video", width, height, frame_count=count or None,
+                               fps=fps if fps > 0 else None, rotation=rotation)
+        self.frames_read = 0
+
+    def frames(self) -> Iterator[np.ndarray]:
+        import cv2
+
+        while True:
+            ok, bgr = self.capture.read()
+            if not ok or bgr is None:
+                break
+            self.frames_read += 1
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        expected = self.info.frame_count
+        if self.frames_read and expected and self.frames_read < expected - 1:
+            log.warning("%s: the video ended after frame %d of the %d its header claims "
+                        "(truncated or damaged); the frames read are kept",
+                        self.path, self.frames_read, expected)
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+class Mp4Encoder:
+    """Streams RGB frames into ffmpeg: H.264, yuv420p, the source's exact
+    frame rate and its audio. Writes ``partial`` only; the caller renames."""
+
+    def __init__(self, partial: Path, width: int, height: int, fps: Fraction,
+                 audio_from: Path | None, audio_codec: str | None) -> None:
+        self.width, self.height = width + width % 2, height + height % 2  # yuv420p needs even sizes
+        command = [
+            ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.width}x{self.height}",
+            "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "-",
+        ]
+        if audio_from is not None and audio_codec is not None:
+            command += ["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0",
+                        "-c:a", "copy" if audio_codec in MP4_AUDIO else "aac"]
+        command += ["-c:v", "libx264", "-preset", "medium", "-crf", "18", "-pix_fmt", "yuv420p",
+                    "-r", f"{fps.numerator}/{fps.denominator}", "-movflags", "+faststart",
+                    "-f", "mp4", str(partial)]
+        self.partial = partial
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def write(self, rgb: np.ndarray) -> None:
+        pad_y, pad_x = self.height - rgb.shape[0], self.width - rgb.shape[1]
+        if pad_y or pad_x:  # repeat the last row/column rather than add a black line
+            rgb = np.pad(rgb, ((0, pad_y), (0, pad_x), (0, 0)), mode="edge")
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(np.ascontiguousarray(rgb).tobytes())
+        except BrokenPipeError:
+            raise OSError(f"ffmpeg stopped: {self._stderr()}") from None
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        if self.process.wait() != 0:
+            raise OSError(f"ffmpeg failed: {self._stderr()}")
+
+    def abort(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.partial.unlink(missing_ok=True)
+
+    def _stderr(self) -> str:
+        assert self.process.stderr is not None
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        text = self.process.stderr.read().decode(errors="replace").strip()
+        return text.splitlines()[-1] if text else f"exit code {self.process.returncode}"
+
+
+def read_video_info(path: Path) -> tuple[int, Fraction | None, bool]:
+    """(frame count as ffmpeg decodes it, exact frame rate, has audio) of a
+    finished video: what a player will see."""
+    import cv2
+
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path), "-map", "0:v:0",
+                             "-f", "null", "-"], capture_output=True, text=True, errors="replace")
+    frames = re.findall(r"frame=\s*(\d+)", result.stderr)
+    audio = re.search(r"Stream #\S+.*?: Audio:", result.stderr) is not None
+    capture = cv2.VideoCapture(str(path))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    return int(frames[-1]) if frames else 0, exact_fps(fps) if fps else None, audio

@@ -1,0 +1,201 @@
+"""Videos end to end: frame rate, audio, warm start, temporal consistency,
+scene cuts, resume after an interruption, damaged files."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from helpers import make_video, sample, save
+from PIL import Image
+
+import framestyle
+from framestyle.cli import main
+from framestyle.host import PluginHost
+from framestyle.video import VideoSource, read_video_info
+
+FAST = ["--size", "48", "--iterations", "60", "--min-iterations", "5"]
+CHEAP = ["--size", "48", "--iterations", "6", "--min-iterations", "2"]  # plumbing, not quality
+
+
+@pytest.fixture(autouse=True)
+def real_weights(weights):
+    """Convert the weights once before any run reads the cache."""
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return make_video(tmp_path_factory.mktemp("video") / "clip.mp4")
+
+
+@pytest.fixture
+def style(tmp_path):
+    return save(tmp_path / "style.png", sample("swirls.jpg", 48))
+
+
+def report(output):
+    return json.loads(output.with_name(output.name + ".report.json").read_text())
+
+
+def decoded_frames(path) -> list[np.ndarray]:
+    source = VideoSource(path)
+    try:
+        return list(source.frames())
+    finally:
+        source.close()
+
+
+def test_loader_streams_rgb_frames_with_the_source_metadata(clip):
+    source = VideoSource(clip)
+    assert source.info.kind == "video" and (source.info.width, source.info.height) == (48, 32)
+    assert Fraction(source.info.fps).limit_denominator(1001) == Fraction(30000, 1001)
+    frames = list(source.frames())
+    source.close()
+    assert len(frames) == 6 == source.frames_read
+    square = frames[0][7:13, 7:13].reshape(-1, 3).mean(0)  # the yellow square: R and G high, B low
+    assert square[0] > 200 and square[1] > 200 and square[2] < 100
+
+
+def test_video_keeps_frame_count_rate_and_audio_and_warm_frames_need_fewer_iterations(
+        clip, style, tmp_path, capsys):
+    out = tmp_path / "styled.mp4"
+    assert main(["run", str(clip), "--style", str(style), "-o", str(out), *FAST, "--first-iterations", "120",
+                 "--iterations", "120"]) == 0
+    frames, fps, has_audio = read_video_info(out)
+    assert (frames, fps, has_audio) == (6, Fraction(30000, 1001), True)
+    data = report(out)
+    per_frame = data["frames"]
+    assert [f["warm"] for f in per_frame] == [False] + [True] * 5
+    assert per_frame[0]["iterations"] == 120
+    warm = [f["iterations"] for f in per_frame[1:]]
+    assert max(warm) < 120 and np.mean(warm) < 60, warm  # warm frames stop once their loss settles
+    assert all(f["warp_error"] is not None for f in per_frame[1:])
+    assert data["weights"].startswith("Oxford") and data["versions"]["torch"]
+    assert data["source"]["frames_read"] == 6 and data["settings"]["iterations"] == 120
+    assert "6 frames, cold frames 120 iterations" in capsys.readouterr().err
+
+
+def test_style_must_be_an_image(clip, tmp_path, capsys):
+    assert main(["run", str(clip), "--style", str(clip), "-o", str(tmp_path / "o.mp4"), *FAST]) == 2
+    assert "style image" in capsys.readouterr().err
+
+
+def test_warm_start_and_temporal_loss_lower_the_warp_error(clip, style, tmp_path):
+    common = ["run", str(clip), "--style", str(style), "--size", "48", "--iterations", "40",
+              "--min-iterations", "40"]
+    assert main([*common, "-o", str(tmp_path / "steady.mp4")]) == 0
+    assert main([*common, "-o", str(tmp_path / "independent.mp4"), "--no-warm-start",
+                 "--temporal-weight", "0"]) == 0
+    steady = report(tmp_path / "steady.mp4")["summary"]["warp_error_mean"]
+    independent = report(tmp_path / "independent.mp4")["summary"]["warp_error_mean"]
+    assert steady < 0.5 * independent, (steady, independent)
+
+
+def test_scene_cut_starts_cold(style, tmp_path):
+    clip = make_video(tmp_path / "cut.mp4", frames=6, cut_at=3, audio=False)
+    assert main(["run", str(clip), "--style", str(style), "-o", str(tmp_path / "o.mp4"), *CHEAP]) == 0
+    per_frame = report(tmp_path / "o.mp4")["frames"]
+    assert [f["cut"] for f in per_frame] == [False, False, False, True, False, False]
+    assert [f["warm"] for f in per_frame] == [False, True, True, False, True, True]
+    assert per_frame[3]["warp_error"] is None
+    frames, _, has_audio = read_video_info(tmp_path / "o.mp4")
+    assert frames == 6 and not has_audio
+
+
+def test_interrupted_video_resumes_without_redoing_frames_and_gives_the_same_video(clip, style, tmp_path, weights):
+    options = dict(size=48, iterations=30, min_iterations=5, weights=weights)
+    reference = tmp_path / "reference.mp4"
+    assert framestyle.run(clip, style, reference, **options).exit_code == 0
+
+    stylised: list[int] = []
+
+    class StopAfterFour:
+        @framestyle.hookimpl
+        def on_frame_end(self, event):
+            if not event.reused:
+                stylised.append(event.index)
+            if event.index == 3 and not event.reused:
+                raise KeyboardInterrupt
+
+    out = tmp_path / "out.mp4"
+    host = PluginHost(autoload=False)
+    host.register(StopAfterFour(), "stop")
+    summary = framestyle.run(clip, style, out, host=host, **options)
+    assert summary.interrupted and summary.exit_code == 130
+    assert not out.exists()  # nothing under the final name
+    assert not list(tmp_path.glob(".out.mp4.framestyle-partial"))
+    assert len(list(tmp_path.glob(".out.mp4.framestyle-work/frame_*.png"))) == 4
+
+    host = PluginHost(autoload=False)
+    host.register(StopAfterFour(), "stop")  # frame 3 is reused now, so it does not stop
+    summary = framestyle.run(clip, style, out, host=host, **options)
+    assert summary.exit_code == 0
+    assert stylised == [0, 1, 2, 3, 4, 5]  # every frame stylised exactly once over both runs
+    assert [f["reused"] for f in report(out)["frames"]] == [True] * 4 + [False] * 2
+    assert not list(tmp_path.glob(".out.mp4.framestyle-work"))  # cleaned up once complete
+    for a, b in zip(decoded_frames(out), decoded_frames(reference), strict=True):
+        assert np.array_equal(a, b)
+    assert out.read_bytes() == reference.read_bytes()
+
+    again = framestyle.run(clip, style, out, **options)
+    assert again.skipped == 1 and again.done == 0
+
+
+def test_changed_settings_do_not_reuse_frames(clip, style, tmp_path, weights):
+
+    class StopAtTwo:
+        @framestyle.hookimpl
+        def on_frame_end(self, event):
+            if event.index == 1:
+                raise KeyboardInterrupt
+
+    host = PluginHost(autoload=False)
+    host.register(StopAtTwo(), "stop")
+    out = tmp_path / "out.mp4"
+    framestyle.run(clip, style, out, host=host, size=48, iterations=5, weights=weights)
+    summary = framestyle.run(clip, style, out, size=48, iterations=6, weights=weights)
+    assert summary.exit_code == 0
+    assert not any(f["reused"] for f in report(out)["frames"])
+
+
+def test_frames_writer_and_folder_of_videos(clip, style, tmp_path):
+    code = main(["run", str(clip), "--style", str(style), "-o", str(tmp_path / "frames"),
+                 "--writer", "frames", *CHEAP])
+    assert code == 0
+    names = sorted(p.name for p in (tmp_path / "frames").glob("*.png"))
+    assert names == [f"frame_{i:06d}.png" for i in range(1, 7)]
+    assert Image.open(tmp_path / "frames" / names[0]).size == (48, 32)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(clip.read_bytes())
+    save(folder / "still.png", sample("coffee.jpg", 48))
+    code = main(["run", str(folder), "--style", str(style), "-o", str(tmp_path / "o"), *CHEAP])
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.mp4", "a.mp4.report.json", "still.png"]
+
+
+def test_truncated_video_keeps_the_frames_it_had(style, tmp_path, capsys):
+    whole = make_video(tmp_path / "whole.avi", frames=8, audio=False, codec="mjpeg")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    code = main(["run", str(cut), "--style", str(style), "-o", str(tmp_path / "o.mp4"),
+                 "--size", "48", "--iterations", "3", "--min-iterations", "1"])
+    err = capsys.readouterr().err
+    frames, _, _ = read_video_info(tmp_path / "o.mp4")
+    assert code == 0 and 0 < frames < 8
+    assert f"cut.avi: the video ended after frame {frames} of the 8" in err
+
+
+@pytest.mark.parametrize("content,reason", [(b"", "not a video"), (b"\x00" * 5000, "not a video")])
+def test_unreadable_videos_fail_with_one_line(style, tmp_path, capsys, content, reason):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(content)
+    code = main(["run", str(bad), str(tmp_path / "missing.mp4"), "--style", str(style),
+                 "-o", str(tmp_path / "o"), "--size", "48", "--iterations", "2"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"bad.mp4: {reason}" in err and "missing.mp4: no such file" in err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
