@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up a local virtual environment (once) and run framestyle's two main jobs.
 
-    python3 dev.py samples        stylise samples/photos/ into out/samples/
+    python3 dev.py samples        stylise samples/photos/ and samples/video/ into out/samples/
     python3 dev.py test [ARGS]    run the test suite (ARGS go to pytest)
 
 Only the standard library is used here, so this works on a fresh machine with
@@ -57,13 +57,16 @@ def main(argv: list[str]) -> int:
         return 2
     python = ensure_environment()
     if argv[0] == "test":
-        command = [str(python), "-m", "pytest", *argv[1:]]
-    else:
-        command = [
-            str(python), "-m", "framestyle", "run", "samples/photos",
-            "--style", "samples/styles/swirls.jpg", "-o", "out/samples",
-            "--size", "256", "--iterations", "100", *argv[1:],
-        ]
+        return run([str(python), "-m", "pytest", *argv[1:]])
+    framestyle = [str(python), "-m", "framestyle", "run", "--style", "samples/styles/swirls.jpg"]
+    photos = run([*framestyle, "samples/photos", "-o", "out/samples/photos",
+                  "--size", "256", "--iterations", "100", *argv[1:]])
+    video = run([*framestyle, "samples/video/bunny.mp4", "-o", "out/samples/bunny.mp4",
+                 "--size", "160", "--first-iterations", "150", "--iterations", "60", *argv[1:]])
+    return photos or video
+
+
+def run(command: list[str]) -> int:
     print("dev.py: " + " ".join(command[1:]), file=sys.stderr)
     return subprocess.run(command, cwd=ROOT).returncode
 

@@ -16,7 +16,9 @@ Order over a run (see ``tests/test_hook_order.py``)::
 
 An input that is already complete (resume) gets ``on_source_start`` and
 ``on_source_end`` with status ``"skipped"``; one that fails gets
-``on_source_end`` with status ``"failed"``. ``on_run_end`` is always called,
+``on_source_end`` with status ``"failed"``. A video frame finished by an
+interrupted run is reused: it gets ``on_frame_start`` and ``on_frame_end``
+(with ``reused=True``) but no ``init_image`` or ``stylize``. ``on_run_end`` is always called,
 also after Ctrl-C.
 """
 

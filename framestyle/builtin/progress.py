@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 from framestyle.hookspecs import hookimpl
@@ -35,12 +36,12 @@ class PlainReporter:
 
     def source_start(self, event: SourceStart) -> None:
         self.iterations = 0
+        self.frames = 0
         self.loss = float("nan")
+        self.video = bool(event.info and event.info.kind == "video")
 
     def frame_start(self, event: FrameStart) -> None:
         self.every = max(1, event.iterations // 10)
-        if self.verbose and event.frame_count != 1:
-            say(f"  frame {event.index + 1}/{event.frame_count or '?'} at {event.width}x{event.height}")
 
     def step(self, event: Step) -> None:
         if self.verbose and (event.iteration % self.every == 0 or event.iteration == event.iterations):
@@ -48,11 +49,18 @@ class PlainReporter:
 
     def frame_end(self, event: FrameEnd) -> None:
         self.iterations += event.iterations
+        self.frames += 1
         self.loss = event.loss
+        if self.verbose and self.video:
+            say(f"  frame {event.index + 1}: {frame_detail(event)}")
 
     def source_end(self, event: SourceEnd) -> None:
         where = f"[{event.item}/{self.total}] {event.path} -> {event.output}"
-        if event.status == "done":
+        if event.status == "done" and self.video:
+            rate = 60 * self.frames / event.seconds if event.seconds else 0.0
+            say(f"{where}: {self.frames} frames, {self.iterations} iterations, {event.seconds:.1f} s "
+                f"({rate:.1f} frames/min)")
+        elif event.status == "done":
             say(f"{where}: {self.iterations} iterations, {event.seconds:.1f} s, loss {self.loss:.4g}")
         elif event.status == "skipped":
             say(f"{where}: skipped, {event.message}")
@@ -88,25 +96,35 @@ class RichReporter:
         self.console.print(f"framestyle: device {event.device}, weights: {event.weights}")
         self.overall = self.progress.add_task("inputs", total=event.total_items, detail="")
         self.frames = self.progress.add_task("frames", total=None, detail="", visible=False)
+        self.frames_done = 0
         self.steps = self.progress.add_task("iterations", total=None, detail="")
         self.progress.start()
 
     def source_start(self, event: SourceStart) -> None:
         name = event.path.name
         self.progress.update(self.overall, detail=name)
+        video = bool(event.info and event.info.kind == "video")
         count = event.info.frame_count if event.info else None
-        self.progress.update(self.frames, total=count, completed=0, visible=bool(count and count > 1))
+        self.progress.reset(self.frames, total=count, completed=0, visible=video, detail="")
+        self.started = time.perf_counter()
+        self.frames_done = 0
 
     def frame_start(self, event: FrameStart) -> None:
+        if event.frame_count is not None:  # the container's count is an estimate: follow the truth
+            self.progress.update(self.frames, total=event.frame_count)
         self.progress.reset(self.steps, total=event.iterations, detail=f"{event.width}x{event.height}")
 
     def step(self, event: Step) -> None:
         self.progress.update(self.steps, completed=event.iteration, detail=f"loss {event.loss:.4g}")
 
     def frame_end(self, event: FrameEnd) -> None:
-        self.progress.advance(self.frames)
+        self.frames_done += 1
+        elapsed = time.perf_counter() - self.started
+        rate = 60 * self.frames_done / elapsed if elapsed else 0.0
+        self.progress.update(self.frames, advance=1, detail=f"{rate:.1f}/min, last {frame_detail(event)}")
 
     def source_end(self, event: SourceEnd) -> None:
+        self.progress.update(self.frames, total=self.frames_done)  # what was actually read
         self.progress.advance(self.overall)
         if event.status == "skipped":
             self.progress.console.print(f"framestyle: {event.path}: skipped, {event.message}")
@@ -114,6 +132,14 @@ class RichReporter:
     def run_end(self, event: RunEnd) -> None:
         self.progress.stop()
         summarise(event, lambda text: self.console.print(f"framestyle: {text}", highlight=False))
+
+
+def frame_detail(event: FrameEnd) -> str:
+    if event.reused:
+        return "reused"
+    kind = "warm" if event.warm else "cut, cold" if event.cut else "cold"
+    text = f"{event.iterations} it ({kind}), loss {event.loss:.4g}"
+    return text + (f", E_warp {event.warp_error:.2e}" if event.warp_error is not None else "")
 
 
 def summarise(event: RunEnd, emit: Any) -> None:
