@@ -46,6 +46,14 @@ from framestyle.weights import Weights
 log = logging.getLogger("framestyle")
 
 
+@dataclass(frozen=True)
+class Previous:
+    """The last frame of a source, at the size being optimised."""
+
+    content: np.ndarray  # the original frame
+    output: np.ndarray  # the stylised frame as written (what a resumed run reads back)
+
+
 @dataclass
 class Outcome:
     status: str  # "done", "skipped", "failed", "interrupted"
@@ -165,52 +173,51 @@ class Engine:
         return outcome
 
     def stylize_frames(self, source: Source, writer: Writer, output: Path) -> int:
-        """Stylise every frame in order. A video frame that continues a shot
-        starts warm from the previous result warped by the flow of the
-        original frames; the first frame and the first after a cut start cold.
-        Frames an interrupted run finished are reused, not redone."""
+        """Stylise every frame in order; frames an interrupted run finished
+        are reused, not redone."""
         info = source.info
         kept = self.resume(writer, info)
         report = FrameLog(info, output, self.settings, self.runtime)
-        previous_content: np.ndarray | None = None  # original frame at working size
-        previous_output: np.ndarray | None = None  # stylised frame as written, working size
-        count = 0
+        previous: Previous | None = None
         for index, frame in enumerate(source.frames()):
-            started = time.perf_counter()
-            content, size = self.runtime.prepare_content(frame)
-            content_rgb = to_rgb8(content)
-            motion = None
-            if previous_content is not None:
-                motion = estimate_motion(previous_content, content_rgb)
-            warm = (self.settings.warm_start and motion is not None and not motion.cut
-                    and previous_output is not None)
-            budget = self.settings.iterations if warm or info.kind != "video" else self.settings.cold_iterations()
-            estimate = max(info.frame_count or 0, index + 1) if info.kind == "video" else info.frame_count
-            self.hooks.on_frame_start(FrameStart(info.path, index, estimate, size[0], size[1], budget))
-            if index < kept:
-                styled = resize(writer.kept(index), content_rgb.shape[1], content_rgb.shape[0])  # type: ignore[attr-defined]
-                result = StylizeResult(content, 0, math.nan, {})
-            else:
-                previous = to_tensor(previous_output, self.runtime.device) if previous_output is not None else None
-                job = FrameJob(info, index, content, previous, self.settings, self.runtime,
-                               motion=motion, warm=warm, iterations=budget)
-                result = self.hooks.stylize(job, self.hooks.init_image(job))
-                styled = to_rgb8(result.image)
-            writer.write(resize(styled, *size))
-            warp_error = None
-            if motion is not None and not motion.cut and previous_output is not None:
-                warp_error = motion_warp_error(styled, previous_output, motion)
-            end = FrameEnd(info.path, index, result.iterations, time.perf_counter() - started, result.loss,
-                           dict(result.losses), warm=warm, cut=bool(motion and motion.cut),
-                           reused=index < kept, warp_error=warp_error)
+            end, previous = self.stylize_frame(info, index, frame, previous, writer, reuse=index < kept)
             report.add(end)
             self.hooks.on_frame_end(end)
-            previous_content, previous_output = content_rgb, styled
-            count += 1
-        if count == 0:
+        if not report.frames:
             raise InputError("no frames could be read")
         report.finish()
-        return count
+        return len(report.frames)
+
+    def stylize_frame(self, info: SourceInfo, index: int, frame: np.ndarray, previous: Previous | None,
+                      writer: Writer, reuse: bool) -> tuple[FrameEnd, Previous]:
+        """One frame. A video frame that continues a shot starts warm from the
+        previous result warped by the flow of the original frames; the first
+        frame and the first after a scene cut start cold."""
+        started = time.perf_counter()
+        content, size = self.runtime.prepare_content(frame)
+        content_rgb = to_rgb8(content)
+        motion = estimate_motion(previous.content, content_rgb) if previous else None
+        continues = previous is not None and motion is not None and not motion.cut
+        warm = continues and self.settings.warm_start
+        video = info.kind == "video"
+        budget = self.settings.cold_iterations() if video and not warm else self.settings.iterations
+        estimate = max(info.frame_count or 0, index + 1) if video else info.frame_count
+        self.hooks.on_frame_start(FrameStart(info.path, index, estimate, size[0], size[1], budget))
+        if reuse:
+            styled = resize(writer.kept(index), content_rgb.shape[1], content_rgb.shape[0])  # type: ignore[attr-defined]
+            result = StylizeResult(content, 0, math.nan, {})
+        else:
+            last = to_tensor(previous.output, self.runtime.device) if previous else None
+            job = FrameJob(info, index, content, last, self.settings, self.runtime,
+                           motion=motion, warm=warm, iterations=budget)
+            result = self.hooks.stylize(job, self.hooks.init_image(job))
+            styled = to_rgb8(result.image)
+        writer.write(resize(styled, *size))
+        warp_error = motion_warp_error(styled, previous.output, motion) if continues else None  # type: ignore[union-attr,arg-type]
+        end = FrameEnd(info.path, index, result.iterations, time.perf_counter() - started, result.loss,
+                       dict(result.losses), warm=warm, cut=bool(motion and motion.cut), reused=reuse,
+                       warp_error=warp_error)
+        return end, Previous(content_rgb, styled)
 
     def resume(self, writer: Writer, info: SourceInfo) -> int:
         """How many frames of this source a previous, interrupted run finished."""

@@ -62,17 +62,23 @@ class FrameStore:
         self.count += 1
 
 
-class FramesWriter:
-    """One PNG per frame in the folder ``target``; complete when the marker is there."""
+class KeepsFrames:
+    """The resume half of a writer whose finished frames live in ``store``."""
 
-    def __init__(self, target: Path, info: SourceInfo) -> None:
-        self.store = FrameStore(target)
+    store: FrameStore
 
     def resume(self, fingerprint: str, reuse: bool = True) -> int:
         return self.store.resume(fingerprint, reuse)
 
     def kept(self, index: int) -> np.ndarray:
         return self.store.kept(index)
+
+
+class FramesWriter(KeepsFrames):
+    """One PNG per frame in the folder ``target``; complete when the marker is there."""
+
+    def __init__(self, target: Path, info: SourceInfo) -> None:
+        self.store = FrameStore(target)
 
     def write(self, frame: np.ndarray) -> None:
         self.store.add(frame)
@@ -90,7 +96,7 @@ class FramesWriter:
         pass  # finished frames stay for the next run to reuse
 
 
-class Mp4Writer:
+class Mp4Writer(KeepsFrames):
     """H.264 mp4 at the source's exact frame rate with its audio track."""
 
     def __init__(self, target: Path, info: SourceInfo) -> None:
@@ -99,12 +105,6 @@ class Mp4Writer:
         self.store = FrameStore(target.with_name(f".{target.name}.framestyle-work"))
         self.partial = target.with_name(f".{target.name}.framestyle-partial")
         self.encoder: Mp4Encoder | None = None
-
-    def resume(self, fingerprint: str, reuse: bool = True) -> int:
-        return self.store.resume(fingerprint, reuse)
-
-    def kept(self, index: int) -> np.ndarray:
-        return self.store.kept(index)
 
     def write(self, frame: np.ndarray) -> None:
         self.store.add(frame)
