@@ -57,8 +57,9 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 def consistency_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     """Ruder et al.'s mask: 0 where forward and backward flow disagree
-    (occlusion, disocclusion) or where the flow has a strong edge (motion
-    boundary), 1 elsewhere."""
+    (occlusion, disocclusion), where the flow has a strong edge (motion
+    boundary) or where it points outside the previous frame (newly in view),
+    1 elsewhere."""
     import cv2
 
     forward_there = warp(forward, backward)  # forward flow at each pixel's position in t-1
@@ -69,7 +70,11 @@ def consistency_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     gx_v, gy_v = cv2.Sobel(backward[..., 1], cv2.CV_32F, 1, 0) / 8, cv2.Sobel(backward[..., 1], cv2.CV_32F, 0, 1) / 8
     gradient = gx_u**2 + gy_u**2 + gx_v**2 + gy_v**2
     boundary = gradient > 0.01 * (backward**2).sum(-1) + 0.002
-    return (~(occluded | boundary)).astype(np.float32)
+    height, width = backward.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(width), np.arange(height))
+    source_x, source_y = grid_x + backward[..., 0], grid_y + backward[..., 1]
+    outside = (source_x < 0) | (source_x > width - 1) | (source_y < 0) | (source_y > height - 1)
+    return (~(occluded | boundary | outside)).astype(np.float32)
 
 
 def estimate(previous: np.ndarray, current: np.ndarray) -> Motion:
