@@ -199,3 +199,13 @@ def test_unreadable_videos_fail_with_one_line(style, tmp_path, capsys, content, 
     assert code == 1
     assert f"bad.mp4: {reason}" in err and "missing.mp4: no such file" in err
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_plain_progress_reports_video_frames_periodically(clip, style, tmp_path, capsys, monkeypatch):
+    from framestyle.builtin import progress
+
+    monkeypatch.setattr(progress, "PLAIN_INTERVAL", 0.0)  # every frame, instead of every 30 s
+    assert main(["run", str(clip), "--style", str(style), "-o", str(tmp_path / "o.mp4"), *CHEAP]) == 0
+    err = capsys.readouterr().err
+    assert "clip.mp4: frame 3/6" in err and "frames/min" in err
+    assert "6 frames, " in err

@@ -39,6 +39,8 @@ class PlainReporter:
         self.frames = 0
         self.loss = float("nan")
         self.video = bool(event.info and event.info.kind == "video")
+        self.expected = event.info.frame_count if event.info else None
+        self.started = self.last_line = time.perf_counter()
 
     def frame_start(self, event: FrameStart) -> None:
         self.every = max(1, event.iterations // 10)
@@ -53,6 +55,9 @@ class PlainReporter:
         self.loss = event.loss
         if self.verbose and self.video:
             say(f"  frame {event.index + 1}: {frame_detail(event)}")
+        elif self.video and time.perf_counter() - self.last_line >= PLAIN_INTERVAL:
+            self.last_line = time.perf_counter()
+            say(f"  {event.path.name}: {video_progress(self.frames, self.expected, self.last_line - self.started)}")
 
     def source_end(self, event: SourceEnd) -> None:
         where = f"[{event.item}/{self.total}] {event.path} -> {event.output}"
@@ -132,6 +137,19 @@ class RichReporter:
     def run_end(self, event: RunEnd) -> None:
         self.progress.stop()
         summarise(event, lambda text: self.console.print(f"framestyle: {text}", highlight=False))
+
+
+# Plain mode prints a video's progress at most this often (seconds), so logs
+# of long jobs show life without a line per frame.
+PLAIN_INTERVAL = 30.0
+
+
+def video_progress(done: int, expected: int | None, seconds: float) -> str:
+    rate = 60 * done / seconds if seconds else 0.0
+    text = f"frame {done}" + (f"/{max(expected, done)}" if expected else "") + f", {rate:.1f} frames/min"
+    if expected and expected > done and rate:
+        text += f", about {(expected - done) / rate:.0f} min left"
+    return text
 
 
 def frame_detail(event: FrameEnd) -> str:
