@@ -209,3 +209,13 @@ def test_plain_progress_reports_video_frames_periodically(clip, style, tmp_path,
     err = capsys.readouterr().err
     assert "clip.mp4: frame 3/6" in err and "frames/min" in err
     assert "6 frames, " in err
+
+
+def test_frames_writer_never_deletes_frames_it_did_not_make(clip, style, tmp_path, capsys):
+    theirs = tmp_path / "frames" / "frame_000001.png"
+    save(theirs, sample("coffee.jpg", 16))
+    before = theirs.read_bytes()
+    code = main(["run", str(clip), "--style", str(style), "-o", str(tmp_path / "frames"), "--writer", "frames",
+                 *CHEAP])
+    assert code == 1 and "did not make" in capsys.readouterr().err
+    assert theirs.read_bytes() == before

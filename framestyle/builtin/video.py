@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from framestyle.errors import InputError
 from framestyle.hookspecs import hookimpl
 from framestyle.images import read_image, write_image_atomic
 from framestyle.types import LoaderSpec, SourceInfo, WriterSpec
@@ -39,6 +40,9 @@ class FrameStore:
 
     def resume(self, fingerprint: str, reuse: bool = True) -> int:
         marker = self.folder / FINGERPRINT
+        ours = marker.is_file() or (self.folder / COMPLETE).is_file()
+        if not ours and any(self.folder.glob("frame_*.png")):
+            raise InputError(f"{self.folder} holds frames framestyle did not make; choose another -o")
         previous = json.loads(marker.read_text()) if marker.is_file() else None
         if previous != fingerprint or not reuse:
             self.clear()
