@@ -320,7 +320,7 @@ class PluginHost:
 
     def describe(self, include_builtin: bool = False) -> list[PluginRecord]:
         """Plugins with the hooks they implement and the names they registered."""
-        registries = {
+        registries: dict[str, Registry[Any]] = {
             "loaders": self.hooks.loaders(),
             "writers": self.hooks.writers(),
             "losses": self.hooks.losses(),

@@ -131,7 +131,8 @@ class Loss(Protocol):
     applied by the optimizer loop, not by the loss.
     """
 
-    layers: Sequence[str]
+    @property
+    def layers(self) -> Sequence[str]: ...
 
     def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor: ...
 
@@ -147,7 +148,7 @@ class LossSpec:
     """
 
     name: str
-    build: Callable[[FrameJob], Loss]
+    build: Callable[[FrameJob], Loss | None]
     default_weight: float = 0.0
     description: str = ""
 

@@ -50,6 +50,10 @@ class VGG19Encoder(nn.Module):
     mean for torchvision weights; the Caffe mean for the Oxford network).
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+    pad_rgb: torch.Tensor
+
     def __init__(
         self,
         state: Mapping[str, torch.Tensor],
@@ -68,8 +72,9 @@ class VGG19Encoder(nn.Module):
             if name.startswith("conv"):
                 weight = state[f"features.{index}.weight"]
                 conv = nn.Conv2d(weight.shape[1], weight.shape[0], 3, padding=0 if index == 0 else 1)
-                conv.weight.data.copy_(weight)
-                conv.bias.data.copy_(state[f"features.{index}.bias"])
+                with torch.no_grad():
+                    conv.weight.copy_(weight)
+                    conv.bias.copy_(state[f"features.{index}.bias"])  # type: ignore[union-attr]
                 layers.append(conv)
             elif name.startswith("relu"):
                 layers.append(nn.ReLU(inplace=False))

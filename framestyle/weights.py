@@ -33,7 +33,7 @@ TORCHVISION_FILE = "vgg19-dcbb9e9d.pth"
 KERAS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 KERAS_MD5 = "253f8cb515780f3b799900260a226db6"
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-CAFFE_PAD_RGB = tuple(v / 255.0 for v in reversed(CAFFE_MEAN_BGR))
+CAFFE_PAD_RGB = (CAFFE_MEAN_BGR[2] / 255.0, CAFFE_MEAN_BGR[1] / 255.0, CAFFE_MEAN_BGR[0] / 255.0)
 CACHE_FORMAT = 1
 
 
@@ -110,7 +110,7 @@ def convert_keras_vgg19(path: Path) -> dict[str, torch.Tensor]:
 def check_state(state: dict[str, torch.Tensor], origin: str) -> dict[str, torch.Tensor]:
     """Keep the convolution tensors, after checking they are VGG-19's."""
     convs: dict[str, torch.Tensor] = {}
-    channels = [3] + [c for c, n in zip((64, 128, 256, 512, 512), BLOCK_CONVS) for _ in range(n)]
+    channels = [3] + [c for c, n in zip((64, 128, 256, 512, 512), BLOCK_CONVS, strict=True) for _ in range(n)]
     for position, index in enumerate(CONV_INDICES):
         for part in ("weight", "bias"):
             key = f"features.{index}.{part}"
@@ -135,7 +135,8 @@ def load_file(path: Path) -> Weights:
     except Exception as exc:
         raise WeightsNotFoundError(f"{path}: cannot be read as torch weights: {exc}") from exc
     if isinstance(data, dict) and data.get("framestyle_cache_format") == CACHE_FORMAT:
-        return Weights(check_state(data["state_dict"], str(path)), tuple(data["pad_rgb"]), data["source"])
+        pad = tuple(float(v) for v in data["pad_rgb"])
+        return Weights(check_state(data["state_dict"], str(path)), (pad[0], pad[1], pad[2]), data["source"])
     if not isinstance(data, dict):
         raise WeightsNotFoundError(f"{path}: not a state dict")
     return Weights(check_state(data, str(path)), IMAGENET_MEAN, f"torchvision VGG-19 ({path})")

@@ -3,7 +3,6 @@ and losses that do not depend on the network's scale."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
