@@ -30,9 +30,16 @@ def venv_python() -> Path:
     return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
+def plugin_packages() -> list[Path]:
+    """The example plugin packages, installed too so their tests and the
+    end-to-end checks run against real entry points."""
+    return sorted(p.parent for p in (ROOT / "plugins").glob("*/pyproject.toml"))
+
+
 def fingerprint() -> str:
     digest = hashlib.sha256(" ".join(PINS).encode())
-    digest.update((ROOT / "pyproject.toml").read_bytes())
+    for project in [ROOT, *plugin_packages()]:
+        digest.update((project / "pyproject.toml").read_bytes())
     return digest.hexdigest()
 
 
@@ -47,6 +54,8 @@ def ensure_environment() -> Path:
         pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
         subprocess.run([*pip, *PINS], check=True)
         subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
+        for package in plugin_packages():
+            subprocess.run([*pip, "--no-deps", "-e", str(package)], check=True)
         STAMP.write_text(fingerprint())
     return python
 

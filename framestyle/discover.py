@@ -98,7 +98,15 @@ def single_output_file(settings: Settings, writers: Registry[WriterSpec]) -> boo
         return False
     if settings.writer and not writers.get(settings.writer).extensions:
         return True
-    return bool(output.suffix) and output.suffix.lower() in writers.extensions() and not output.is_dir()
+    if not output.suffix or output.is_dir():
+        return False
+    if output.suffix.lower() not in writers.extensions():
+        raise UsageError(
+            f"-o {output}: no writer makes {output.suffix} files "
+            f"(available: {', '.join(sorted(e.lstrip('.') for e in writers.extensions()))}); "
+            f"to write into a folder of that name, create it first"
+        )
+    return True
 
 
 def kind_of(path: Path, settings: Settings, loaders: Registry[LoaderSpec]) -> str:

@@ -13,6 +13,7 @@ import importlib.metadata
 import importlib.util
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import pluggy
 
 from framestyle import hookspecs
-from framestyle.errors import PluginError, UsageError, did_you_mean
+from framestyle.errors import FramestyleError, InputError, PluginError, UsageError, did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -47,6 +48,7 @@ log = logging.getLogger("framestyle")
 ENTRY_POINT_GROUP = "framestyle"
 STRICT_ENV = "FRAMESTYLE_STRICT_PLUGINS"
 NO_AUTOLOAD_ENV = "FRAMESTYLE_DISABLE_PLUGIN_AUTOLOAD"
+TRACE_ENV = "FRAMESTYLE_TRACE_HOOKS"
 
 # name -> module; registered in this order (hook order among them is set by
 # trylast/tryfirst, not by this list).
@@ -80,6 +82,10 @@ class PluginRecord:
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+class HookFailure(InputError):
+    """A plugin raised inside a hook while an input was processed."""
 
 
 T = TypeVar("T")
@@ -171,16 +177,43 @@ class Hooks:
     def optimizers(self) -> Registry[OptimizerSpec]:
         return self._collect("register_optimizers", "optimizer")
 
+    # calling -----------------------------------------------------------------
+
+    def _call(self, name: str, **kwargs: Any) -> Any:
+        """Call hook ``name``; an unexpected exception from a plugin becomes a
+        one-line :class:`HookFailure` naming the plugin and the hook, which
+        fails the input at hand rather than the run."""
+        caller = getattr(self._pm.hook, name)
+        try:
+            return caller(**kwargs)
+        except (FramestyleError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            culprit = self._culprit(caller, exc)
+            raise HookFailure(f"plugin {culprit!r} failed in {name}: {type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    def _culprit(caller: Any, exc: BaseException) -> str:
+        """The plugin whose implementation the exception passed through last."""
+        codes = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls()
+                 if hasattr(impl.function, "__code__")}
+        culprit = "?"
+        traceback = exc.__traceback__
+        while traceback is not None:
+            culprit = codes.get(traceback.tb_frame.f_code, culprit)
+            traceback = traceback.tb_next
+        return culprit
+
     # pipeline ----------------------------------------------------------------
 
     def init_image(self, job: FrameJob) -> torch.Tensor:
-        image = self._pm.hook.init_image(job=job)
+        image = self._call("init_image", job=job)
         if image is None:
             raise PluginError("no plugin returned an initial image (is the 'stylize' plugin blocked?)")
         return image
 
     def stylize(self, job: FrameJob, init: torch.Tensor) -> StylizeResult:
-        result = self._pm.hook.stylize(job=job, init=init)
+        result = self._call("stylize", job=job, init=init)
         if result is None:
             raise PluginError("no plugin stylized the frame (is the 'stylize' plugin blocked?)")
         return result
@@ -188,25 +221,25 @@ class Hooks:
     # events --------------------------------------------------------------------
 
     def on_run_start(self, event: RunStart) -> None:
-        self._pm.hook.on_run_start(event=event)
+        self._call("on_run_start", event=event)
 
     def on_source_start(self, event: SourceStart) -> None:
-        self._pm.hook.on_source_start(event=event)
+        self._call("on_source_start", event=event)
 
     def on_frame_start(self, event: FrameStart) -> None:
-        self._pm.hook.on_frame_start(event=event)
+        self._call("on_frame_start", event=event)
 
     def on_step(self, event: Step) -> None:
-        self._pm.hook.on_step(event=event)
+        self._call("on_step", event=event)
 
     def on_frame_end(self, event: FrameEnd) -> None:
-        self._pm.hook.on_frame_end(event=event)
+        self._call("on_frame_end", event=event)
 
     def on_source_end(self, event: SourceEnd) -> None:
-        self._pm.hook.on_source_end(event=event)
+        self._call("on_source_end", event=event)
 
     def on_run_end(self, event: RunEnd) -> None:
-        self._pm.hook.on_run_end(event=event)
+        self._call("on_run_end", event=event)
 
 
 class PluginHost:
@@ -239,6 +272,9 @@ class PluginHost:
         for spec in plugins:
             if not spec.startswith("no:"):
                 self._load_option(spec)
+        if env_flag(TRACE_ENV):
+            self.pm.trace.root.setwriter(lambda text: sys.stderr.write(f"framestyle: trace: {text}"))
+            self.pm.enable_tracing()
         self.hooks = Hooks(self.pm)
 
     # loading ---------------------------------------------------------------

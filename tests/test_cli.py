@@ -222,3 +222,10 @@ def test_sigterm_stops_cleanly_keeping_finished_outputs(photos, tmp_path):
     Image.open(out / "cat.png").load()
     rerun = subprocess.run(command, capture_output=True, text=True)
     assert rerun.returncode == 0 and "1 done, 1 skipped" in rerun.stderr
+
+
+def test_an_output_file_of_unknown_type_is_a_usage_error_not_a_folder(photos, tmp_path, capsys):
+    code, _, err = run(capsys, "run", photos / "cat.jpg", "--style", tmp_path / "style.jpg",
+                       "-o", tmp_path / "cat.xyz", *FAST)
+    assert code == 2 and "no writer makes .xyz files" in err
+    assert not (tmp_path / "cat.xyz").exists()

@@ -16,6 +16,7 @@ from PIL import Image
 
 import framestyle
 import framestyle.host
+import framestyle.types
 from framestyle.api import as_rgb8
 from framestyle.cli import main
 from framestyle.errors import PluginError, UsageError
@@ -289,3 +290,30 @@ def test_loader_plugin_claims_new_extensions_in_folders_and_may_decline(photos, 
     assert summary.done == 3 and tried == ["cat.jpg", "plain.flat"]  # rocket.png is not its extension
     assert Image.open(tmp_path / "out" / "plain.png").size == (20, 10)  # made by the plugin's source
     assert Image.open(tmp_path / "out" / "cat.png").size[0] == 24  # the built-in loader took over
+
+
+def test_a_plugin_raising_in_a_hook_fails_that_input_only(photos, tmp_path, weights, capsys):
+    class Fragile:
+        @framestyle.hookimpl
+        def on_frame_end(self, event):
+            if event.path.name == "cat.jpg":
+                raise ValueError("cannot handle cats")
+
+    host = PluginHost(autoload=False)
+    host.register(Fragile(), "fragile")
+    summary = framestyle.run(photos, tmp_path / "style.jpg", tmp_path / "out", size=24, iterations=1,
+                             host=host, weights=weights)
+    assert summary.exit_code == 1 and summary.done == 1
+    ((path, message),) = summary.failed
+    assert path.name == "cat.jpg"
+    assert message == "plugin 'fragile' failed in on_frame_end: ValueError: cannot handle cats"
+    assert (tmp_path / "out" / "space" / "rocket.png").is_file()
+
+
+def test_hook_calls_can_be_traced(photos, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FRAMESTYLE_TRACE_HOOKS", "1")
+    assert main(["plugins", "--all"]) == 0
+    host = PluginHost(autoload=False)
+    host.hooks.on_run_end(framestyle.types.RunEnd(0, 0, [], False, 0.0, 0))
+    err = capsys.readouterr().err
+    assert "framestyle: trace:" in err and "on_run_end" in err
