@@ -9,7 +9,6 @@ import pytest
 from helpers import sample, save
 
 
-
 @pytest.fixture(scope="session")
 def weights_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("framestyle-cache")

@@ -3,11 +3,11 @@ and losses that do not depend on the network's scale."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import sample
 
 from framestyle import weights as weights_module
 from framestyle.errors import WeightsNotFoundError
@@ -21,8 +21,6 @@ from framestyle.weights import (
     read_keras_vgg19,
     resolve_weights,
 )
-
-from helpers import sample
 
 
 def caffe_reference(rgb: np.ndarray, upto_conv: int) -> torch.Tensor:
