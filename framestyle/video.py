@@ -106,8 +106,9 @@ class Mp4Encoder:
             "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "-",
         ]
         if audio_from is not None and audio_codec is not None:
-            # -shortest: a source cut short keeps no sound past its last picture
-            command += ["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0", "-shortest",
+            # No -shortest: it can drop the last picture when the sound ends a
+            # few milliseconds before it, and every frame must be kept.
+            command += ["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0",
                         "-c:a", "copy" if audio_codec in MP4_AUDIO else "aac"]
         command += ["-c:v", "libx264", "-preset", "medium", "-crf", "18", "-pix_fmt", "yuv420p",
                     "-r", f"{fps.numerator}/{fps.denominator}", "-movflags", "+faststart",
