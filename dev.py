@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
     photos = run([*framestyle, "samples/photos", "-o", "out/samples/photos",
                   "--size", "256", "--iterations", "100", *argv[1:]])
     video = run([*framestyle, "samples/video/bunny.mp4", "-o", "out/samples/bunny.mp4",
-                 "--size", "160", "--first-iterations", "150", "--iterations", "60", *argv[1:]])
+                 "--size", "128", "--first-iterations", "100", "--iterations", "40", *argv[1:]])
     return photos or video
 
 
