@@ -219,3 +219,10 @@ def test_frames_writer_never_deletes_frames_it_did_not_make(clip, style, tmp_pat
                  *CHEAP])
     assert code == 1 and "did not make" in capsys.readouterr().err
     assert theirs.read_bytes() == before
+
+
+def test_progress_rate_leaves_out_frames_reused_after_a_resume():
+    from framestyle.builtin.progress import video_progress
+
+    # 120 of 250 frames, 100 of them reused at once, 20 stylised in 10 minutes
+    assert video_progress(120, 100, 250, 600.0) == "frame 120/250, 2.0 frames/min, about 65 min left"

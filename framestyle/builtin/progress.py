@@ -41,6 +41,7 @@ class PlainReporter:
         self.video = bool(event.info and event.info.kind == "video")
         self.expected = event.info.frame_count if event.info else None
         self.started = self.last_line = time.perf_counter()
+        self.reused = 0  # frames kept from an interrupted run: instant, left out of the rate
 
     def frame_start(self, event: FrameStart) -> None:
         self.every = max(1, event.iterations // 10)
@@ -53,11 +54,15 @@ class PlainReporter:
         self.iterations += event.iterations
         self.frames += 1
         self.loss = event.loss
+        if event.reused:
+            self.reused += 1
+            self.started = time.perf_counter()
         if self.verbose and self.video:
             say(f"  frame {event.index + 1}: {frame_detail(event)}")
         elif self.video and time.perf_counter() - self.last_line >= PLAIN_INTERVAL:
             self.last_line = time.perf_counter()
-            say(f"  {event.path.name}: {video_progress(self.frames, self.expected, self.last_line - self.started)}")
+            say(f"  {event.path.name}: "
+                f"{video_progress(self.frames, self.reused, self.expected, self.last_line - self.started)}")
 
     def source_end(self, event: SourceEnd) -> None:
         where = f"[{event.item}/{self.total}] {event.path} -> {event.output}"
@@ -113,6 +118,7 @@ class RichReporter:
         self.progress.reset(self.frames, total=count, completed=0, visible=video, detail="")
         self.started = time.perf_counter()
         self.frames_done = 0
+        self.reused = 0
 
     def frame_start(self, event: FrameStart) -> None:
         if event.frame_count is not None:  # the container's count is an estimate: follow the truth
@@ -124,8 +130,11 @@ class RichReporter:
 
     def frame_end(self, event: FrameEnd) -> None:
         self.frames_done += 1
+        if event.reused:  # instant: do not let it inflate the rate
+            self.reused += 1
+            self.started = time.perf_counter()
         elapsed = time.perf_counter() - self.started
-        rate = 60 * self.frames_done / elapsed if elapsed else 0.0
+        rate = 60 * (self.frames_done - self.reused) / elapsed if elapsed else 0.0
         self.progress.update(self.frames, advance=1, detail=f"{rate:.1f}/min, last {frame_detail(event)}")
 
     def source_end(self, event: SourceEnd) -> None:
@@ -144,8 +153,10 @@ class RichReporter:
 PLAIN_INTERVAL = 30.0
 
 
-def video_progress(done: int, expected: int | None, seconds: float) -> str:
-    rate = 60 * done / seconds if seconds else 0.0
+def video_progress(done: int, reused: int, expected: int | None, seconds: float) -> str:
+    """``done`` frames so far, of which ``reused`` came from an interrupted run;
+    ``seconds`` spent on the others."""
+    rate = 60 * (done - reused) / seconds if seconds else 0.0
     text = f"frame {done}" + (f"/{max(expected, done)}" if expected else "") + f", {rate:.1f} frames/min"
     if expected and expected > done and rate:
         text += f", about {(expected - done) / rate:.0f} min left"
