@@ -62,7 +62,7 @@ def stylize(
     runtime = Runtime(settings, host.hooks, weights, styles=[as_rgb8(s) for s in styles])
     rgb = as_rgb8(content)
     height, width = rgb.shape[:2]
-    tensor, size = runtime.prepare_content(rgb)
+    _, tensor, size = runtime.prepare_content(rgb)
     info = SourceInfo(Path(str(content)) if isinstance(content, (str, os.PathLike)) else Path("<image>"),
                       "image", width, height, frame_count=1)
     job = FrameJob(info, 0, tensor, None, settings, runtime)

@@ -194,8 +194,7 @@ class Engine:
         previous result warped by the flow of the original frames; the first
         frame and the first after a scene cut start cold."""
         started = time.perf_counter()
-        content, size = self.runtime.prepare_content(frame)
-        content_rgb = to_rgb8(content)
+        content_rgb, content, size = self.runtime.prepare_content(frame)
         motion = estimate_motion(previous.content, content_rgb) if previous else None
         continues = previous is not None and motion is not None and not motion.cut
         warm = continues and self.settings.warm_start

@@ -119,13 +119,15 @@ class Runtime:
             self.cache[key] = tensors
         return self.cache[key]
 
-    def prepare_content(self, rgb: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
-        """The frame as the tensor to optimise, and the (width, height) the
-        result must be written at: the frame brought down to ``--size``.
-        Images too small for VGG-19's pooling are optimised enlarged."""
+    def prepare_content(self, rgb: np.ndarray) -> tuple[np.ndarray, torch.Tensor, tuple[int, int]]:
+        """The frame at the size it is optimised at (uint8, for optical flow),
+        the same as the tensor to optimise, and the (width, height) the result
+        must be written at: the frame brought down to ``--size``. Images too
+        small for VGG-19's pooling are optimised enlarged."""
         height, width = rgb.shape[:2]
         out_size = fit_long_side(width, height, self.settings.size)
-        return to_tensor(resize(rgb, *at_least(*out_size)), self.device), out_size
+        working = resize(rgb, *at_least(*out_size))
+        return working, to_tensor(working, self.device), out_size
 
     def finish(self, image: torch.Tensor, out_size: tuple[int, int]) -> np.ndarray:
         """The optimised tensor as the uint8 frame to write, at ``out_size``."""
