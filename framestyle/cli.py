@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image output format when OUTPUT is a folder: png, jpg, webp, …")
     g.add_argument("--video-format", default=defaults.video_format,
                    help="video output format when OUTPUT is a folder (--writer frames: PNG frames)")
+    g.add_argument("--max-pixels", type=positive_int, default=defaults.max_pixels,
+                   help="refuse inputs whose header claims more pixels than this, before decoding "
+                        "them (decompression bombs, absurd sizes)")
     g.add_argument("--loader", default=None, help="use this loader for every input")
     g.add_argument("--writer", default=None, help="use this writer for every output")
     g.add_argument("--overwrite", action="store_true",

@@ -63,13 +63,17 @@ def walk(folder: Path, exclude: Path | None) -> list[Path]:
     return sorted(found, key=lambda p: [natural_key(part) for part in p.relative_to(folder).parts])
 
 
-def _same(a: Path, b: Path | None) -> bool:
-    if b is None:
-        return False
+def real_path(path: Path) -> Path:
+    """``path`` with symbolic links resolved, as far as they resolve (a link
+    loop stays as it is: opening it fails later, for that file alone)."""
     try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: Python 3.11's "Symlink loop"
+        return path.absolute()
+
+
+def _same(a: Path, b: Path | None) -> bool:
+    return b is not None and real_path(a) == real_path(b)
 
 
 def output_suffix(kind: str, settings: Settings, writers: Registry[WriterSpec]) -> str:
@@ -139,10 +143,12 @@ def plan(settings: Settings, loaders: Registry[LoaderSpec], writers: Registry[Wr
                     result.unclaimed.append(file)
         elif path.exists():
             found.append((path, Path(path.name)))
+        elif path.is_symlink():
+            result.failures.append((path, "a symbolic link to nothing (broken, or a loop)"))
         else:
             result.failures.append((path, "no such file or folder"))
 
-    inputs = {path.resolve() for path, _ in found}
+    inputs = {real_path(path) for path, _ in found}
     stems = Counter((relative.parent, relative.stem.casefold()) for _, relative in found)
     claimed: dict[Path, Path] = {}
     for path, relative in found:
@@ -152,7 +158,7 @@ def plan(settings: Settings, loaders: Registry[LoaderSpec], writers: Registry[Wr
         ext = "" if to_file else output_suffix(kind_of(path, settings, loaders), settings, writers)
         name = (relative.name if shared else relative.stem) + ext
         target = output if to_file else output / relative.parent / name
-        key = target.resolve()
+        key = real_path(target)
         if key in inputs:
             result.failures.append((path, f"output {target} would replace an input; choose another -o"))
         elif key in claimed:

@@ -13,10 +13,13 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from framestyle.discover import WorkItem, plan
 from framestyle.errors import FramestyleError, InputError, PluginError, UsageError
@@ -26,7 +29,7 @@ from framestyle.motion import estimate as estimate_motion
 from framestyle.motion import warp_error as motion_warp_error
 from framestyle.report import FrameLog
 from framestyle.runtime import Runtime, to_rgb8, to_tensor
-from framestyle.settings import Settings
+from framestyle.settings import MAX_PIXELS, Settings
 from framestyle.types import (
     FrameEnd,
     FrameJob,
@@ -76,6 +79,12 @@ def validate(settings: Settings, host: PluginHost) -> None:
         raise UsageError(f"--size {settings.size}: must be at least 16 pixels")
     if settings.iterations < 0:
         raise UsageError(f"--iterations {settings.iterations}: must not be negative")
+    if not 1 <= settings.max_pixels <= MAX_PIXELS:
+        raise UsageError(f"--max-pixels {settings.max_pixels}: must be between 1 and {MAX_PIXELS}")
+    if settings.size * settings.size > settings.max_pixels:
+        # Checked before anything is allocated: a square input would be optimised at size x size.
+        raise UsageError(f"--size {settings.size}: a {settings.size}x{settings.size} image is more than "
+                         f"--max-pixels {settings.max_pixels}")
 
 
 class Engine:
@@ -147,9 +156,11 @@ class Engine:
         try:
             source = self.open_source(item.path)
             self.hooks.on_source_start(SourceStart(number, total, item.path, item.output, source.info))
-            writer = writer_spec.open(item.output, source.info)
+            with writing(item.output):
+                writer = writer_spec.open(item.output, source.info)
             outcome.frames = self.stylize_frames(source, writer, item.output)
-            writer.close()
+            with writing(item.output):
+                writer.close()
             writer = None
             outcome.status = "done"
         except (UsageError, PluginError):
@@ -180,7 +191,7 @@ class Engine:
         report = FrameLog(info, output, self.settings, self.runtime)
         previous: Previous | None = None
         for index, frame in enumerate(source.frames()):
-            end, previous = self.stylize_frame(info, index, frame, previous, writer, reuse=index < kept)
+            end, previous = self.stylize_frame(info, index, frame, previous, writer, output, reuse=index < kept)
             report.add(end)
             self.hooks.on_frame_end(end)
         if not report.frames:
@@ -189,7 +200,7 @@ class Engine:
         return len(report.frames)
 
     def stylize_frame(self, info: SourceInfo, index: int, frame: np.ndarray, previous: Previous | None,
-                      writer: Writer, reuse: bool) -> tuple[FrameEnd, Previous]:
+                      writer: Writer, output: Path, reuse: bool) -> tuple[FrameEnd, Previous]:
         """One frame. A video frame that continues a shot starts warm from the
         previous result warped by the flow of the original frames; the first
         frame and the first after a scene cut start cold."""
@@ -210,8 +221,11 @@ class Engine:
             job = FrameJob(info, index, content, last, self.settings, self.runtime,
                            motion=motion, warm=warm, iterations=budget)
             result = self.hooks.stylize(job, self.hooks.init_image(job))
+            if not bool(torch.isfinite(result.image).all()):  # whichever plugin made it
+                raise InputError(f"frame {index + 1}: the result has NaN or infinite pixels; nothing was written")
             styled = to_rgb8(result.image)
-        writer.write(resize(styled, *size))
+        with writing(output):
+            writer.write(resize(styled, *size))
         warp_error = motion_warp_error(styled, previous.output, motion) if continues else None  # type: ignore[union-attr,arg-type]
         end = FrameEnd(info.path, index, result.iterations, time.perf_counter() - started, result.loss,
                        dict(result.losses), warm=warm, cut=bool(motion and motion.cut), reused=reuse,
@@ -243,8 +257,19 @@ class Engine:
         for spec in candidates:
             source = spec.open(path)
             if source is not None:
-                return source
+                return self.within_limits(source)
         raise InputError(f"no loader accepted the file (tried {', '.join(s.name for s in candidates)})")
+
+    def within_limits(self, source: Source) -> Source:
+        """Refuse a source whose frames are larger than --max-pixels, from
+        its header, before a frame is decoded."""
+        info = source.info
+        if info.width * info.height > self.settings.max_pixels:
+            source.close()
+            what = "its frames are" if info.kind == "video" else "it is"
+            raise InputError(f"{what} {info.width}x{info.height} pixels, more than the limit of "
+                             f"{self.settings.max_pixels:,} (--max-pixels); not decoded")
+        return source
 
     def choose_writer(self, target: Path) -> WriterSpec:
         writers = self.hooks.writers()
@@ -254,6 +279,16 @@ class Engine:
         if not candidates:
             raise UsageError(f"no writer makes {target.suffix or 'extensionless'} files ({target})")
         return candidates[0]
+
+
+@contextmanager
+def writing(output: Path) -> Iterator[None]:
+    """Report an OS error while writing (disk full, permission, a vanished
+    folder) as this output's failure, naming the output."""
+    try:
+        yield
+    except OSError as exc:
+        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def fingerprint(settings: Settings, info: SourceInfo, runtime: Runtime) -> str:

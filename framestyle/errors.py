@@ -28,6 +28,10 @@ class InputError(FramestyleError):
     """One input cannot be processed; the run goes on with the others."""
 
 
+class NonFiniteLossError(InputError):
+    """The loss became NaN or infinite (extreme weights, a broken loss)."""
+
+
 class WeightsNotFoundError(FramestyleError):
     """No VGG-19 weights anywhere framestyle looks."""
 

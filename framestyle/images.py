@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -10,11 +12,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from framestyle.errors import InputError
+from framestyle.settings import MAX_PIXELS
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
-# Larger images are refused before their pixels are decoded (decompression
-# bombs); Pillow itself refuses more than twice its MAX_IMAGE_PIXELS.
-MAX_PIXELS = 178_956_970
 PIL_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
 
@@ -41,32 +41,68 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     Raises :class:`InputError` with a one-line reason (without the path) for
     anything unreadable.
     """
+    with open_image(path, max_pixels) as image:
+        try:
+            image.load()
+            return to_rgb8(ImageOps.exif_transpose(image) or image)
+        except Exception as exc:
+            raise image_error(exc, path) from None
+
+
+def image_size(path: Path, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) as the header says, upright; nothing is decoded."""
+    with open_image(path, max_pixels) as image:
+        width, height = image.size
+        try:
+            orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation: 5-8 turn by 90 degrees
+        except Exception:  # damaged EXIF: decoding will tell whether the pixels are usable
+            orientation = 1
+        return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def open_image(path: Path, max_pixels: int) -> Image.Image:
+    """Pillow's lazy image (header read, pixels not yet decoded), refused when
+    it claims more than ``max_pixels``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise InputError(f"{width}x{height} pixels is more than the limit of {max_pixels}")
-                image.load()
-                image = ImageOps.exif_transpose(image) or image
-                return to_rgb8(image)
-    except InputError:
-        raise
-    except FileNotFoundError:
-        raise InputError("no such file") from None
-    except PermissionError:
-        raise InputError("permission denied") from None
-    except IsADirectoryError:
-        raise InputError("is a folder") from None
-    except UnidentifiedImageError:
-        size = path.stat().st_size if path.exists() else 0
-        reason = "empty file" if size == 0 else "not an image Pillow can read"
-        raise InputError(reason) from None
-    except Image.DecompressionBombError as exc:
-        raise InputError(f"refused as a possible decompression bomb ({exc})") from None
-    except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
-        raise InputError(f"damaged image ({exc})") from None
+            image = Image.open(path)
+    except Exception as exc:
+        raise image_error(exc, path) from None
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise InputError(f"its header claims {width}x{height} pixels, more than the limit of {max_pixels:,} "
+                         "(--max-pixels); not decoded")
+    return image
+
+
+def image_error(exc: BaseException, path: Path) -> InputError:
+    """One line, without the path, saying why an image could not be read."""
+    if isinstance(exc, InputError):
+        return exc
+    if isinstance(exc, FileNotFoundError):
+        return InputError("no such file")
+    if isinstance(exc, PermissionError):
+        return InputError("permission denied")
+    if isinstance(exc, IsADirectoryError):
+        return InputError("is a folder")
+    if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
+        return InputError("symbolic link loop")
+    if isinstance(exc, UnidentifiedImageError):
+        empty = path.is_file() and path.stat().st_size == 0
+        return InputError("empty file" if empty else "not an image Pillow can read")
+    if isinstance(exc, Image.DecompressionBombError):
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = f"{int(claimed.group(1)):,} pixels" if claimed else "too many pixels"
+        return InputError(f"its header claims {pixels}, more than the limit of {MAX_PIXELS:,} "
+                          "(a possible decompression bomb); not decoded")
+    if isinstance(exc, MemoryError):
+        return InputError("not enough memory to decode it")
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return InputError(f"cannot read: {exc.strerror or exc}")
+    # Pillow reports truncated and corrupt data with many exception types.
+    return InputError(f"damaged image ({type(exc).__name__}: {exc})")
 
 
 def fit_long_side(width: int, height: int, size: int) -> tuple[int, int]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from framestyle.errors import InputError
+from framestyle.errors import NonFiniteLossError
 from framestyle.types import Loss, StylizeResult
 
 
@@ -35,7 +35,7 @@ def optimize(
     iteration number, the total loss and each weighted term. The result is the
     best image evaluated, with its loss: L-BFGS without a line search can
     overshoot now and then, and the last step's image is never evaluated. A
-    non-finite loss stops the frame with an :class:`InputError` rather than
+    non-finite loss stops the frame with a :class:`NonFiniteLossError` rather than
     writing garbage. With a ``stop`` rule the loop may end before
     ``iterations`` once the loss stops improving.
     """
@@ -72,7 +72,7 @@ def optimize(
                 image.clamp_(0, 1)
         loss = float(latest[""])
         if not math.isfinite(loss):
-            raise InputError(f"the loss became {loss} at iteration {iteration}; try smaller weights")
+            raise NonFiniteLossError(f"the loss became {loss} at iteration {iteration}")
         on_step(iteration, loss, {name: float(v) for name, v in latest.items() if name})
         history.append(best.loss)
         if stop is not None and stop.should_stop(history):

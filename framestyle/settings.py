@@ -10,6 +10,10 @@ from typing import Any
 # Layer names follow Gatys et al.; the activations are taken after the ReLU
 # (``relu4_2`` is the rectified output of ``conv4_2``), as in their Caffe code.
 DEFAULT_CONTENT_LAYER = "relu4_2"
+# Inputs with more pixels than this are refused from their header, before
+# decoding (decompression bombs); Pillow itself refuses twice its own limit.
+MAX_PIXELS = 178_956_970
+
 DEFAULT_STYLE_LAYERS: dict[str, float] = {
     "relu1_1": 1.0,
     "relu2_1": 0.75,
@@ -32,6 +36,7 @@ class Settings:
     output: Path | None = None
 
     size: int = 512  # long side of the output; larger inputs are resized down
+    max_pixels: int = MAX_PIXELS  # inputs larger than this are refused before they are decoded
     iterations: int = 300  # per image; the most a warm-started video frame may use
     first_iterations: int | None = None  # a video's cold frames (first, after a cut); None: iterations
     warm_start: bool = True  # videos: start each frame from the previous result (False: all cold)

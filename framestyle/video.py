@@ -9,9 +9,13 @@ are converted from OpenCV's BGR to RGB here, at the boundary.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import re
+import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +30,15 @@ log = logging.getLogger("framestyle")
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv")
 # Audio codecs an mp4 can carry as they are; others are re-encoded to AAC.
 MP4_AUDIO = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
+# This many failed reads in a row end a video; fewer, followed by a good
+# frame, are damaged frames in the middle.
+MAX_DAMAGED_RUN = 50
+
+
+def spans(numbers: list[int]) -> str:
+    """Zero-based positions as 1-based frame numbers: ``[4, 5, 6]`` -> ``5-7``."""
+    first, last = numbers[0] + 1, numbers[-1] + 1
+    return str(first) if first == last else f"{first}-{last}"
 
 
 def ffmpeg_exe() -> str:
@@ -47,14 +60,34 @@ def probe_audio(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
+def check_readable(path: Path) -> None:
+    """OpenCV says only "cannot open" for any failure; name the common ones."""
+    try:
+        with open(path, "rb") as f:
+            if not f.read(1):
+                raise InputError("empty file")
+    except FileNotFoundError:
+        raise InputError("no such file") from None
+    except PermissionError:
+        raise InputError("permission denied") from None
+    except IsADirectoryError:
+        raise InputError("is a folder") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError("symbolic link loop") from None
+        raise InputError(f"cannot read: {exc.strerror or exc}") from None
+
+
 class VideoSource:
     """Frames of a video file, decoded on demand."""
 
     def __init__(self, path: Path) -> None:
         import cv2
 
-        if not path.is_file():
-            raise InputError("no such file")
+        check_readable(path)
+        # FFmpeg's own complaints about damaged packets would interleave with
+        # the progress display; framestyle reports damage itself, one line per gap.
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
         self.path = path
         self.capture = cv2.VideoCapture(str(path))
         if not self.capture.isOpened():
@@ -75,14 +108,31 @@ class VideoSource:
         self.frames_read = 0
 
     def frames(self) -> Iterator[np.ndarray]:
+        """Frames in order. A frame that fails to decode in the middle of the
+        file is replaced by the last good one, so the output keeps the
+        source's timing (and its sync with the audio); failures that run to
+        the end of the file are its end."""
         import cv2
 
-        while True:
+        previous: np.ndarray | None = None
+        missing: list[int] = []  # positions of frames that failed since the last good one
+        while len(missing) < MAX_DAMAGED_RUN:
             ok, bgr = self.capture.read()
             if not ok or bgr is None:
-                break
+                missing.append(self.frames_read + len(missing))
+                if previous is None and len(missing) >= MAX_DAMAGED_RUN // 5:
+                    break  # nothing decodes at all
+                continue
+            if missing and previous is not None:
+                log.warning("%s: frame(s) %s could not be decoded (damaged); the frame before them "
+                            "is repeated in their place", self.path, spans(missing))
+                for _ in missing:
+                    self.frames_read += 1
+                    yield previous
+            missing = []
             self.frames_read += 1
-            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            previous = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            yield previous
         expected = self.info.frame_count
         if self.frames_read and expected and self.frames_read < expected - 1:
             log.warning("%s: the video ended after frame %d of the %d its header claims "
@@ -91,6 +141,18 @@ class VideoSource:
 
     def close(self) -> None:
         self.capture.release()
+
+
+def die_with_parent() -> None:
+    """Run in the encoder's process before ffmpeg starts (Linux): it is
+    killed when framestyle dies, even by SIGKILL, so an orphaned encoder never
+    goes on writing the partial file that a rerun is writing again."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # best effort: without it an orphan only finishes a file that is discarded
+        pass
 
 
 class Mp4Encoder:
@@ -114,7 +176,8 @@ class Mp4Encoder:
                     "-r", f"{fps.numerator}/{fps.denominator}", "-movflags", "+faststart",
                     "-f", "mp4", str(partial)]
         self.partial = partial
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        preexec_fn=die_with_parent if sys.platform == "linux" else None)
 
     def write(self, rgb: np.ndarray) -> None:
         pad_y, pad_x = self.height - rgb.shape[0], self.width - rgb.shape[1]
@@ -144,8 +207,18 @@ class Mp4Encoder:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
-        text = self.process.stderr.read().decode(errors="replace").strip()
-        return text.splitlines()[-1] if text else f"exit code {self.process.returncode}"
+        lines = self.process.stderr.read().decode(errors="replace").strip().splitlines()
+        return first_cause(lines) or f"exit code {self.process.returncode}"
+
+
+def first_cause(lines: list[str]) -> str:
+    """The line of ffmpeg's error output that says why: the first naming an
+    OS error (disk full, permission), else the last line."""
+    for line in lines:
+        if match := re.search(r": (No space left on device|Permission denied|Input/output error|"
+                              r"Disk quota exceeded|Read-only file system)", line):
+            return match.group(1)
+    return re.sub(r"^\[[^]]*\] ", "", lines[-1]) if lines else ""
 
 
 def read_video_info(path: Path) -> tuple[int, Fraction | None, bool]:

@@ -123,10 +123,25 @@ def check_state(state: dict[str, torch.Tensor], origin: str) -> dict[str, torch.
     return convs
 
 
+# The last weights file read, so that a process running many jobs (the API,
+# a test suite) reads it once: (path, size, mtime) -> Weights.
+_last_loaded: dict[tuple[str, int, int], Weights] = {}
+
+
 def load_file(path: Path) -> Weights:
     """Weights from a file the user named: .h5 (Keras), or a torch file."""
     if not path.is_file():
         raise WeightsNotFoundError(f"weights file {path} does not exist")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _last_loaded:
+        weights = read_weights_file(path)
+        _last_loaded.clear()
+        _last_loaded[key] = weights
+    return _last_loaded[key]
+
+
+def read_weights_file(path: Path) -> Weights:
     if path.suffix.lower() in (".h5", ".hdf5"):
         return Weights(check_state(convert_keras_vgg19(path), str(path)), CAFFE_PAD_RGB,
                        f"Oxford VGG-19 (Keras file {path})")

@@ -189,7 +189,7 @@ def test_truncated_video_keeps_the_frames_it_had(style, tmp_path, capsys):
     assert f"cut.avi: the video ended after frame {frames} of the 8" in err
 
 
-@pytest.mark.parametrize("content,reason", [(b"", "not a video"), (b"\x00" * 5000, "not a video")])
+@pytest.mark.parametrize("content,reason", [(b"", "empty file"), (b"\x00" * 5000, "not a video")])
 def test_unreadable_videos_fail_with_one_line(style, tmp_path, capsys, content, reason):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(content)

@@ -8,24 +8,26 @@ from pathlib import Path
 import numpy as np
 
 from framestyle.hookspecs import hookimpl
-from framestyle.images import IMAGE_EXTENSIONS, is_complete_image, read_image, write_image_atomic
+from framestyle.images import IMAGE_EXTENSIONS, image_size, is_complete_image, read_image, write_image_atomic
 from framestyle.types import LoaderSpec, SourceInfo, WriterSpec
 
 
 class ImageSource:
-    """A decoded still image: one frame. Decoding happens in ``open`` so a bad
-    file fails before any work is done for it."""
+    """A still image: one frame. Opening reads only the header, so a file that
+    is not an image, or claims too many pixels for ``--max-pixels``, is
+    refused before anything is decoded; the pixels are decoded on demand."""
 
     def __init__(self, path: Path) -> None:
-        self.rgb = read_image(path)
-        height, width = self.rgb.shape[:2]
+        self.path = path
+        width, height = image_size(path)
         self.info = SourceInfo(path, "image", width, height, frame_count=1)
 
     def frames(self) -> Iterator[np.ndarray]:
-        yield self.rgb
+        # The engine has checked the header's size against --max-pixels.
+        yield read_image(self.path, max_pixels=self.info.width * self.info.height)
 
     def close(self) -> None:
-        self.rgb = np.empty((0, 0, 3), np.uint8)
+        pass
 
 
 class ImageWriter:

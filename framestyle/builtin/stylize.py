@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dataclasses
+import logging
+
 import torch
 
+from framestyle.errors import NonFiniteLossError
 from framestyle.hookspecs import hookimpl
 from framestyle.images import read_image, resize
 from framestyle.optimize import StopRule, WeightedLoss, optimize
 from framestyle.runtime import to_tensor, warped_previous
 from framestyle.types import FrameJob, Step, StylizeResult
+
+
+log = logging.getLogger("framestyle")
 
 
 @hookimpl(trylast=True)
@@ -41,6 +48,13 @@ def active_losses(job: FrameJob) -> list[WeightedLoss]:
     return [WeightedLoss(name, weight, loss) for name, weight, loss in built if loss is not None]
 
 
+def safe_losses(losses: list[WeightedLoss]) -> list[WeightedLoss]:
+    """The same losses with weights scaled so the largest is 1: the same
+    balance between them, without the overflow of extreme weights."""
+    largest = max((abs(term.weight) for term in losses), default=1.0) or 1.0
+    return [WeightedLoss(term.name, term.weight / largest, term.loss) for term in losses]
+
+
 @hookimpl(trylast=True)
 def stylize(job: FrameJob, init: torch.Tensor) -> StylizeResult:
     settings = job.settings
@@ -52,14 +66,24 @@ def stylize(job: FrameJob, init: torch.Tensor) -> StylizeResult:
     def on_step(iteration: int, loss: float, losses: dict[str, float]) -> None:
         hooks.on_step(Step(job.source.path, job.index, iteration, budget, loss, losses))
 
+    stop = StopRule(settings.min_iterations, settings.tolerance) if job.warm else None
+    losses = active_losses(job)
     torch.manual_seed(settings.seed)
-    return optimize(
-        init,
-        active_losses(job),
-        job.runtime.encode,
-        lambda params: spec.build(params, settings),
-        budget,
-        on_step,
-        clamp_each_step=settings.optimizer != "lbfgs",
-        stop=StopRule(settings.min_iterations, settings.tolerance) if job.warm else None,
-    )
+    try:
+        return optimize(init, losses, job.runtime.encode, lambda params: spec.build(params, settings),
+                        budget, on_step, clamp_each_step=settings.optimizer != "lbfgs", stop=stop)
+    except NonFiniteLossError as exc:
+        # Retry once with settings that cannot overflow: weights scaled down
+        # to at most 1 and Adam, whose steps are bounded, with pixels kept in range.
+        log.warning("%s: %s; retrying with the loss weights scaled to at most 1 and the Adam optimizer",
+                    job.source.path, exc)
+        adam = job.runtime.hooks.optimizers().get("adam")
+        safe = dataclasses.replace(settings, learning_rate=None)
+        torch.manual_seed(settings.seed)
+        try:
+            return optimize(init, safe_losses(losses), job.runtime.encode,
+                            lambda params: adam.build(params, safe), budget, on_step,
+                            clamp_each_step=True, stop=stop)
+        except NonFiniteLossError as again:
+            raise NonFiniteLossError(f"{exc}, and again with safe settings ({again}); "
+                                     "nothing was written: check the weights and losses") from None
