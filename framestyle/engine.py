@@ -214,7 +214,7 @@ class Engine:
         estimate = max(info.frame_count or 0, index + 1) if video else info.frame_count
         self.hooks.on_frame_start(FrameStart(info.path, index, estimate, size[0], size[1], budget))
         if reuse:
-            styled = resize(writer.kept(index), content_rgb.shape[1], content_rgb.shape[0])  # type: ignore[attr-defined]
+            written = writer.kept(index)  # type: ignore[attr-defined]
             result = StylizeResult(content, 0, math.nan, {})
         else:
             last = to_tensor(previous.output, self.runtime.device) if previous else None
@@ -223,9 +223,14 @@ class Engine:
             result = self.hooks.stylize(job, self.hooks.init_image(job))
             if not bool(torch.isfinite(result.image).all()):  # whichever plugin made it
                 raise InputError(f"frame {index + 1}: the result has NaN or infinite pixels; nothing was written")
-            styled = to_rgb8(result.image)
+            written = resize(to_rgb8(result.image), *size)
         with writing(output):
-            writer.write(resize(styled, *size))
+            writer.write(written)  # a reused frame too: the writer encodes every frame again
+        # The next frame starts from this one as written, brought back to the
+        # working size: exactly what a resumed run reads back from disk, so a
+        # resumed video is identical to an uninterrupted one even when small
+        # frames are optimised enlarged.
+        styled = resize(written, content_rgb.shape[1], content_rgb.shape[0])
         warp_error = motion_warp_error(styled, previous.output, motion) if continues else None  # type: ignore[union-attr,arg-type]
         end = FrameEnd(info.path, index, result.iterations, time.perf_counter() - started, result.loss,
                        dict(result.losses), warm=warm, cut=bool(motion and motion.cut), reused=reuse,

@@ -1,0 +1,169 @@
+"""Kill real framestyle processes at random moments (SIGINT and SIGKILL),
+rerun, and check that nothing finished was lost or redone and that the end
+result is identical to an uninterrupted run.
+
+The moments are random on purpose; a failure prints the seed, and
+``FRAMESTYLE_INTERRUPT_SEED=N`` replays it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import make_video, sample, save
+
+SEED = int(os.environ.get("FRAMESTYLE_INTERRUPT_SEED") or random.SystemRandom().randrange(10**6))
+
+
+@pytest.fixture(autouse=True)
+def real_weights(weights):
+    """Convert the weights once, so the processes below only read the cache."""
+
+
+def restore_sigint() -> None:
+    # A job started from a non-interactive shell inherits SIGINT ignored;
+    # give the child the default, so that Python installs its Ctrl-C handler.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start(args: list[object]) -> subprocess.Popen[str]:
+    # The same environment for the reference runs (made in module fixtures,
+    # outside the per-test isolation) and for the runs under test.
+    env = {**os.environ, "FRAMESTYLE_DISABLE_PLUGIN_AUTOLOAD": "1", "TORCH_HOME": os.devnull + "-torch"}
+    return subprocess.Popen([sys.executable, "-m", "framestyle", *map(str, args)], text=True, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=restore_sigint)
+
+
+def finish(args: list[object]) -> tuple[int, str, float]:
+    started = time.perf_counter()
+    process = start(args)
+    _, err = process.communicate(timeout=300)
+    return process.returncode, err, time.perf_counter() - started
+
+
+def interrupt(args: list[object], signum: int, after: float) -> int:
+    process = start(args)
+    try:
+        process.wait(timeout=after)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signum)
+    process.communicate(timeout=120)
+    return process.returncode
+
+
+def files(folder: Path) -> dict[str, Path]:
+    return {p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file()}
+
+
+def count(summary: str, word: str) -> int:
+    """``3`` from the summary line's ``3 done`` (absent: 0)."""
+    found = re.search(rf"(\d+) {word}\b", summary.splitlines()[-1])
+    return int(found.group(1)) if found else 0
+
+
+def identity(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns
+
+
+@pytest.fixture(scope="module")
+def folder_job(tmp_path_factory, weights) -> tuple[list[object], Path, float]:
+    """A folder of six photos and its uninterrupted result."""
+    root = tmp_path_factory.mktemp("interrupt-folder")
+    names = ["chelsea.jpg", "coffee.jpg", "astronaut.jpg", "rocket.jpg"]
+    for number in range(6):
+        save(root / "in" / f"photo{number}.png", sample(names[number % 4], 40 + 4 * number))
+    save(root / "style.png", sample("swirls.jpg", 48))
+    args = [root / "in", "--style", root / "style.png", "--size", "32", "--iterations", "8"]
+    code, err, seconds = finish(["run", *args, "-o", root / "reference"])
+    assert code == 0, err
+    return args, root / "reference", seconds
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_folder_run_killed_at_random_moments_resumes_to_the_same_result(folder_job, tmp_path, signum):
+    args, reference, seconds = folder_job
+    expected = {name: path.read_bytes() for name, path in files(reference).items()}
+    moments = random.Random(f"{SEED}-{signum}")
+    for trial in range(2):
+        out = tmp_path / f"out{trial}"
+        after = moments.uniform(0.3, seconds)
+        context = f"seed {SEED}, {signal.Signals(signum).name} after {after:.2f} s"
+        code = interrupt(["run", *args, "-o", out], signum, after)
+        assert code in (0, 130, -signal.SIGINT, -signal.SIGKILL), context  # -SIGINT: stopped while starting
+
+        finished = files(out) if out.exists() else {}
+        visible = {name: path for name, path in finished.items() if not Path(name).name.startswith(".")}
+        for name, path in visible.items():  # whatever sits under a final name is complete and right
+            assert path.read_bytes() == expected[name], context
+        before = {name: identity(path) for name, path in visible.items()}
+
+        code, err, _ = finish(["run", *args, "-o", out])
+        assert code == 0, (context, err)
+        assert (count(err, "skipped"), count(err, "done")) == (len(before), len(expected) - len(before)), context
+        after_rerun = files(out)
+        assert {name: path.read_bytes() for name, path in after_rerun.items()} == expected, context
+        assert all(identity(after_rerun[name]) == before[name] for name in before), context  # not redone
+
+
+@pytest.fixture(scope="module")
+def video_job(tmp_path_factory, weights) -> tuple[list[object], Path, float]:
+    """A 12-frame clip with sound and its uninterrupted result."""
+    root = tmp_path_factory.mktemp("interrupt-video")
+    clip = make_video(root / "clip.mp4", frames=12, width=48, height=32)
+    save(root / "style.png", sample("swirls.jpg", 48))
+    args = [clip, "--style", root / "style.png", "--size", "32", "--iterations", "8", "--min-iterations", "3"]
+    code, err, seconds = finish(["run", *args, "-o", root / "reference.mp4"])
+    assert code == 0, err
+    return args, root / "reference.mp4", seconds
+
+
+def decoded(path: Path) -> list[np.ndarray]:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while (frame := capture.read())[0]:
+        frames.append(frame[1])
+    capture.release()
+    return frames
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_video_run_killed_at_random_moments_resumes_to_the_same_video(video_job, tmp_path, signum):
+    from framestyle.video import read_video_info
+
+    args, reference, seconds = video_job
+    moments = random.Random(f"{SEED}-video-{signum}")
+    for trial in range(2):
+        out = tmp_path / f"out{trial}.mp4"
+        after = moments.uniform(0.3, seconds)
+        context = f"seed {SEED}, {signal.Signals(signum).name} after {after:.2f} s"
+        code = interrupt(["run", *args, "-o", out], signum, after)
+        assert code in (0, 130, -signal.SIGINT, -signal.SIGKILL), context  # -SIGINT: stopped while starting
+        if code == 0:
+            continue  # finished before the signal: nothing to resume
+        assert not out.exists(), context  # never a partial video under the final name
+        work = tmp_path / f".{out.name}.framestyle-work"
+        kept = {p.name: identity(p) for p in work.glob("frame_*.png")}
+
+        code, err, _ = finish(["run", *args, "-o", out])
+        assert code == 0, (context, err)
+        report = json.loads(out.with_name(out.name + ".report.json").read_text())
+        reused = [frame["reused"] for frame in report["frames"]]
+        assert reused == [True] * len(kept) + [False] * (12 - len(kept)), context  # none redone, none lost
+        assert read_video_info(out)[:2] == read_video_info(reference)[:2]
+        different = [i for i, (ours, theirs) in enumerate(zip(decoded(out), decoded(reference), strict=True))
+                     if not np.array_equal(ours, theirs)]
+        assert not different, (context, f"{len(kept)} frames kept, frames {different} differ")
+        assert not work.exists() and not list(tmp_path.glob(".*framestyle-partial")), context
