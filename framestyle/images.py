@@ -6,6 +6,8 @@ import errno
 import os
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +43,7 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     Raises :class:`InputError` with a one-line reason (without the path) for
     anything unreadable.
     """
-    with open_image(path, max_pixels) as image:
+    with quiet_pillow(), open_image(path, max_pixels) as image:
         try:
             image.load()
             return to_rgb8(ImageOps.exif_transpose(image) or image)
@@ -51,7 +53,7 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 def image_size(path: Path, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
     """(width, height) as the header says, upright; nothing is decoded."""
-    with open_image(path, max_pixels) as image:
+    with quiet_pillow(), open_image(path, max_pixels) as image:
         width, height = image.size
         try:
             orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation: 5-8 turn by 90 degrees
@@ -60,13 +62,20 @@ def image_size(path: Path, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
         return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
+@contextmanager
+def quiet_pillow() -> Iterator[None]:
+    """Pillow warns (multi-line, on stderr) about damaged metadata it skips;
+    framestyle reports what matters itself: whether the pixels decode."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def open_image(path: Path, max_pixels: int) -> Image.Image:
     """Pillow's lazy image (header read, pixels not yet decoded), refused when
     it claims more than ``max_pixels``."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
+        image = Image.open(path)
     except Exception as exc:
         raise image_error(exc, path) from None
     width, height = image.size

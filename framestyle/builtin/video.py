@@ -10,6 +10,7 @@ folder beside the output, removed once the video is complete.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -43,11 +44,10 @@ class FrameStore:
         ours = marker.is_file() or (self.folder / COMPLETE).is_file()
         if not ours and any(self.folder.glob("frame_*.png")):
             raise InputError(f"{self.folder} holds frames framestyle did not make; choose another -o")
-        previous = json.loads(marker.read_text()) if marker.is_file() else None
-        if previous != fingerprint or not reuse:
+        if previous_fingerprint(marker) != fingerprint or not reuse:
             self.clear()
         self.folder.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps(fingerprint))
+        write_text_atomic(marker, json.dumps(fingerprint))
         while self.path(self.reusable).is_file():
             self.reusable += 1
         return self.reusable
@@ -64,6 +64,19 @@ class FrameStore:
         if self.count >= self.reusable:  # a kept frame is already on disk, unchanged
             write_image_atomic(self.path(self.count), frame)
         self.count += 1
+
+
+def previous_fingerprint(marker: Path) -> str | None:
+    try:
+        return json.loads(marker.read_text())
+    except (OSError, ValueError):  # none yet, or cut short by a kill: reuse nothing
+        return None
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.framestyle-partial")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 class KeepsFrames:
@@ -106,7 +119,7 @@ class Mp4Writer(KeepsFrames):
     def __init__(self, target: Path, info: SourceInfo) -> None:
         self.target = target
         self.info = info
-        self.store = FrameStore(target.with_name(f".{target.name}.framestyle-work"))
+        self.store = FrameStore(work_folder(target))
         self.partial = target.with_name(f".{target.name}.framestyle-partial")
         self.encoder: Mp4Encoder | None = None
 
@@ -124,7 +137,7 @@ class Mp4Writer(KeepsFrames):
         if self.encoder is None:
             raise ValueError(f"{self.target}: no frame was written")
         self.encoder.close()
-        self.partial.replace(self.target)
+        self.partial.replace(self.target)  # complete from here on; the frames are no longer needed
         shutil.rmtree(self.store.folder, ignore_errors=True)
 
     def abort(self) -> None:
@@ -132,14 +145,22 @@ class Mp4Writer(KeepsFrames):
             self.encoder.abort()  # the PNGs stay: a rerun resumes from them
 
 
+def work_folder(target: Path) -> Path:
+    return target.with_name(f".{target.name}.framestyle-work")
+
+
 def mp4_complete(target: Path) -> bool:
     """Written only by renaming a finished file, so presence means complete;
-    the header check catches a file that something else cut short."""
+    the header check catches a file that something else cut short. The frames
+    of a run killed between that rename and their removal go now."""
     try:
         with open(target, "rb") as f:
-            return f.read(12)[4:8] == b"ftyp" and target.stat().st_size > 1024
+            complete = f.read(12)[4:8] == b"ftyp" and target.stat().st_size > 1024
     except OSError:
         return False
+    if complete and work_folder(target).is_dir():
+        shutil.rmtree(work_folder(target), ignore_errors=True)
+    return complete
 
 
 @hookimpl
