@@ -10,12 +10,13 @@ from typing import Any, Union
 import numpy as np
 from PIL import Image
 
+from framestyle.config import resolve
 from framestyle.engine import Engine
 from framestyle.errors import UsageError
 from framestyle.host import PluginHost
 from framestyle.images import read_image
 from framestyle.images import to_rgb8 as pil_to_rgb8
-from framestyle.runtime import Runtime
+from framestyle.runtime import Runtime, read_style
 from framestyle.settings import Settings
 from framestyle.types import FrameJob, RunEnd, SourceInfo
 from framestyle.weights import Weights
@@ -46,20 +47,28 @@ def stylize(
     plugins: Sequence[str] = (),
     host: PluginHost | None = None,
     weights: Weights | None = None,
+    preset: str | None = None,
+    config: str | os.PathLike | None = None,
     **options: Any,
 ) -> np.ndarray:
     """Stylise one image and return it as HxWx3 uint8 RGB.
 
     ``options`` are :class:`Settings` fields (``size``, ``iterations``,
-    ``style_weight``, ``optimizer``, ``device``, …). Installed plugins take
-    part as in the CLI; ``host`` lets a caller (or a test) bring its own.
+    ``style_weight``, ``style_weights``, ``style_scale``, ``preserve_colors``,
+    ``optimizer``, ``device``, …) and override ``preset`` and the ``config``
+    file, as on the command line (the API reads a config file only when
+    given one). A style may be a folder of images that form one style.
+    Installed plugins take part as in the CLI; ``host`` lets a caller (or a
+    test) bring its own.
 
     >>> out = framestyle.stylize("photo.jpg", "starry.jpg", size=256, iterations=100)
+    >>> out = framestyle.stylize("photo.jpg", ["a.jpg", "b.jpg"], style_weights=[0.7, 0.3],
+    ...                          preserve_colors="luminance", preset="fast")
     """
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    settings = Settings(**options)
+    settings = resolve_settings(options, preset, config)
     host = host or PluginHost(plugins)
-    runtime = Runtime(settings, host.hooks, weights, styles=[as_rgb8(s) for s in styles])
+    runtime = Runtime(settings, host.hooks, weights, styles=[style_group(s) for s in styles])
     rgb = as_rgb8(content)
     height, width = rgb.shape[:2]
     _, tensor, size = runtime.prepare_content(rgb)
@@ -67,7 +76,7 @@ def stylize(
                       "image", width, height, frame_count=1)
     job = FrameJob(info, 0, tensor, None, settings, runtime)
     result = host.hooks.stylize(job, host.hooks.init_image(job))
-    return runtime.finish(result.image, size)
+    return runtime.finish(result.image, tensor, size)
 
 
 def run(
@@ -78,6 +87,8 @@ def run(
     plugins: Sequence[str] = (),
     host: PluginHost | None = None,
     weights: Weights | None = None,
+    preset: str | None = None,
+    config: str | os.PathLike | None = None,
     **options: Any,
 ) -> RunEnd:
     """Run a whole job as ``framestyle run`` does and return its summary.
@@ -87,6 +98,21 @@ def run(
     """
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     styles = [style] if isinstance(style, (str, os.PathLike)) else list(style)
-    settings = Settings(inputs=[Path(p) for p in inputs], style=[Path(s) for s in styles],
-                        output=Path(output), **options)
+    options = {**options, "inputs": [Path(p) for p in inputs], "style": [Path(s) for s in styles],
+               "output": Path(output)}
+    settings = resolve_settings(options, preset, config)
     return Engine(settings, host or PluginHost(plugins), weights).run()
+
+
+def resolve_settings(options: dict[str, Any], preset: str | None, config: str | os.PathLike | None) -> Settings:
+    if preset is None and config is None:
+        return Settings(**options)
+    settings, _ = resolve(options, Path(config) if config is not None else None, preset, search=False)
+    return settings
+
+
+def style_group(style: ImageLike) -> list[np.ndarray]:
+    """One style: an image, or the images of a folder."""
+    if isinstance(style, (str, os.PathLike)) and Path(style).is_dir():
+        return read_style(Path(style))
+    return [as_rgb8(style)]

@@ -11,11 +11,18 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from framestyle import __version__
+from framestyle.config import PRESETS
 from framestyle.errors import FramestyleError, UsageError
 from framestyle.log import setup_logging
-from framestyle.settings import DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS, Settings
+from framestyle.settings import (
+    COLOR_MODES,
+    DEFAULT_CONTENT_LAYER,
+    DEFAULT_STYLE_LAYERS,
+    Settings,
+)
 
 log = logging.getLogger("framestyle")
 
@@ -31,6 +38,12 @@ examples:
 
 exit codes: 0 all done, 1 some inputs failed (the others were done),
 2 usage error, 3 plugin error, 130 interrupted (finished outputs are kept)
+"""
+
+REPORT_EXAMPLES = """\
+examples:
+  framestyle report styled/                  writes styled/framestyle-report.html
+  framestyle report clip-styled.mp4 --to report.html
 """
 
 PLUGINS_EXAMPLES = """\
@@ -90,6 +103,36 @@ def non_negative_int(text: str) -> int:
     return positive_int(text) if text.strip() != "0" else 0
 
 
+def number_list(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use numbers separated by commas, e.g. 0.7,0.3") from None
+
+
+def color_mode(text: str) -> str | None:
+    if text == "none":
+        return None
+    if text not in COLOR_MODES:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose luminance, histogram or none")
+    return text
+
+
+def defaults_come_from_settings(parser: argparse.ArgumentParser) -> None:
+    """Options the user does not type stay out of the parsed namespace, so a
+    config file or preset can supply them; the help still shows the default."""
+    defaults = Settings()
+    for action in parser._actions:
+        if action.dest in ("help", "inputs", "plugins", "verbose", "quiet"):
+            continue
+        shown = getattr(defaults, action.dest, None)
+        if shown is not None and not isinstance(shown, (list, dict)):
+            action.help = f"{action.help or ''} (default: {shown})".replace("%", "%%")
+        elif action.dest == "style_layers":
+            action.help = f"{action.help} (default: {action.default})"
+        action.default = argparse.SUPPRESS
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = Settings()
     parser = argparse.ArgumentParser(
@@ -109,10 +152,29 @@ def build_parser() -> argparse.ArgumentParser:
                     "with the style image(s) and write the results under OUTPUT.",
     )
     run.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image or video files, or folders")
-    run.add_argument("--style", "-s", action="append", type=Path, required=True, metavar="IMAGE",
-                     help="style image; repeat to blend several equally")
-    run.add_argument("-o", "--output", type=Path, required=True,
-                     help="output folder (the inputs' layout is mirrored), or a file for one input")
+    run.add_argument("--style", "-s", action="append", type=Path, metavar="IMAGE",
+                     help="style image, or a folder of images that form one style; repeat to blend "
+                          "several (required, here or in the config file)")
+    run.add_argument("-o", "--output", type=Path,
+                     help="output folder (the inputs' layout is mirrored), or a file for one input "
+                          "(required, here or in the config file)")
+    g = run.add_argument_group("style and colour")
+    g.add_argument("--style-weights", type=number_list, metavar="W,W,…",
+                   help="blend weights, one per --style (e.g. 0.7,0.3); default: equal")
+    g.add_argument("--style-scale", type=float, metavar="F",
+                   help="style image size relative to the content (0.5: finer brush strokes, "
+                        "2: coarser); from 0.1 to 4")
+    g.add_argument("--preserve-colors", nargs="?", const="luminance", type=color_mode, metavar="MODE",
+                   help="keep the content's colours: luminance (the default mode: take only the "
+                        "style's light and texture) or histogram (recolour the style to the "
+                        "content's palette first); none turns it off")
+    g = run.add_argument_group("presets and config")
+    g.add_argument("--preset", choices=sorted(PRESETS),
+                   help="fast (256 px, 100 iterations), balanced (the defaults) or quality "
+                        "(1024 px, 800 iterations); config file and options override it")
+    g.add_argument("--config", type=Path, metavar="FILE",
+                   help="settings file (TOML); default: ./framestyle.toml, else "
+                        "[tool.framestyle] in ./pyproject.toml")
     g = run.add_argument_group("optimisation")
     g.add_argument("--size", type=positive_int, default=defaults.size,
                    help="long side of the output in pixels; larger inputs are resized down")
@@ -167,6 +229,22 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--overwrite", action="store_true",
                    help="redo outputs that already exist (default: skip them, i.e. resume)")
     g.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failed input")
+    g.add_argument("--preview", type=non_negative_int, metavar="N",
+                   help="images: write the current result as NAME.preview.EXT every N iterations")
+    g.add_argument("--report", action="store_true",
+                   help="write the HTML report (framestyle-report.html) at the end")
+    defaults_come_from_settings(run)
+
+    report = commands.add_parser(
+        "report", parents=[common], help="write the HTML report of a finished run",
+        formatter_class=lambda prog: RawEpilogFormatter(prog), epilog=REPORT_EXAMPLES,
+        description="Write a self-contained HTML page (no server or network needed) with content, "
+                    "style and result side by side for each image, and a strip of frames and "
+                    "per-frame plots for each video.",
+    )
+    report.add_argument("output", type=Path, help="the -o of the run: its output folder or file")
+    report.add_argument("--to", type=Path, default=None, metavar="HTML",
+                        help="where to write the page; default: beside the outputs")
 
     plugins = commands.add_parser(
         "plugins", parents=[common], help="list plugins and the hooks they implement",
@@ -177,20 +255,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class RawEpilogFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults in the option help, and examples kept as written."""
+class RawEpilogFormatter(argparse.RawDescriptionHelpFormatter):
+    """Examples kept as written (the defaults are in each option's help)."""
+
+
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings typed on the command line: every option is named like
+    its field, and options not typed are absent."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if hasattr(args, f.name)}
+    values.update(inputs=list(args.inputs), verbosity=-1 if args.quiet else args.verbose)
+    if "style" in values:
+        values["style"] = list(values["style"])
+    if "losses" in values:
+        values["losses"] = dict(values["losses"])
+    return values
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    """Settings from parsed options: every option is named like its field."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if hasattr(args, f.name)}
-    values.update(
-        inputs=list(args.inputs),
-        style=list(args.style),
-        losses=dict(args.losses),
-        verbosity=-1 if args.quiet else args.verbose,
-    )
-    return Settings(**values)
+    """Defaults, then the preset, then the config file, then the command line."""
+    from framestyle.config import resolve
+
+    settings, config_file = resolve(given_settings(args), getattr(args, "config", None),
+                                    getattr(args, "preset", None))
+    if config_file is not None:
+        log.info("settings from %s (the command line overrides them)", config_file)
+    return settings
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -201,6 +290,17 @@ def command_run(args: argparse.Namespace) -> int:
     if settings.init not in ("content", "noise") and not Path(settings.init).is_file():
         raise UsageError(f"--init {settings.init}: not 'content', 'noise' or an image file")
     return run(settings, PluginHost(args.plugins)).exit_code
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from framestyle.htmlreport import write_report
+    from framestyle.runrecord import find_manifest
+
+    manifest = find_manifest(args.output)
+    if manifest is None:
+        raise UsageError(f"{args.output}: no framestyle run found there (no framestyle-run.json)")
+    print(write_report(manifest, args.to))
+    return 0
 
 
 def command_plugins(args: argparse.Namespace) -> int:
@@ -268,6 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_run(args)
         if args.command == "plugins":
             return command_plugins(args)
+        if args.command == "report":
+            return command_report(args)
         parser.print_help(sys.stderr)
         return 2
     except FramestyleError as exc:

@@ -40,6 +40,7 @@ class Plan:
     items: list[WorkItem]
     failures: list[tuple[Path, str]]  # inputs that cannot even be planned
     unclaimed: list[Path]  # files inside folders that no loader reads
+    to_file: bool = False  # -o names the one output file (not a folder)
 
 
 def natural_key(text: str) -> list[object]:
@@ -128,7 +129,7 @@ def plan(settings: Settings, loaders: Registry[LoaderSpec], writers: Registry[Wr
     output = Path(settings.output)
     to_file = single_output_file(settings, writers)
     readable = loaders.extensions()
-    result = Plan([], [], [])
+    result = Plan([], [], [], to_file)
 
     found: list[tuple[Path, Path]] = []  # (input file, path relative to its root)
     for raw in settings.inputs:

@@ -24,12 +24,13 @@ import torch
 from framestyle.discover import WorkItem, plan
 from framestyle.errors import FramestyleError, InputError, PluginError, UsageError
 from framestyle.host import PluginHost
-from framestyle.images import resize
+from framestyle.images import preview_path, resize
 from framestyle.motion import estimate as estimate_motion
 from framestyle.motion import warp_error as motion_warp_error
 from framestyle.report import FrameLog
-from framestyle.runtime import Runtime, to_rgb8, to_tensor
-from framestyle.settings import MAX_PIXELS, Settings
+from framestyle.runrecord import ItemRecord, write_records
+from framestyle.runtime import Runtime, to_tensor
+from framestyle.settings import COLOR_MODES, MAX_PIXELS, Settings
 from framestyle.types import (
     FrameEnd,
     FrameJob,
@@ -62,6 +63,10 @@ class Outcome:
     status: str  # "done", "skipped", "failed", "interrupted"
     frames: int = 0
     message: str = ""
+    kind: str = ""
+    iterations: int = 0
+    loss: float | None = None
+    seconds: float = 0.0
 
 
 def validate(settings: Settings, host: PluginHost) -> None:
@@ -79,6 +84,12 @@ def validate(settings: Settings, host: PluginHost) -> None:
         raise UsageError(f"--size {settings.size}: must be at least 16 pixels")
     if settings.iterations < 0:
         raise UsageError(f"--iterations {settings.iterations}: must not be negative")
+    if settings.preserve_colors not in (None, *COLOR_MODES):
+        raise UsageError(f"--preserve-colors {settings.preserve_colors}: choose luminance or histogram")
+    if not 0.1 <= settings.style_scale <= 4:
+        raise UsageError(f"--style-scale {settings.style_scale}: must be between 0.1 and 4")
+    if settings.preview < 0:
+        raise UsageError(f"--preview {settings.preview}: must not be negative")
     if not 1 <= settings.max_pixels <= MAX_PIXELS:
         raise UsageError(f"--max-pixels {settings.max_pixels}: must be between 1 and {MAX_PIXELS}")
     if settings.size * settings.size > settings.max_pixels:
@@ -111,11 +122,15 @@ class Engine:
         )
         done = skipped = 0
         interrupted = False
+        records: list[ItemRecord] = []
         try:
             for number, item in enumerate(items, start=1):
                 if failed and self.settings.exitfirst:
                     break
                 outcome = self.process(item, number, len(items))
+                records.append(ItemRecord(str(item.path), str(item.output), outcome.kind, outcome.status,
+                                          outcome.frames, outcome.iterations, round(outcome.seconds, 3),
+                                          outcome.loss, outcome.message))
                 if outcome.status == "done":
                     done += 1
                 elif outcome.status == "skipped":
@@ -124,10 +139,25 @@ class Engine:
                     failed.append((item.path, outcome.message))
         except KeyboardInterrupt:
             interrupted = True
+        self.write_records(records, interrupted)
         exit_code = 130 if interrupted else 1 if failed else 0
         summary = RunEnd(done, skipped, failed, interrupted, time.perf_counter() - started, exit_code)
         self.hooks.on_run_end(summary)
         return summary
+
+    def write_records(self, records: list[ItemRecord], interrupted: bool) -> None:
+        """The resolved settings and the manifest beside the outputs, and the
+        HTML report with --report. Losing them must not fail the run."""
+        assert self.settings.output is not None
+        try:
+            manifest = write_records(self.settings, Path(self.settings.output), self.plan.to_file, records)
+            if manifest is not None and self.settings.report and not interrupted:
+                from framestyle.htmlreport import write_report
+
+                log.info("report: %s", write_report(manifest))
+        except Exception as exc:  # the outputs are what matter; their records are secondary
+            log.debug("traceback", exc_info=True)
+            log.warning("could not write the run's records beside the outputs: %s", exc)
 
     # one input ------------------------------------------------------------------
 
@@ -141,9 +171,10 @@ class Engine:
             outcome = self.stylize_item(item, writer_spec, number, total)
         if outcome.status == "failed":
             log.error("%s: %s", item.path, outcome.message)
+        outcome.seconds = time.perf_counter() - started
         self.hooks.on_source_end(
             SourceEnd(number, item.path, item.output, outcome.status, outcome.frames,
-                      time.perf_counter() - started, outcome.message)
+                      outcome.seconds, outcome.message)
         )
         if outcome.status == "interrupted":
             raise KeyboardInterrupt
@@ -158,10 +189,15 @@ class Engine:
             self.hooks.on_source_start(SourceStart(number, total, item.path, item.output, source.info))
             with writing(item.output):
                 writer = writer_spec.open(item.output, source.info)
-            outcome.frames = self.stylize_frames(source, writer, item.output)
+            outcome.kind = source.info.kind
+            frames = self.stylize_frames(source, writer, item.output)
             with writing(item.output):
                 writer.close()
             writer = None
+            preview_path(item.output).unlink(missing_ok=True)  # the result itself is there now
+            outcome.frames = len(frames)
+            outcome.iterations = sum(frame.iterations for frame in frames)
+            outcome.loss = frames[-1].loss if math.isfinite(frames[-1].loss) else None
             outcome.status = "done"
         except (UsageError, PluginError):
             raise
@@ -183,7 +219,7 @@ class Engine:
             self.hooks.on_source_start(SourceStart(number, total, item.path, item.output, None))
         return outcome
 
-    def stylize_frames(self, source: Source, writer: Writer, output: Path) -> int:
+    def stylize_frames(self, source: Source, writer: Writer, output: Path) -> list[FrameEnd]:
         """Stylise every frame in order; frames an interrupted run finished
         are reused, not redone."""
         info = source.info
@@ -197,7 +233,7 @@ class Engine:
         if not report.frames:
             raise InputError("no frames could be read")
         report.finish()
-        return len(report.frames)
+        return report.frames
 
     def stylize_frame(self, info: SourceInfo, index: int, frame: np.ndarray, previous: Previous | None,
                       writer: Writer, output: Path, reuse: bool) -> tuple[FrameEnd, Previous]:
@@ -219,11 +255,11 @@ class Engine:
         else:
             last = to_tensor(previous.output, self.runtime.device) if previous else None
             job = FrameJob(info, index, content, last, self.settings, self.runtime,
-                           motion=motion, warm=warm, iterations=budget)
+                           motion=motion, warm=warm, iterations=budget, output=output)
             result = self.hooks.stylize(job, self.hooks.init_image(job))
             if not bool(torch.isfinite(result.image).all()):  # whichever plugin made it
                 raise InputError(f"frame {index + 1}: the result has NaN or infinite pixels; nothing was written")
-            written = resize(to_rgb8(result.image), *size)
+            written = self.runtime.finish(result.image, content, size)
         with writing(output):
             writer.write(written)  # a reused frame too: the writer encodes every frame again
         # The next frame starts from this one as written, brought back to the

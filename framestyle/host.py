@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import pluggy
 
 from framestyle import hookspecs
-from framestyle.errors import FramestyleError, InputError, PluginError, UsageError, did_you_mean
+from framestyle.errors import (
+    FramestyleError,
+    InputError,
+    PluginError,
+    UsageError,
+    did_you_mean,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

@@ -133,6 +133,12 @@ def partial_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.framestyle-partial")
 
 
+def preview_path(output: Path) -> Path:
+    """Where ``--preview`` writes an image's current result: ``cat.png`` ->
+    ``cat.preview.png``, beside the output, removed once the output is done."""
+    return output.with_name(f"{output.stem}.preview{output.suffix}")
+
+
 def write_image_atomic(target: Path, rgb: np.ndarray) -> None:
     """Write ``rgb`` to ``target``: a temporary file, fsync, then rename, so
     ``target`` is either absent, the old file, or the complete new one."""

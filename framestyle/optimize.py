@@ -28,6 +28,7 @@ def optimize(
     on_step: Callable[[int, float, dict[str, float]], None] = lambda *a: None,
     clamp_each_step: bool = False,
     stop: StopRule | None = None,
+    on_image: Callable[[int, torch.Tensor], None] | None = None,
 ) -> StylizeResult:
     """Minimise the weighted sum of ``losses`` over the pixels of ``init``.
 
@@ -37,7 +38,8 @@ def optimize(
     overshoot now and then, and the last step's image is never evaluated. A
     non-finite loss stops the frame with a :class:`NonFiniteLossError` rather than
     writing garbage. With a ``stop`` rule the loop may end before
-    ``iterations`` once the loss stops improving.
+    ``iterations`` once the loss stops improving. ``on_image`` gets the
+    iteration number and the best image so far after each iteration.
     """
     image = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     opt = optimizer([image])
@@ -74,6 +76,8 @@ def optimize(
         if not math.isfinite(loss):
             raise NonFiniteLossError(f"the loss became {loss} at iteration {iteration}")
         on_step(iteration, loss, {name: float(v) for name, v in latest.items() if name})
+        if on_image is not None:
+            on_image(iteration, best.image)
         history.append(best.loss)
         if stop is not None and stop.should_stop(history):
             break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from framestyle.colors import keep_luminance, match_colors
 from framestyle.errors import InputError, UsageError, did_you_mean
 from framestyle.host import Hooks
-from framestyle.images import fit_long_side, read_image, resize
+from framestyle.images import IMAGE_EXTENSIONS, fit_long_side, read_image, resize
 from framestyle.motion import warp
 from framestyle.settings import Settings
 from framestyle.types import FrameJob
@@ -73,27 +75,22 @@ class Runtime:
         settings: Settings,
         hooks: Hooks,
         weights: Weights | None = None,
-        styles: list[np.ndarray] | None = None,
+        styles: list[list[np.ndarray]] | None = None,
     ) -> None:
         self.settings = settings
         self.hooks = hooks
         self.device = resolve_device(settings.device)
-        self.styles = styles if styles is not None else [self._read_style(p) for p in settings.style]
+        # One group of images per --style; a folder's images form one group.
+        self.styles = styles if styles is not None else [read_style(Path(p)) for p in settings.style]
         if not self.styles:
             raise UsageError("no style image: pass --style IMAGE")
+        self.style_weights = blend_weights(settings.style_weights, len(self.styles))
         self.weights = weights or resolve_weights(settings.weights)
         self.encoder = VGG19Encoder(
             self.weights.state, self.weights.pad_rgb, deepest="pool5", pooling=settings.pooling
         ).to(self.device)
         self.cache: dict[Any, Any] = {}
         self.validate_layers()
-
-    @staticmethod
-    def _read_style(path: Path) -> np.ndarray:
-        try:
-            return read_image(Path(path))
-        except InputError as exc:
-            raise UsageError(f"style image {path}: {exc}") from None
 
     def validate_layers(self) -> None:
         for name in [self.settings.content_layer, *self.settings.style_layers]:
@@ -105,19 +102,33 @@ class Runtime:
         return self.encoder(image, layers)
 
     def style_images(self, height: int, width: int) -> list[torch.Tensor]:
-        """The style images for a content of this size: each resized so its
-        long side equals the content's, as tensors on the device."""
+        """Every style image for a content of this size (see :meth:`style_groups`)."""
+        return [image for group in self.style_groups(height, width) for image in group]
+
+    def style_groups(self, height: int, width: int, palette: np.ndarray | None = None) -> list[list[torch.Tensor]]:
+        """The style images for a content of this size, group by group, as
+        tensors on the device: each resized so its long side is the content's
+        times ``--style-scale``; with a ``palette`` (histogram colour
+        preservation), recoloured to its colours first."""
         key = ("style-images", height, width)
-        if key not in self.cache:
-            long_side = max(height, width)
+        if palette is None and key in self.cache:
+            return self.cache[key]
+        long_side = max(height, width) * self.settings.style_scale
+        groups = []
+        for group in self.styles:
             tensors = []
-            for rgb in self.styles:
+            for rgb in group:
                 h, w = rgb.shape[:2]
                 scale = long_side / max(h, w)
                 size = at_least(max(1, round(w * scale)), max(1, round(h * scale)))
-                tensors.append(to_tensor(resize(rgb, *size), self.device))
-            self.cache[key] = tensors
-        return self.cache[key]
+                resized = resize(rgb, *size)
+                if palette is not None:
+                    resized = match_colors(resized, palette)
+                tensors.append(to_tensor(resized, self.device))
+            groups.append(tensors)
+        if palette is None:
+            self.cache[key] = groups
+        return groups
 
     def prepare_content(self, rgb: np.ndarray) -> tuple[np.ndarray, torch.Tensor, tuple[int, int]]:
         """The frame at the size it is optimised at (uint8, for optical flow),
@@ -129,9 +140,43 @@ class Runtime:
         working = resize(rgb, *at_least(*out_size))
         return working, to_tensor(working, self.device), out_size
 
-    def finish(self, image: torch.Tensor, out_size: tuple[int, int]) -> np.ndarray:
-        """The optimised tensor as the uint8 frame to write, at ``out_size``."""
+    def finish(self, image: torch.Tensor, content: torch.Tensor, out_size: tuple[int, int]) -> np.ndarray:
+        """The optimised tensor as the uint8 frame to write, at ``out_size``;
+        with ``--preserve-colors luminance``, in the content's colours."""
+        if self.settings.preserve_colors == "luminance":
+            image = keep_luminance(image, content)
         return resize(to_rgb8(image), *out_size)
+
+
+def read_style(path: Path) -> list[np.ndarray]:
+    """A style image, or every image in a style folder (one style, blended
+    equally), in natural order."""
+    if path.is_dir():
+        from framestyle.discover import walk
+
+        files = [p for p in walk(path, exclude=None) if p.suffix.lower() in IMAGE_EXTENSIONS]
+        if not files:
+            raise UsageError(f"style folder {path}: no images in it")
+        return [read_style_image(p) for p in files]
+    return [read_style_image(path)]
+
+
+def read_style_image(path: Path) -> np.ndarray:
+    try:
+        return read_image(path)
+    except InputError as exc:
+        raise UsageError(f"style image {path}: {exc}") from None
+
+
+def blend_weights(weights: list[float] | None, count: int) -> list[float]:
+    """``--style-weights``, checked, summing to 1 (equal when not given)."""
+    if weights is None:
+        return [1.0 / count] * count
+    if len(weights) != count:
+        raise UsageError(f"--style-weights has {len(weights)} weight(s) for {count} style(s); give one per --style")
+    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+        raise UsageError("--style-weights must be non-negative numbers, not all zero")
+    return [w / sum(weights) for w in weights]
 
 
 def at_least(width: int, height: int, side: int = MIN_SIDE) -> tuple[int, int]:

@@ -10,6 +10,9 @@ from typing import Any
 # Layer names follow Gatys et al.; the activations are taken after the ReLU
 # (``relu4_2`` is the rectified output of ``conv4_2``), as in their Caffe code.
 DEFAULT_CONTENT_LAYER = "relu4_2"
+# --preserve-colors: see framestyle.colors.
+COLOR_MODES = ("luminance", "histogram")
+
 # Inputs with more pixels than this are refused from their header, before
 # decoding (decompression bombs); Pillow itself refuses twice its own limit.
 MAX_PIXELS = 178_956_970
@@ -32,8 +35,11 @@ class Settings:
     """
 
     inputs: list[Path] = field(default_factory=list)
-    style: list[Path] = field(default_factory=list)
+    style: list[Path] = field(default_factory=list)  # images, or folders whose images form one style
     output: Path | None = None
+    style_weights: list[float] | None = None  # blend weights, one per style; None: equal
+    style_scale: float = 1.0  # style image's long side relative to the content's (brush size)
+    preserve_colors: str | None = None  # None, "luminance" or "histogram" (see framestyle.colors)
 
     size: int = 512  # long side of the output; larger inputs are resized down
     max_pixels: int = MAX_PIXELS  # inputs larger than this are refused before they are decoded
@@ -64,6 +70,8 @@ class Settings:
     writer: str | None = None
     overwrite: bool = False
     exitfirst: bool = False
+    preview: int = 0  # write the current result of an image every N iterations (0: never)
+    report: bool = False  # write the HTML report at the end of the run
     verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
 
     def loss_weights(self) -> dict[str, float]:

@@ -190,6 +190,12 @@ class FrameJob:
     warm: bool = False
     iterations: int = 0
     scratch: dict[str, Any] = field(default_factory=dict)
+    output: Path | None = None  # where the result goes (for previews); None from the API
+
+    @property
+    def new_shot(self) -> bool:
+        """The first frame of a source, or the first after a scene cut."""
+        return self.motion is None or self.motion.cut
 
 
 @dataclass(frozen=True)

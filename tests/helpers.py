@@ -18,6 +18,15 @@ def sample(name: str, size: int) -> np.ndarray:
     return np.asarray(image)
 
 
+def outputs(folder: Path) -> list[str]:
+    """Files under ``folder`` (relative, sorted), leaving out the records every
+    run writes beside its outputs (framestyle-run.toml/.json, the report)."""
+    if not folder.exists():
+        return []
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.is_file() and "framestyle-run." not in p.name and "framestyle-report." not in p.name)
+
+
 def save(path: Path, rgb: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rgb).save(path)

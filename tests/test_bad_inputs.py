@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import make_video, sample, save
+from helpers import make_video, outputs, sample, save
 from PIL import Image
 
 from framestyle.cli import main
@@ -117,7 +117,7 @@ def test_messy_folder_every_good_file_done_every_bad_one_named_once(tmp_path, ca
         assert len(lines) == 1 and reason in lines[0], (name, reason, errors)
     assert len(errors) == len(bad)
     assert "Traceback" not in err
-    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    written = outputs(out)
     assert written == sorted(str(Path(name).with_suffix(".png")) for name in good)
     assert f"{len(good)} done" in err and f"{len(bad)} failed" in err
     upright = Image.open(out / "rotated.png").size

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import make_video, sample, save
+from helpers import make_video, outputs, sample, save
 from PIL import Image
 
 from framestyle.cli import main
@@ -102,7 +102,7 @@ def test_loss_that_stays_nan_fails_clearly_and_writes_nothing(photos, tmp_path, 
     assert code == 1
     lines = errors(err)
     assert len(lines) == 2 and all("the loss became nan" in line and "nothing was written" in line for line in lines)
-    assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
+    assert outputs(out) == []
 
 
 @pytest.mark.parametrize("device", ["cuda", "cuda:3", "mps", "tpu"])

@@ -13,7 +13,12 @@ from PIL import Image
 
 from framestyle.discover import natural_key, plan
 from framestyle.errors import InputError
-from framestyle.images import is_complete_image, partial_path, read_image, write_image_atomic
+from framestyle.images import (
+    is_complete_image,
+    partial_path,
+    read_image,
+    write_image_atomic,
+)
 from framestyle.settings import Settings
 
 

@@ -62,7 +62,9 @@ def interrupt(args: list[object], signum: int, after: float) -> int:
 
 
 def files(folder: Path) -> dict[str, Path]:
-    return {p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file()}
+    """The outputs (and any hidden partial files) under ``folder``, not the run's records."""
+    records = set(p.name for p in folder.glob("framestyle-run.*"))
+    return {p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file() and p.name not in records}
 
 
 def count(summary: str, word: str) -> int:

@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from framestyle.hookspecs import hookimpl
-from framestyle.images import IMAGE_EXTENSIONS, image_size, is_complete_image, read_image, write_image_atomic
+from framestyle.images import (
+    IMAGE_EXTENSIONS,
+    image_size,
+    is_complete_image,
+    read_image,
+    write_image_atomic,
+)
 from framestyle.types import LoaderSpec, SourceInfo, WriterSpec
 
 

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+import torch
+
 from framestyle.hookspecs import hookimpl
-from framestyle.losses import ContentLoss, StyleLoss, TemporalLoss, TotalVariationLoss, gram
-from framestyle.runtime import warped_previous
+from framestyle.losses import (
+    ContentLoss,
+    StyleLoss,
+    TemporalLoss,
+    TotalVariationLoss,
+    gram,
+)
+from framestyle.runtime import to_rgb8, warped_previous
 from framestyle.types import FrameJob, LossSpec
 
 
@@ -18,18 +27,34 @@ def build_content(job: FrameJob) -> ContentLoss:
 
 def build_style(job: FrameJob) -> StyleLoss:
     """Style Grams are computed once per content size and reused for every
-    frame; several style images blend with equal weights."""
+    frame. With ``--preserve-colors histogram`` the styles are recoloured to
+    the first frame of each shot, so the targets change only at scene cuts."""
     layers = dict(job.settings.style_layers)
     _, _, height, width = job.content.shape
-    key = ("style-grams", height, width, tuple(layers))
     cache = job.runtime.cache
+    if job.settings.preserve_colors == "histogram":
+        key = ("style-grams-shot", str(job.source.path), height, width, tuple(layers))
+        if job.new_shot or key not in cache:  # one entry per source: the current shot's
+            cache[key] = blended_grams(job, layers, palette=to_rgb8(job.content))
+        return StyleLoss(layers, cache[key])
+    key = ("style-grams", height, width, tuple(layers))
     if key not in cache:
-        styles = job.runtime.style_images(height, width)
-        grams = [
-            {name: gram(f) for name, f in job.runtime.encode(style, layers).items()} for style in styles
-        ]
-        cache[key] = {name: sum(g[name] for g in grams) / len(grams) for name in layers}
+        cache[key] = blended_grams(job, layers)
     return StyleLoss(layers, cache[key])
+
+
+def blended_grams(job: FrameJob, layers: dict[str, float], palette: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """Σ_i w_i · (mean Gram of style group i), w from ``--style-weights``:
+    the images of one group (a style folder) count equally."""
+    _, _, height, width = job.content.shape
+    groups = job.runtime.style_groups(height, width, palette)
+    blended: dict[str, torch.Tensor] = {}
+    for weight, group in zip(job.runtime.style_weights, groups, strict=True):
+        for style in group:
+            for name, features in job.runtime.encode(style, layers).items():
+                term = gram(features) * (weight / len(group))
+                blended[name] = blended[name] + term if name in blended else term
+    return blended
 
 
 def build_tv(job: FrameJob) -> TotalVariationLoss:

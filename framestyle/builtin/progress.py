@@ -15,7 +15,15 @@ import time
 from typing import Any
 
 from framestyle.hookspecs import hookimpl
-from framestyle.types import FrameEnd, FrameStart, RunEnd, RunStart, SourceEnd, SourceStart, Step
+from framestyle.types import (
+    FrameEnd,
+    FrameStart,
+    RunEnd,
+    RunStart,
+    SourceEnd,
+    SourceStart,
+    Step,
+)
 
 
 def interactive() -> bool:

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dataclasses
 import logging
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
 from framestyle.errors import NonFiniteLossError
 from framestyle.hookspecs import hookimpl
-from framestyle.images import read_image, resize
+from framestyle.images import (
+    PIL_FORMATS,
+    fit_long_side,
+    preview_path,
+    read_image,
+    resize,
+    write_image_atomic,
+)
 from framestyle.optimize import StopRule, WeightedLoss, optimize
 from framestyle.runtime import to_tensor, warped_previous
 from framestyle.types import FrameJob, Step, StylizeResult
-
 
 log = logging.getLogger("framestyle")
 
@@ -55,6 +61,23 @@ def safe_losses(losses: list[WeightedLoss]) -> list[WeightedLoss]:
     return [WeightedLoss(term.name, term.weight / largest, term.loss) for term in losses]
 
 
+def previewer(job: FrameJob) -> Callable[[int, torch.Tensor], None] | None:
+    """With ``--preview N``, a callback that writes an image's current result
+    every N iterations, as it will be written (size, colours), so that a user
+    can watch it converge and stop when it looks done."""
+    every = job.settings.preview
+    if not every or job.source.kind != "image" or job.output is None or job.output.suffix.lower() not in PIL_FORMATS:
+        return None
+    out_size = fit_long_side(job.source.width, job.source.height, job.settings.size)
+    target = preview_path(job.output)
+
+    def write(iteration: int, image: torch.Tensor) -> None:
+        if iteration % every == 0:
+            write_image_atomic(target, job.runtime.finish(image, job.content, out_size))
+
+    return write
+
+
 @hookimpl(trylast=True)
 def stylize(job: FrameJob, init: torch.Tensor) -> StylizeResult:
     settings = job.settings
@@ -68,10 +91,12 @@ def stylize(job: FrameJob, init: torch.Tensor) -> StylizeResult:
 
     stop = StopRule(settings.min_iterations, settings.tolerance) if job.warm else None
     losses = active_losses(job)
+    preview = previewer(job)
     torch.manual_seed(settings.seed)
     try:
         return optimize(init, losses, job.runtime.encode, lambda params: spec.build(params, settings),
-                        budget, on_step, clamp_each_step=settings.optimizer != "lbfgs", stop=stop)
+                        budget, on_step, clamp_each_step=settings.optimizer != "lbfgs", stop=stop,
+                        on_image=preview)
     except NonFiniteLossError as exc:
         # Retry once with settings that cannot overflow: weights scaled down
         # to at most 1 and Adam, whose steps are bounded, with pixels kept in range.
@@ -83,7 +108,7 @@ def stylize(job: FrameJob, init: torch.Tensor) -> StylizeResult:
         try:
             return optimize(init, safe_losses(losses), job.runtime.encode,
                             lambda params: adam.build(params, safe), budget, on_step,
-                            clamp_each_step=True, stop=stop)
+                            clamp_each_step=True, stop=stop, on_image=preview)
         except NonFiniteLossError as again:
             raise NonFiniteLossError(f"{exc}, and again with safe settings ({again}); "
                                      "nothing was written: check the weights and losses") from None

@@ -21,7 +21,13 @@ from framestyle.errors import InputError
 from framestyle.hookspecs import hookimpl
 from framestyle.images import read_image, write_image_atomic
 from framestyle.types import LoaderSpec, SourceInfo, WriterSpec
-from framestyle.video import VIDEO_EXTENSIONS, Mp4Encoder, VideoSource, exact_fps, probe_audio
+from framestyle.video import (
+    VIDEO_EXTENSIONS,
+    Mp4Encoder,
+    VideoSource,
+    exact_fps,
+    probe_audio,
+)
 
 COMPLETE = ".framestyle-complete"
 FINGERPRINT = "fingerprint.json"

@@ -1,0 +1,89 @@
+"""What a run leaves beside its outputs, besides the outputs:
+
+* ``framestyle-run.toml``: every setting, resolved (``--config`` on it repeats
+  the run exactly);
+* ``framestyle-run.json``: which input became which output, with its status,
+  iterations, seconds and loss, for ``framestyle report``.
+
+In an output folder they are named as above; beside a single output file
+``out.png`` they are ``out.png.framestyle-run.toml`` and so on. A rerun
+(resume) keeps the records of items it skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from framestyle.config import to_toml
+from framestyle.settings import Settings
+
+SETTINGS_FILE = "framestyle-run.toml"
+MANIFEST_FILE = "framestyle-run.json"
+REPORT_FILE = "framestyle-report.html"
+
+
+@dataclass
+class ItemRecord:
+    input: str
+    output: str
+    kind: str  # "image" or "video"
+    status: str  # "done", "skipped", "failed"
+    frames: int = 0
+    iterations: int = 0
+    seconds: float = 0.0
+    loss: float | None = None
+    message: str = ""
+
+
+def beside(output: Path, to_file: bool, name: str) -> Path:
+    """``name`` in the output folder, or prefixed by a single output file's name."""
+    return output.with_name(f"{output.name}.{name}") if to_file else output / name
+
+
+def find_manifest(output: Path) -> Path | None:
+    """The manifest of the run that wrote ``output`` (a folder or a file)."""
+    for candidate in (output / MANIFEST_FILE, output.with_name(f"{output.name}.{MANIFEST_FILE}")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def write_records(settings: Settings, output: Path, to_file: bool, items: list[ItemRecord]) -> Path | None:
+    """Write both files, merging with an earlier run's manifest; returns the
+    manifest's path, or None when no output exists to describe."""
+    if not any(item.status in ("done", "skipped") for item in items):
+        return None
+    manifest = beside(output, to_file, MANIFEST_FILE)
+    merged = {item["output"]: item for item in read_items(manifest)}
+    for item in items:
+        earlier = merged.get(item.output)
+        if item.status == "skipped" and earlier and earlier.get("status") == "done":
+            continue  # finished by an earlier run: its figures stay
+        merged[item.output] = asdict(item)
+    document = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "settings": settings.to_json(),
+        "items": list(merged.values()),
+    }
+    write_atomic(beside(output, to_file, SETTINGS_FILE), to_toml(settings))
+    write_atomic(manifest, json.dumps(document, indent=1, default=str))
+    return manifest
+
+
+def read_items(manifest: Path) -> list[dict[str, Any]]:
+    try:
+        return list(json.loads(manifest.read_text())["items"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.framestyle-partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
