@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -60,12 +61,29 @@ def ensure_environment() -> Path:
     return python
 
 
+def ensure_browser() -> None:
+    """The HTML report is tested in a real headless Chromium. On a Debian
+    machine where we are root (CI), install Debian's chromium and
+    chromium-driver once; elsewhere that test is skipped, saying why."""
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return
+    if os.environ.get("FRAMESTYLE_NO_BROWSER") or not shutil.which("apt-get") or os.geteuid() != 0:
+        return
+    print("dev.py: installing Debian's chromium and chromium-driver for the report test "
+          "(FRAMESTYLE_NO_BROWSER=1 skips this)", flush=True)
+    quiet = {"stdout": subprocess.DEVNULL, "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}}
+    if subprocess.run(["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"], **quiet).returncode:
+        subprocess.run(["apt-get", "update", "-q"], **quiet)
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"], **quiet)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("samples", "test"):
         print(__doc__, file=sys.stderr)
         return 2
     python = ensure_environment()
     if argv[0] == "test":
+        ensure_browser()
         return run([str(python), "-m", "pytest", *argv[1:]])
     framestyle = [str(python), "-m", "framestyle", "run", "--style", "samples/styles/swirls.jpg"]
     photos = run([*framestyle, "samples/photos", "-o", "out/samples/photos",
