@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,21 @@ def interrupt(args: list[object], signum: int, after: float) -> int:
     return process.returncode
 
 
+def killed_runs(args: list[object], stem: Path, suffix: str, signum: int, seconds: float,
+                trials: int = 2) -> Iterator[tuple[Path, str]]:
+    """Start the run ``trials`` times, each into a new output, and send
+    ``signum`` at a random moment within ``seconds`` (the time an
+    uninterrupted run took); yield each output and a description to replay it."""
+    moments = random.Random(f"{SEED}-{stem.name}{suffix}-{signum}")
+    for trial in range(trials):
+        out = stem.with_name(f"{stem.name}{trial}{suffix}")
+        after = moments.uniform(0.3, seconds)
+        context = f"seed {SEED}, {signal.Signals(signum).name} after {after:.2f} s"
+        code = interrupt(["run", *args, "-o", out], signum, after)
+        assert code in (0, 130, -signal.SIGINT, -signal.SIGKILL), context  # -SIGINT: stopped while starting
+        yield out, context
+
+
 def files(folder: Path) -> dict[str, Path]:
     """The outputs (and any hidden partial files) under ``folder``, not the run's records."""
     records = set(p.name for p in folder.glob("framestyle-run.*"))
@@ -96,13 +112,7 @@ def folder_job(tmp_path_factory, weights) -> tuple[list[object], Path, float]:
 def test_folder_run_killed_at_random_moments_resumes_to_the_same_result(folder_job, tmp_path, signum):
     args, reference, seconds = folder_job
     expected = {name: path.read_bytes() for name, path in files(reference).items()}
-    moments = random.Random(f"{SEED}-{signum}")
-    for trial in range(2):
-        out = tmp_path / f"out{trial}"
-        after = moments.uniform(0.3, seconds)
-        context = f"seed {SEED}, {signal.Signals(signum).name} after {after:.2f} s"
-        code = interrupt(["run", *args, "-o", out], signum, after)
-        assert code in (0, 130, -signal.SIGINT, -signal.SIGKILL), context  # -SIGINT: stopped while starting
+    for out, context in killed_runs(args, tmp_path / "out", "", signum, seconds):
 
         finished = files(out) if out.exists() else {}
         visible = {name: path for name, path in finished.items() if not Path(name).name.startswith(".")}
@@ -153,13 +163,7 @@ def decoded(path: Path) -> list[np.ndarray]:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_video_run_killed_at_random_moments_resumes_to_the_same_video(video_job, tmp_path, signum):
     args, reference, seconds = video_job
-    moments = random.Random(f"{SEED}-video-{signum}")
-    for trial in range(2):
-        out = tmp_path / f"out{trial}.mp4"
-        after = moments.uniform(0.3, seconds)
-        context = f"seed {SEED}, {signal.Signals(signum).name} after {after:.2f} s"
-        code = interrupt(["run", *args, "-o", out], signum, after)
-        assert code in (0, 130, -signal.SIGINT, -signal.SIGKILL), context  # -SIGINT: stopped while starting
+    for out, context in killed_runs(args, tmp_path / "out", ".mp4", signum, seconds):
         if out.exists():  # the signal came after the video was complete: it must be whole and right
             assert same_frames(out, reference), context
         work = tmp_path / f".{out.name}.framestyle-work"
