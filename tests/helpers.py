@@ -27,6 +27,24 @@ def outputs(folder: Path) -> list[str]:
                   if p.is_file() and "framestyle-run." not in p.name and "framestyle-report." not in p.name)
 
 
+def step_losses(content: np.ndarray, style: np.ndarray, **options: object) -> list[float]:
+    """The loss after each iteration of ``framestyle.stylize(content, style, **options)``."""
+    import framestyle
+    from framestyle.host import PluginHost
+
+    losses: list[float] = []
+
+    class Recorder:
+        @framestyle.hookimpl
+        def on_step(self, event):
+            losses.append(event.loss)
+
+    host = PluginHost(autoload=False)
+    host.register(Recorder(), "recorder")
+    framestyle.stylize(content, style, host=host, **options)
+    return losses
+
+
 def save(path: Path, rgb: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rgb).save(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import sample
+from helpers import sample, step_losses
 
 import framestyle
 from framestyle.host import PluginHost
@@ -52,17 +52,7 @@ def test_same_seed_same_output_and_seed_matters(pair, weights):
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_each_optimizer_lowers_the_loss(pair, weights, optimizer):
     content, style = pair
-    losses = []
-
-    class Recorder:
-        @framestyle.hookimpl
-        def on_step(self, event):
-            losses.append(event.loss)
-
-    host = PluginHost(autoload=False)
-    host.register(Recorder(), "recorder")
-    framestyle.stylize(content, style, size=32, iterations=15, optimizer=optimizer,
-                       weights=weights, host=host)
+    losses = step_losses(content, style, size=32, iterations=15, optimizer=optimizer, weights=weights)
     assert len(losses) == 15
     assert min(losses) < 0.7 * losses[0]
 

@@ -20,7 +20,7 @@ from framestyle.images import (
     write_image_atomic,
 )
 from framestyle.optimize import StopRule, WeightedLoss, optimize
-from framestyle.runtime import to_tensor, warped_previous
+from framestyle.runtime import MIN_SIDE, to_tensor, warped_previous
 from framestyle.types import FrameJob, Step, StylizeResult
 
 log = logging.getLogger("framestyle")
@@ -80,18 +80,74 @@ def previewer(job: FrameJob) -> Callable[[int, torch.Tensor], None] | None:
 
 @hookimpl(trylast=True)
 def stylize(job: FrameJob, init: torch.Tensor) -> StylizeResult:
+    budget = job.iterations or job.settings.iterations
+    if job.settings.scales > 1 and not job.warm and budget > 0:
+        return coarse_to_fine(job, init, budget)
+    return optimize_frame(job, init, budget, done=0, total=budget, preview=previewer(job))
+
+
+def coarse_to_fine(job: FrameJob, init: torch.Tensor, budget: int) -> StylizeResult:
+    """Gatys et al.'s optimisation on a pyramid: the image is optimised at
+    sizes a factor of √2 apart, coarse first, each level starting from the
+    last one's result upsampled; most iterations run where they are cheap."""
+    height, width = job.content.shape[-2:]
+    levels = pyramid(height, width, job.settings.scales)
+    budgets = split_iterations(budget, len(levels), job.settings.final_share)
+    image, done, result = init, 0, None
+    for number, ((h, w), iterations) in enumerate(zip(levels, budgets, strict=True)):
+        last = number == len(levels) - 1
+        level = job if last else dataclasses.replace(job, content=resize_tensor(job.content, h, w), scratch={})
+        start = resize_tensor(image, h, w)
+        result = optimize_frame(level, start, iterations, done=done, total=budget,
+                                preview=previewer(job) if last else None)
+        image, done = result.image, done + result.iterations
+    assert result is not None
+    return StylizeResult(result.image, done, result.loss, result.losses)
+
+
+def pyramid(height: int, width: int, scales: int) -> list[tuple[int, int]]:
+    """``scales`` sizes, coarse to fine, √2 apart, ending at (height, width);
+    never so small that VGG-19's deepest layers run out of pixels."""
+    sizes = []
+    for k in range(scales - 1, -1, -1):
+        factor = 2 ** (-k / 2)
+        h, w = max(1, round(height * factor)), max(1, round(width * factor))
+        if min(h, w) >= MIN_SIDE or k == 0:
+            sizes.append((h, w))
+    return sizes
+
+
+def split_iterations(budget: int, levels: int, final_share: float) -> list[int]:
+    """The budget over the levels: ``final_share`` of it at full size, the
+    rest shared equally by the coarser levels (coarse first)."""
+    if levels == 1:
+        return [budget]
+    final = max(1, round(budget * final_share))
+    coarse = budget - final
+    shares = [coarse // (levels - 1) + (1 if i < coarse % (levels - 1) else 0) for i in range(levels - 1)]
+    return [*shares, final]
+
+
+def resize_tensor(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    if image.shape[-2:] == (height, width):
+        return image
+    return torch.nn.functional.interpolate(image, size=(height, width), mode="bilinear", antialias=True,
+                                           align_corners=False).clamp(0, 1)
+
+
+def optimize_frame(job: FrameJob, init: torch.Tensor, budget: int, done: int, total: int,
+                   preview: Callable[[int, torch.Tensor], None] | None) -> StylizeResult:
+    """The optimisation at ``job.content``'s size; ``done`` iterations came
+    before it out of ``total`` (coarser levels), for the progress display."""
     settings = job.settings
     spec = job.runtime.hooks.optimizers().get(settings.optimizer)
     hooks = job.runtime.hooks
 
-    budget = job.iterations or settings.iterations
-
     def on_step(iteration: int, loss: float, losses: dict[str, float]) -> None:
-        hooks.on_step(Step(job.source.path, job.index, iteration, budget, loss, losses))
+        hooks.on_step(Step(job.source.path, job.index, done + iteration, total, loss, losses))
 
     stop = StopRule(settings.min_iterations, settings.tolerance) if job.warm else None
     losses = active_losses(job)
-    preview = previewer(job)
     torch.manual_seed(settings.seed)
     try:
         return optimize(init, losses, job.runtime.encode, lambda params: spec.build(params, settings),

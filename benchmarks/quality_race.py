@@ -1,0 +1,96 @@
+"""Objective against time for several settings, side by side in one process.
+
+    .venv/bin/python benchmarks/quality_race.py [--size 256] [--iterations 300]
+
+The objective is the one framestyle minimises with its defaults, evaluated in
+float32 on each result *as written* (clamped, 8-bit): content = MSE of the
+relu4_2 activations relative to the content's mean square; style = Σ w_l ·
+MSE of the Grams of relu1_1 … relu5_1 relative to the style Gram's mean
+square (w = 1, 0.75, 0.2, 0.2, 0.2); objective = content + 5 · style. Each
+configuration runs the same photo and painting; a benchmark, run it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import framestyle
+from framestyle.builtin.losses import build_content, build_style
+from framestyle.host import PluginHost
+from framestyle.images import fit_long_side, read_image, resize
+from framestyle.runtime import Runtime, to_tensor
+from framestyle.settings import Settings
+from framestyle.types import FrameJob, SourceInfo
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def objective(rgb: np.ndarray, content: np.ndarray, style: np.ndarray) -> float:
+    """content + 5 · style of ``rgb`` (as written), in float32."""
+    settings = Settings(precision="fp32", device="cpu")
+    runtime = OBJECTIVE_RUNTIME.setdefault("rt", Runtime(settings, PluginHost(autoload=False).hooks,
+                                                         styles=[[style]]))
+    target = to_tensor(content, runtime.device)
+    job = FrameJob(SourceInfo(Path("x"), "image", 1, 1, 1), 0, target, None, settings, runtime)
+    image = to_tensor(rgb, runtime.device)
+    layers = [settings.content_layer, *settings.style_layers]
+    with torch.no_grad():
+        features = runtime.encode(image, layers)
+        return float(build_content(job)(image, features) + 5 * build_style(job)(image, features))
+
+
+OBJECTIVE_RUNTIME: dict[str, Runtime] = {}
+
+
+def race(name: str, content: np.ndarray, style: np.ndarray, checkpoints: list[int], **options) -> None:
+    """Run ``options`` to each checkpoint (fresh from the start each time, so
+    every figure is a complete run of that many iterations) and print the
+    objective of the written image against the seconds it took."""
+    for iterations in checkpoints:
+        started = time.perf_counter()
+        out = framestyle.stylize(content, style, iterations=iterations, device="cpu", **options)
+        seconds = time.perf_counter() - started
+        print(f"{name:<28} {iterations:>5} it {seconds:>7.1f} s  objective {objective(out, content, style):.4f}",
+              flush=True)
+
+
+def parse_config(name: str) -> dict[str, object]:
+    """``bf16-scales3-f0.3``: precision, then optional coarse-to-fine levels
+    and the share of iterations at full size."""
+    precision, *rest = name.split("-")
+    options: dict[str, object] = {"precision": precision, "scales": 1}
+    for part in rest:
+        if part.startswith("scales"):
+            options["scales"] = int(part[len("scales"):])
+        elif part.startswith("f"):
+            options["final_share"] = float(part[1:])
+    return options
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--content", type=Path, default=SAMPLES / "photos" / "chelsea.jpg")
+    parser.add_argument("--style", type=Path, default=SAMPLES / "styles" / "swirls.jpg")
+    parser.add_argument("--checkpoints", default="50,100,200,300")
+    parser.add_argument("--configs", default="fp32,bf16,bf16-scales3",
+                        help="PRECISION[-scalesN][-fSHARE], or adam-seed; comma-separated")
+    args = parser.parse_args()
+    photo = read_image(args.content)
+    content = resize(photo, *fit_long_side(photo.shape[1], photo.shape[0], args.size))
+    style = read_image(args.style)
+    checkpoints = [int(c) for c in args.checkpoints.split(",")]
+    print(f"content {args.content.name} at {content.shape[1]}x{content.shape[0]}, style {args.style.name}, "
+          f"{torch.get_num_threads()} threads; objective of the content itself: {objective(content, content, style):.4f}")
+    named = {"adam-seed": {"precision": "fp32", "optimizer": "adam", "learning_rate": 0.003 * 0.226}}
+    for name in args.configs.split(","):
+        race(name, content, style, checkpoints, size=args.size, **named.get(name) or parse_config(name))
+
+
+if __name__ == "__main__":
+    main()

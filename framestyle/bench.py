@@ -1,0 +1,154 @@
+"""``framestyle bench``: how fast one optimisation iteration is on this machine.
+
+An iteration is what every optimizer step costs: VGG-19 forward to
+``relu5_1`` on a batch of images, the content and per-image Gram losses, and
+the backward pass to the pixels (the network's weights are frozen, so the
+backward pass computes input gradients only and costs about one forward).
+For each precision and batch size asked for, side by side in one process:
+milliseconds per iteration (and per image), the VGG-19 GFLOP per iteration,
+the GFLOP/s achieved, and that as a fraction of the device's peak, measured
+with a large matrix product in the same precision. ``--video`` adds frames
+per second for a real clip with warm start, through the whole pipeline.
+
+A benchmark, not a test: run it alone; other work on the machine skews it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from framestyle.runtime import autocast_dtype, resolve_device
+from framestyle.vgg import VGG19Encoder
+from framestyle.weights import resolve_weights
+
+# (input channels, output channels) of each convolution up to conv5_1, and
+# how many 2x poolings come before it.
+CONVS = [(3, 64, 0), (64, 64, 0), (64, 128, 1), (128, 128, 1), (128, 256, 2), (256, 256, 2),
+         (256, 256, 2), (256, 256, 2), (256, 512, 3), (512, 512, 3), (512, 512, 3), (512, 512, 3),
+         (512, 512, 4)]
+LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"]
+
+
+def vgg_gflop(height: int, width: int) -> float:
+    """GFLOP of one VGG-19 forward pass to conv5_1 (multiply and add counted
+    as two; pooling, ReLU and padding left out)."""
+    total = 0
+    for cin, cout, pools in CONVS:
+        total += 2 * cin * cout * 9 * (height >> pools) * (width >> pools)
+    return total / 1e9
+
+
+def synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def seconds_per_iteration(encoder: torch.nn.Module, device: torch.device, dtype: torch.dtype | None,
+                          batch: int, size: int, iterations: int) -> float:
+    """Median seconds of one forward, loss and backward on ``batch`` images."""
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(batch, 3, size, size, generator=generator).to(device).requires_grad_(True)
+    with torch.no_grad():
+        targets = {name: gram(f) for name, f in features(encoder, image, dtype).items()}
+    times = []
+    for _ in range(iterations + 2):  # the first two warm caches and allocators up
+        synchronise(device)
+        started = time.perf_counter()
+        current = features(encoder, image, dtype)
+        loss = sum((gram(current[name]) - targets[name]).square().mean() for name in LAYERS)
+        loss.backward()
+        image.grad = None
+        synchronise(device)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[2:])
+
+
+def features(encoder: torch.nn.Module, image: torch.Tensor, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    if dtype is None:
+        return encoder(image, LAYERS)
+    with torch.autocast(image.device.type, dtype=dtype):
+        out = encoder(image, LAYERS)
+    return {name: value.float() for name, value in out.items()}
+
+
+def gram(f: torch.Tensor) -> torch.Tensor:
+    """Per-image Grams, Bx(C)x(C), in float32."""
+    b, c, h, w = f.shape
+    flat = f.reshape(b, c, h * w)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (h * w)
+
+
+def peak_gflops(device: torch.device, dtype: torch.dtype | None) -> float:
+    """Best of a few large matrix products in ``dtype`` (float32 if None)."""
+    n = 4096 if device.type == "cuda" else 1536
+    a = torch.rand(n, n, device=device, dtype=dtype or torch.float32)
+    b = torch.rand(n, n, device=device, dtype=dtype or torch.float32)
+    best = float("inf")
+    for _ in range(5):
+        synchronise(device)
+        started = time.perf_counter()
+        (a @ b).sum().item()
+        synchronise(device)
+        best = min(best, time.perf_counter() - started)
+    return 2 * n**3 / best / 1e9
+
+
+def video_frames_per_second(clip: Path, frames: int, size: int, precision: str, device: str) -> tuple[float, str]:
+    """Frames per second for the first ``frames`` frames of ``clip`` through
+    the whole pipeline with the default settings (warm start), and a summary."""
+    from framestyle.api import run
+    from framestyle.video import ffmpeg_exe
+
+    style = Path(__file__).resolve().parent.parent / "samples" / "styles" / "swirls.jpg"
+    with tempfile.TemporaryDirectory() as folder:
+        short = Path(folder) / f"first{frames}.mp4"
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(clip), "-frames:v", str(frames), "-c:v", "libx264",
+                        "-crf", "12", "-an", str(short)], check=True)
+        summary = run(short, style, Path(folder) / "out.mp4", size=size, precision=precision, device=device,
+                      verbosity=-1)
+        report = (Path(folder) / "out.mp4.report.json").read_text()
+    stats = json.loads(report)["summary"]
+    described = (f"{stats['frames']} frames, cold {stats['cold_iterations_mean'] or 0:.0f} it, "
+                 f"warm {stats['warm_iterations_mean'] or 0:.1f} it on average")
+    return stats["frames"] / summary.seconds, described
+
+
+def main(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    weights = resolve_weights(args.weights)
+    encoder = VGG19Encoder(weights.state, weights.pad_rgb, deepest="relu5_1").to(device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    where = f"{device}" + (f", {torch.get_num_threads()} threads" if device.type == "cpu" else
+                           f", {torch.cuda.get_device_name(device)}")
+    print(f"framestyle bench: {where}, {args.size}x{args.size} px, median of {args.iterations} iterations")
+    header = f"{'precision':>9} {'batch':>5} {'ms/iter':>9} {'ms/image':>9} {'GFLOP/iter':>10} " \
+             f"{'GFLOP/s':>8} {'peak':>8} {'of peak':>7}"
+    print(header)
+    baseline: dict[int, float] = {}
+    for precision in args.precision:
+        dtype = autocast_dtype(precision, device)
+        peak = peak_gflops(device, dtype)
+        for batch in args.batch:
+            seconds = seconds_per_iteration(encoder, device, dtype, batch, args.size, args.iterations)
+            work = 2 * vgg_gflop(args.size, args.size) * batch  # forward + input-gradient backward
+            achieved = work / seconds
+            name = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+            print(f"{name:>9} {batch:>5} {seconds * 1e3:>9.1f} {seconds * 1e3 / batch:>9.1f} {work:>10.1f} "
+                  f"{achieved:>8.1f} {peak:>8.1f} {achieved / peak:>7.2f}")
+            baseline.setdefault(batch, seconds)
+            if len(args.precision) > 1 and precision != args.precision[0]:
+                print(f"{'':>15}{seconds / baseline[batch]:.2f}x the time of {args.precision[0]} at batch {batch}")
+    if args.video:
+        for precision in args.precision:
+            fps, described = video_frames_per_second(args.video, args.frames, args.size, precision, args.device)
+            print(f"video {args.video.name} at {args.size} px, {precision}: {fps:.3f} frames/s ({described})")
+    return 0

@@ -1,0 +1,98 @@
+"""Mixed precision, coarse-to-fine and the benchmark's arithmetic. Speed itself
+is measured by ``framestyle bench``, not here: these check that the faster
+paths give the same quality and that the benchmark counts right."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import sample, step_losses
+
+import framestyle
+from framestyle.builtin.stylize import pyramid, split_iterations
+from framestyle.errors import UsageError
+from framestyle.runtime import autocast_dtype
+
+
+@pytest.fixture(autouse=True)
+def real_weights(weights):
+    """Convert the weights once before any test reads the cache."""
+
+
+def final_loss(**options) -> float:
+    return min(step_losses(sample("chelsea.jpg", 64), sample("swirls.jpg", 64), size=64, iterations=30, **options))
+
+
+def test_bf16_reaches_the_float32_loss(weights):
+    fp32 = final_loss(precision="fp32", weights=weights)
+    bf16 = final_loss(precision="bf16", weights=weights)
+    assert abs(bf16 - fp32) / fp32 < 0.05, (fp32, bf16)  # measured: within about 1%
+
+
+def test_auto_precision_follows_the_hardware():
+    cpu = torch.device("cpu")
+    fast = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert autocast_dtype("auto", cpu) == (torch.bfloat16 if fast else None)
+    assert autocast_dtype("fp32", cpu) is None and autocast_dtype("bf16", cpu) == torch.bfloat16
+    with pytest.raises(UsageError, match="fp16: not on the CPU"):
+        autocast_dtype("fp16", cpu)
+
+
+def test_pyramid_and_iteration_split():
+    assert pyramid(256, 170, 3) == [(128, 85), (181, 120), (256, 170)]
+    assert pyramid(48, 32, 3) == [(48, 32)]  # smaller levels would starve VGG-19's deepest layers
+    assert split_iterations(300, 3, 0.5) == [75, 75, 150]
+    assert split_iterations(7, 3, 0.5) == [2, 1, 4] and sum(split_iterations(7, 3, 0.5)) == 7
+    assert split_iterations(10, 1, 0.5) == [10]
+
+
+def test_coarse_to_fine_spends_the_budget_across_levels_and_ends_at_full_size(weights):
+    from framestyle.host import PluginHost
+
+    steps, sizes = [], []
+
+    class Watch:
+        @framestyle.hookimpl
+        def on_step(self, event):
+            steps.append((event.iteration, event.iterations))
+
+        @framestyle.hookimpl(tryfirst=True)
+        def init_image(self, job):
+            sizes.append(tuple(job.content.shape[-2:]))
+
+    host = PluginHost(autoload=False)
+    host.register(Watch(), "watch")
+    out = framestyle.stylize(sample("coffee.jpg", 96), sample("swirls.jpg", 64), size=96, iterations=12, scales=3,
+                             host=host, weights=weights)
+    assert out.shape == (64, 96, 3) and sizes == [(64, 96)]
+    assert [i for i, _ in steps] == list(range(1, 13)) and {t for _, t in steps} == {12}
+    assert np.asarray(out).std() > 5
+
+
+def test_benchmark_counts_the_flops_torch_counts(weights):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from framestyle.bench import LAYERS, vgg_gflop
+    from framestyle.vgg import VGG19Encoder
+
+    encoder = VGG19Encoder(weights.state, weights.pad_rgb, deepest="relu5_1")
+    image = torch.rand(1, 3, 64, 96)
+    with FlopCounterMode(display=False) as counter:
+        encoder(image, LAYERS)
+    assert vgg_gflop(64, 96) == pytest.approx(counter.get_total_flops() / 1e9, rel=1e-6)
+
+
+def test_bench_command_reports_every_combination(capsys):
+    from framestyle.cli import main
+
+    assert main(["bench", "--size", "48", "--iterations", "1", "--precision", "fp32,bf16", "--batch", "1,2"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.split() and line.split()[0] in ("fp32", "bf16")]
+    assert [(r[0], r[1]) for r in rows] == [("fp32", "1"), ("fp32", "2"), ("bf16", "1"), ("bf16", "2")]
+    from framestyle.bench import vgg_gflop
+
+    for precision, batch, ms, per_image, gflop, achieved, peak, fraction in rows:
+        assert float(gflop) == pytest.approx(2 * vgg_gflop(48, 48) * int(batch), rel=0.01)
+        assert float(ms) > 0 and float(per_image) == pytest.approx(float(ms) / int(batch), rel=0.01)
+        assert float(fraction) == pytest.approx(float(achieved) / float(peak), abs=0.01)
