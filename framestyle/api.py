@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from framestyle.config import resolve
-from framestyle.engine import Engine
+from framestyle.engine import Engine, validate
 from framestyle.errors import UsageError
 from framestyle.host import PluginHost
 from framestyle.images import read_image
@@ -68,6 +68,7 @@ def stylize(
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     settings = resolve_settings(options, preset, config)
     host = host or PluginHost(plugins)
+    validate(settings, host)  # the same checks as a run's, before any work
     runtime = Runtime(settings, host.hooks, weights, styles=[style_group(s) for s in styles])
     rgb = as_rgb8(content)
     height, width = rgb.shape[:2]

@@ -88,8 +88,8 @@ def validate(settings: Settings, host: PluginHost) -> None:
         raise UsageError(f"--preserve-colors {settings.preserve_colors}: choose luminance or histogram")
     if not 0.1 <= settings.style_scale <= 4:
         raise UsageError(f"--style-scale {settings.style_scale}: must be between 0.1 and 4")
-    if settings.scales < 1 or not 0 < settings.final_share <= 1:
-        raise UsageError("--scales must be at least 1 and --final-share between 0 and 1")
+    if not 1 <= settings.scales <= 12 or not 0 < settings.final_share <= 1:
+        raise UsageError("--scales must be from 1 to 12 and --final-share between 0 and 1")
     if settings.preview < 0:
         raise UsageError(f"--preview {settings.preview}: must not be negative")
     if not 1 <= settings.max_pixels <= MAX_PIXELS:

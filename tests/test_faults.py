@@ -12,6 +12,7 @@ import pytest
 from helpers import make_video, outputs, sample, save
 from PIL import Image
 
+import framestyle
 from framestyle.cli import main
 from framestyle.images import partial_path
 from framestyle.video import read_video_info
@@ -130,10 +131,18 @@ def test_max_pixels_refuses_large_inputs_before_decoding(photos, tmp_path, capsy
     assert (tmp_path / "o" / "small.png").is_file() and not (tmp_path / "o" / "big.png").exists()
 
 
-def test_absurd_size_is_refused_before_anything_is_allocated(photos, tmp_path, capsys):
-    code, err = run(capsys, "run", photos, "--style", tmp_path / "style.jpg", "-o", tmp_path / "o",
-                    "--size", "100000")
-    assert code == 2 and "--size 100000: a 100000x100000 image is more than --max-pixels" in err
+@pytest.mark.parametrize("option,value,message", [
+    ("--size", 100000, "--size 100000: a 100000x100000 image is more than --max-pixels"),
+    ("--scales", 99999999999, "--scales must be from 1 to 12"),
+    ("--style-scale", 50.0, "--style-scale 50.0: must be between 0.1 and 4"),
+])
+def test_absurd_values_are_refused_before_any_work(photos, tmp_path, capsys, option, value, message):
+    code, err = run(capsys, "run", photos, "--style", tmp_path / "style.jpg", "-o", tmp_path / "o", option, value)
+    assert code == 2 and message in err
+    keyword = option[2:].replace("-", "_")
+    with pytest.raises(framestyle.errors.UsageError) as raised:  # the API checks the same
+        framestyle.stylize(photos / "cat.jpg", tmp_path / "style.jpg", **{keyword: value})
+    assert message in str(raised.value)
 
 
 def test_inputs_larger_than_size_are_optimised_at_size(tmp_path, weights):

@@ -87,6 +87,12 @@ OPTIONS = {
     "--writer": st.sampled_from(["image", "mp4", "frames", "nope"]),
     "--loader": st.sampled_from(["image", "video", "nope"]),
     "-p": st.sampled_from(["no:progress", "no:nothing", "framestyle_missing_plugin", "missing.py"]),
+    "--preserve-colors": st.sampled_from(["luminance", "histogram", "none", "rgb", ""]),
+    "--style-weights": st.one_of(st.sampled_from(["1", "0.7,0.3", "0", "-1", "nan", "1,,2", ""]), TEXT),
+    "--style-scale": FLOATS, "--final-share": FLOATS, "--scales": NUMBERS, "--preview": NUMBERS,
+    "--preset": st.sampled_from(["fast", "balanced", "quality", "best"]),
+    "--precision": st.sampled_from(["auto", "fp32", "bf16", "fp16", "fp64"]),
+    "--config": st.sampled_from(["missing.toml", "pyproject.toml", "/dev/null"]),
 }
 FLAGS = ["--overwrite", "-x", "--no-warm-start", "-q", "-v"]
 
