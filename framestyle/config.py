@@ -116,6 +116,10 @@ def convert(path: Path, key: str, value: Any, default: Any) -> Any:
         if not isinstance(value, dict) or not all(isinstance(v, (int, float)) for v in value.values()):
             raise UsageError(f"{where}: expected a table of loss = weight")
         return {k: float(v) for k, v in value.items()}
+    if key == "preserve_colors" and value in ("none", False):
+        return None
+    if key == "preserve_colors" and value is True:
+        return "luminance"
     if key == "style_weights":
         if not isinstance(value, list) or not all(isinstance(v, (int, float)) for v in value):
             raise UsageError(f"{where}: expected a list of numbers")

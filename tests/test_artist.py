@@ -296,3 +296,37 @@ def test_report_renders_in_headless_chromium(tmp_path, capsys):
     other = tmp_path / "elsewhere" / "report.html"
     assert main(["report", str(out), "--to", str(other)]) == 0
     assert capsys.readouterr().out.strip() == str(other) and other.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("text,field,expected", [
+    ("preserve-colors = true", "preserve_colors", "luminance"),
+    ('preserve_colors = "none"', "preserve_colors", None),
+    ("style-weights = [2, 1]", "style_weights", [2.0, 1.0]),
+    ('style-layers = "relu1_1:1,relu2_1"', "style_layers", {"relu1_1": 1.0, "relu2_1": 1.0}),
+    ("first-iterations = 50", "first_iterations", 50),
+    ("tolerance = 1", "tolerance", 1.0),
+])
+def test_config_values_are_converted(tmp_path, monkeypatch, text, field, expected):
+    from framestyle.config import resolve
+
+    (tmp_path / "framestyle.toml").write_text(text + "\n")
+    monkeypatch.chdir(tmp_path)
+    settings, found = resolve({})
+    assert found == tmp_path / "framestyle.toml" and getattr(settings, field) == expected
+
+
+@pytest.mark.parametrize("text,message", [
+    ('size = "big"', "size: expected a whole number"),
+    ("overwrite = 1", "overwrite: expected true or false"),
+    ("inputs = ['a.jpg']", "unknown setting 'inputs'"),
+    ("size = ", "not valid TOML"),
+])
+def test_bad_config_values_are_usage_errors_naming_the_file(tmp_path, monkeypatch, text, message):
+    from framestyle.config import resolve
+    from framestyle.errors import UsageError
+
+    (tmp_path / "framestyle.toml").write_text(text + "\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match=str(tmp_path / "framestyle.toml")) as raised:
+        resolve({})
+    assert message in str(raised.value)
