@@ -1,6 +1,6 @@
 """Objective against time for several settings, side by side in one process.
 
-    .venv/bin/python benchmarks/quality_race.py [--size 256] [--iterations 300]
+    .venv/bin/python benchmarks/quality_race.py [--size 256] [--checkpoints 300,600] [--configs …]
 
 The objective is the one framestyle minimises with its defaults, evaluated in
 float32 on each result *as written* (clamped, 8-bit): content = MSE of the

@@ -21,13 +21,15 @@ def real_weights(weights):
 
 
 def final_loss(**options) -> float:
-    return min(step_losses(sample("chelsea.jpg", 64), sample("swirls.jpg", 64), size=64, iterations=30, **options))
+    return min(step_losses(sample("chelsea.jpg", 64), sample("swirls.jpg", 64), size=64, iterations=100, **options))
 
 
 def test_bf16_reaches_the_float32_loss(weights):
     fp32 = final_loss(precision="fp32", weights=weights)
     bf16 = final_loss(precision="bf16", weights=weights)
-    assert abs(bf16 - fp32) / fp32 < 0.05, (fp32, bf16)  # measured: within about 1%
+    # Measured: 1.192 and 1.184 (0.7%). Early on (30 iterations) the two paths
+    # differ more, 15%: projected L-BFGS takes a few erratic steps first.
+    assert abs(bf16 - fp32) / fp32 < 0.05, (fp32, bf16)
 
 
 def test_auto_precision_follows_the_hardware():

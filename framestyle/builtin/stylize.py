@@ -150,9 +150,12 @@ def optimize_frame(job: FrameJob, init: torch.Tensor, budget: int, done: int, to
     losses = active_losses(job)
     torch.manual_seed(settings.seed)
     try:
+        # Every optimizer's step is projected back onto valid pixels [0, 1]:
+        # unconstrained L-BFGS wanders outside, and the clamped image that is
+        # written then scores worse than the one optimised (measured: 0.708
+        # against 0.766 after 300 iterations at 256 px; README, Performance).
         return optimize(init, losses, job.runtime.encode, lambda params: spec.build(params, settings),
-                        budget, on_step, clamp_each_step=settings.optimizer != "lbfgs", stop=stop,
-                        on_image=preview)
+                        budget, on_step, clamp_each_step=True, stop=stop, on_image=preview)
     except NonFiniteLossError as exc:
         # Retry once with settings that cannot overflow: weights scaled down
         # to at most 1 and Adam, whose steps are bounded, with pixels kept in range.
