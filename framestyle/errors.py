@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 from collections.abc import Iterable
 
 
@@ -36,6 +37,19 @@ class WeightsNotFoundError(FramestyleError):
     """No VGG-19 weights anywhere framestyle looks."""
 
     exit_code = 2
+
+
+def read_error(exc: OSError) -> InputError:
+    """One line, without the path, for an OS error opening or reading an input."""
+    if isinstance(exc, FileNotFoundError):
+        return InputError("no such file")
+    if isinstance(exc, PermissionError):
+        return InputError("permission denied")
+    if isinstance(exc, IsADirectoryError):
+        return InputError("is a folder")
+    if exc.errno == errno.ELOOP:
+        return InputError("symbolic link loop")
+    return InputError(f"cannot read: {exc.strerror or exc}")
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from framestyle.errors import FramestyleError
-from framestyle.images import IMAGE_EXTENSIONS, read_image
+from framestyle.images import IMAGE_EXTENSIONS, read_image, write_text_atomic
 from framestyle.report import report_path
 from framestyle.runrecord import MANIFEST_FILE, REPORT_FILE
 
@@ -52,10 +52,7 @@ def write_report(manifest: Path, to: Path | None = None) -> Path:
     except (OSError, ValueError) as exc:
         raise FramestyleError(f"{manifest}: cannot read the run's record ({exc})") from None
     target = to or manifest.with_name(manifest.name.replace(MANIFEST_FILE, REPORT_FILE))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.framestyle-partial")
-    partial.write_text(render(run), encoding="utf-8")
-    partial.replace(target)
+    write_text_atomic(target, render(run))
     return target
 
 

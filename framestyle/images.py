@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import warnings
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from framestyle.errors import InputError
+from framestyle.errors import InputError, read_error
 from framestyle.settings import MAX_PIXELS
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -90,14 +89,8 @@ def image_error(exc: BaseException, path: Path) -> InputError:
     """One line, without the path, saying why an image could not be read."""
     if isinstance(exc, InputError):
         return exc
-    if isinstance(exc, FileNotFoundError):
-        return InputError("no such file")
-    if isinstance(exc, PermissionError):
-        return InputError("permission denied")
-    if isinstance(exc, IsADirectoryError):
-        return InputError("is a folder")
-    if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
-        return InputError("symbolic link loop")
+    if isinstance(exc, OSError) and exc.errno is not None:  # from the OS, not from a decoder
+        return read_error(exc)
     if isinstance(exc, UnidentifiedImageError):
         empty = path.is_file() and path.stat().st_size == 0
         return InputError("empty file" if empty else "not an image Pillow can read")
@@ -108,8 +101,6 @@ def image_error(exc: BaseException, path: Path) -> InputError:
                           "(a possible decompression bomb); not decoded")
     if isinstance(exc, MemoryError):
         return InputError("not enough memory to decode it")
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return InputError(f"cannot read: {exc.strerror or exc}")
     # Pillow reports truncated and corrupt data with many exception types.
     return InputError(f"damaged image ({type(exc).__name__}: {exc})")
 
@@ -153,6 +144,19 @@ def write_image_atomic(target: Path, rgb: np.ndarray) -> None:
             Image.fromarray(rgb).save(f, format=fmt, **options)
             f.flush()
             os.fsync(f.fileno())
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(target: Path, text: str) -> None:
+    """Write a text file (a report, a record, a marker) the same way as an
+    image: a hidden partial file renamed into place once complete."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = partial_path(target)
+    try:
+        partial.write_text(text, encoding="utf-8")
         os.replace(partial, target)
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import platform
 import statistics
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from framestyle.images import write_text_atomic
 from framestyle.settings import Settings
 from framestyle.types import FrameEnd, SourceInfo
 
@@ -85,10 +85,7 @@ class FrameLog:
             "frames": [{k: finite(v) if isinstance(v, float) else v
                         for k, v in asdict(f).items() if k != "path"} for f in self.frames],
         }
-        path = report_path(self.output)
-        partial = path.with_name(f".{path.name}.framestyle-partial")
-        partial.write_text(json.dumps(document, indent=1, default=str))
-        os.replace(partial, path)
+        write_text_atomic(report_path(self.output), json.dumps(document, indent=1, default=str))
         log.info("%s: %s", self.info.path, describe(summary))
 
 

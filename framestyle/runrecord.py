@@ -13,13 +13,13 @@ In an output folder they are named as above; beside a single output file
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from framestyle.config import to_toml
+from framestyle.images import write_text_atomic
 from framestyle.settings import Settings
 
 SETTINGS_FILE = "framestyle-run.toml"
@@ -70,8 +70,8 @@ def write_records(settings: Settings, output: Path, to_file: bool, items: list[I
         "settings": settings.to_json(),
         "items": list(merged.values()),
     }
-    write_atomic(beside(output, to_file, SETTINGS_FILE), to_toml(settings))
-    write_atomic(manifest, json.dumps(document, indent=1, default=str))
+    write_text_atomic(beside(output, to_file, SETTINGS_FILE), to_toml(settings))
+    write_text_atomic(manifest, json.dumps(document, indent=1, default=str))
     return manifest
 
 
@@ -80,10 +80,3 @@ def read_items(manifest: Path) -> list[dict[str, Any]]:
         return list(json.loads(manifest.read_text())["items"])
     except (OSError, ValueError, KeyError, TypeError):
         return []
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.framestyle-partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)

@@ -9,7 +9,6 @@ are converted from OpenCV's BGR to RGB here, at the boundary.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import re
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from framestyle.errors import InputError
+from framestyle.errors import InputError, read_error
 from framestyle.types import SourceInfo
 
 log = logging.getLogger("framestyle")
@@ -66,16 +65,8 @@ def check_readable(path: Path) -> None:
         with open(path, "rb") as f:
             if not f.read(1):
                 raise InputError("empty file")
-    except FileNotFoundError:
-        raise InputError("no such file") from None
-    except PermissionError:
-        raise InputError("permission denied") from None
-    except IsADirectoryError:
-        raise InputError("is a folder") from None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise InputError("symbolic link loop") from None
-        raise InputError(f"cannot read: {exc.strerror or exc}") from None
+        raise read_error(exc) from None
 
 
 class VideoSource:

@@ -10,7 +10,6 @@ folder beside the output, removed once the video is complete.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,12 @@ import numpy as np
 
 from framestyle.errors import InputError
 from framestyle.hookspecs import hookimpl
-from framestyle.images import read_image, write_image_atomic
+from framestyle.images import (
+    partial_path,
+    read_image,
+    write_image_atomic,
+    write_text_atomic,
+)
 from framestyle.types import LoaderSpec, SourceInfo, WriterSpec
 from framestyle.video import (
     VIDEO_EXTENSIONS,
@@ -79,12 +83,6 @@ def previous_fingerprint(marker: Path) -> str | None:
         return None
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.framestyle-partial")
-    partial.write_text(text)
-    os.replace(partial, path)
-
-
 class KeepsFrames:
     """The resume half of a writer whose finished frames live in ``store``."""
 
@@ -126,7 +124,7 @@ class Mp4Writer(KeepsFrames):
         self.target = target
         self.info = info
         self.store = FrameStore(work_folder(target))
-        self.partial = target.with_name(f".{target.name}.framestyle-partial")
+        self.partial = partial_path(target)
         self.encoder: Mp4Encoder | None = None
 
     def write(self, frame: np.ndarray) -> None:
