@@ -25,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from framestyle.runtime import autocast_dtype, resolve_device
+from framestyle.losses import gram
+from framestyle.runtime import autocast_dtype, encode_in, resolve_device
 from framestyle.vgg import VGG19Encoder
 from framestyle.weights import resolve_weights
 
@@ -57,33 +58,18 @@ def seconds_per_iteration(encoder: torch.nn.Module, device: torch.device, dtype:
     generator = torch.Generator().manual_seed(0)
     image = torch.rand(batch, 3, size, size, generator=generator).to(device).requires_grad_(True)
     with torch.no_grad():
-        targets = {name: gram(f) for name, f in features(encoder, image, dtype).items()}
+        targets = {name: gram(f) for name, f in encode_in(encoder, image, LAYERS, dtype).items()}
     times = []
     for _ in range(iterations + 2):  # the first two warm caches and allocators up
         synchronise(device)
         started = time.perf_counter()
-        current = features(encoder, image, dtype)
+        current = encode_in(encoder, image, LAYERS, dtype)
         loss = sum((gram(current[name]) - targets[name]).square().mean() for name in LAYERS)
         loss.backward()
         image.grad = None
         synchronise(device)
         times.append(time.perf_counter() - started)
     return statistics.median(times[2:])
-
-
-def features(encoder: torch.nn.Module, image: torch.Tensor, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
-    if dtype is None:
-        return encoder(image, LAYERS)
-    with torch.autocast(image.device.type, dtype=dtype):
-        out = encoder(image, LAYERS)
-    return {name: value.float() for name, value in out.items()}
-
-
-def gram(f: torch.Tensor) -> torch.Tensor:
-    """Per-image Grams, Bx(C)x(C), in float32."""
-    b, c, h, w = f.shape
-    flat = f.reshape(b, c, h * w)
-    return torch.bmm(flat, flat.transpose(1, 2)) / (h * w)
 
 
 def peak_gflops(device: torch.device, dtype: torch.dtype | None) -> float:

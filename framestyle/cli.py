@@ -306,9 +306,9 @@ def int_list(text: str) -> list[int]:
 
 def precision_list(text: str) -> list[str]:
     values = [part.strip() for part in text.split(",")]
-    bad = [v for v in values if v not in ("auto", "fp32", "bf16", "fp16")]
+    bad = [v for v in values if v not in PRECISIONS]
     if bad:
-        raise argparse.ArgumentTypeError(f"{', '.join(bad)}: choose auto, fp32, bf16 or fp16")
+        raise argparse.ArgumentTypeError(f"{', '.join(bad)}: choose {', '.join(PRECISIONS)}")
     return values
 
 

@@ -74,6 +74,17 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if precision == "bf16" else torch.float16
 
 
+def encode_in(encoder: torch.nn.Module, image: torch.Tensor, layers: Iterable[str],
+              dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    """``encoder``'s activations of ``layers``, computed under autocast to
+    ``dtype`` (None: plain float32) and returned as float32."""
+    if dtype is None:
+        return encoder(image, layers)
+    with torch.autocast(image.device.type, dtype=dtype):
+        features = encoder(image, layers)
+    return {name: value.float() for name, value in features.items()}
+
+
 def to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
     """HxWx3 uint8 to 1x3xHxW float32 in [0, 1]."""
     tensor = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).contiguous().float().div_(255.0)
@@ -123,11 +134,7 @@ class Runtime:
         """Activations of ``layers`` for ``image`` (1x3xHxW in [0, 1]), as
         float32 whatever precision the network ran in, so that Grams and
         losses are always summed in float32."""
-        if self.autocast is None:
-            return self.encoder(image, layers)
-        with torch.autocast(self.device.type, dtype=self.autocast):
-            features = self.encoder(image, layers)
-        return {name: value.float() for name, value in features.items()}
+        return encode_in(self.encoder, image, layers, self.autocast)
 
     def style_images(self, height: int, width: int) -> list[torch.Tensor]:
         """Every style image for a content of this size (see :meth:`style_groups`)."""
