@@ -33,10 +33,13 @@ def build_style(job: FrameJob) -> StyleLoss:
     _, _, height, width = job.content.shape
     cache = job.runtime.cache
     if job.settings.preserve_colors == "histogram":
-        key = ("style-grams-shot", str(job.source.path), height, width, tuple(layers))
-        if job.new_shot or key not in cache:  # one entry per source: the current shot's
-            cache[key] = blended_grams(job, layers, palette=to_rgb8(job.content))
-        return StyleLoss(layers, cache[key])
+        # One entry for the whole run, the current shot's: a folder of
+        # images (each its own shot) must not keep every image's Grams.
+        shape = (height, width, tuple(layers))
+        held = cache.get("style-grams-shot")
+        if job.new_shot or held is None or held[0] != shape:
+            held = cache["style-grams-shot"] = (shape, blended_grams(job, layers, palette=to_rgb8(job.content)))
+        return StyleLoss(layers, held[1])
     key = ("style-grams", height, width, tuple(layers))
     if key not in cache:
         cache[key] = blended_grams(job, layers)
