@@ -1,4 +1,13 @@
-"""The pixel optimisation loop shared by every optimizer."""
+"""The pixel optimisation loop shared by every optimizer, one image or many.
+
+A :class:`Task` is one image's optimisation at one size: its own pixels, its
+own optimizer (and so its own L-BFGS history or Adam moments), its own losses,
+best image and stopping point. :func:`step_together` advances any number of
+tasks by one iteration with one pass of the encoder per image size: the
+images are stacked into one batch, and since VGG-19 treats the images of a
+batch independently and each task's loss sees only its own slice, every task
+follows exactly the path it would follow alone (up to rounding).
+"""
 
 from __future__ import annotations
 
@@ -11,79 +20,14 @@ import torch
 from framestyle.errors import NonFiniteLossError
 from framestyle.types import Loss, StylizeResult
 
+Encode = Callable[[torch.Tensor, Sequence[str]], Mapping[str, torch.Tensor]]
+
 
 @dataclass(frozen=True)
 class WeightedLoss:
     name: str
     weight: float
     loss: Loss
-
-
-def optimize(
-    init: torch.Tensor,
-    losses: Sequence[WeightedLoss],
-    encode: Callable[[torch.Tensor, Sequence[str]], Mapping[str, torch.Tensor]],
-    optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
-    iterations: int,
-    on_step: Callable[[int, float, dict[str, float]], None] = lambda *a: None,
-    clamp_each_step: bool = False,
-    stop: StopRule | None = None,
-    on_image: Callable[[int, torch.Tensor], None] | None = None,
-) -> StylizeResult:
-    """Minimise the weighted sum of ``losses`` over the pixels of ``init``.
-
-    One ``optimizer.step(closure)`` is one iteration; ``on_step`` gets the
-    iteration number, the total loss and each weighted term. The result is the
-    best image evaluated, with its loss: L-BFGS without a line search can
-    overshoot now and then, and the last step's image is never evaluated. A
-    non-finite loss stops the frame with a :class:`NonFiniteLossError` rather than
-    writing garbage. With a ``stop`` rule the loop may end before
-    ``iterations`` once the loss stops improving. ``on_image`` gets the
-    iteration number and the best image so far after each iteration.
-    """
-    image = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
-    opt = optimizer([image])
-    layers = sorted({layer for term in losses for layer in term.loss.layers})
-    latest: dict[str, torch.Tensor] = {}
-    best = Best(image.detach().clone(), math.inf, {})
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        features = encode(image, layers) if layers else {}
-        total = torch.zeros((), device=image.device)
-        for term in losses:
-            value = term.weight * term.loss(image, features)
-            latest[term.name] = value.detach()
-            total = total + value
-        total.backward()
-        latest[""] = total.detach()
-        loss = float(latest[""])
-        if loss < best.loss:  # the pixels evaluated are the ones before this step moves them
-            best.image.copy_(image.detach())
-            best.loss = loss
-            best.losses = {name: float(v) for name, v in latest.items() if name}
-        return total
-
-    done = 0
-    history: list[float] = []  # best loss after each iteration
-    for iteration in range(1, iterations + 1):
-        opt.step(closure)
-        done = iteration
-        if clamp_each_step:
-            with torch.no_grad():
-                image.clamp_(0, 1)
-        loss = float(latest[""])
-        if not math.isfinite(loss):
-            raise NonFiniteLossError(f"the loss became {loss} at iteration {iteration}")
-        on_step(iteration, loss, {name: float(v) for name, v in latest.items() if name})
-        if on_image is not None:
-            on_image(iteration, best.image)
-        history.append(best.loss)
-        if stop is not None and stop.should_stop(history):
-            break
-    if iterations == 0:
-        return StylizeResult(init.detach().clone(), 0, math.nan, {})
-    return StylizeResult(best.image, done, best.loss, best.losses)
 
 
 @dataclass(frozen=True)
@@ -100,6 +44,154 @@ class StopRule:
             return False
         before, now = best[-self.window - 1], best[-1]
         return before - now < self.tolerance * abs(now)
+
+
+class Task:
+    """Minimise the weighted sum of ``losses`` over the pixels of ``init``.
+
+    One optimizer ``step(closure)`` is one iteration; ``on_step`` gets the
+    iteration number, the total loss and each weighted term. The result is the
+    best image evaluated, with its loss: L-BFGS without a line search can
+    overshoot now and then, and the last step's image is never evaluated. A
+    non-finite loss ends the task with ``error`` set rather than writing
+    garbage. With a ``stop`` rule it may end before ``iterations`` once the
+    loss stops improving. ``on_image`` gets the iteration number and the best
+    image so far after each iteration.
+    """
+
+    def __init__(
+        self,
+        init: torch.Tensor,
+        losses: Sequence[WeightedLoss],
+        encode: Encode,
+        optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
+        iterations: int,
+        on_step: Callable[[int, float, dict[str, float]], None] = lambda *a: None,
+        clamp_each_step: bool = False,
+        stop: StopRule | None = None,
+        on_image: Callable[[int, torch.Tensor], None] | None = None,
+    ) -> None:
+        self.init = init
+        self.image = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+        self.losses = list(losses)
+        self.encode = encode
+        self.optimizer = optimizer([self.image])
+        self.iterations = iterations
+        self.on_step = on_step
+        self.clamp_each_step = clamp_each_step
+        self.stop = stop
+        self.on_image = on_image
+        self.layers = tuple(sorted({layer for term in self.losses for layer in term.loss.layers}))
+        self.done = 0
+        self.history: list[float] = []  # best loss after each iteration
+        self.best = Best(self.image.detach().clone(), math.inf, {})
+        self.latest: dict[str, torch.Tensor] = {}
+        self.error: NonFiniteLossError | None = None
+        self.finished = iterations == 0
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.image.shape)
+
+    def evaluate(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The total loss of the current pixels from their ``features``; the
+        best image so far is updated with them (before the step moves them)."""
+        total = torch.zeros((), device=self.image.device)
+        for term in self.losses:
+            value = term.weight * term.loss(self.image, features)
+            self.latest[term.name] = value.detach()
+            total = total + value
+        self.latest[""] = total.detach()
+        loss = float(self.latest[""])
+        if loss < self.best.loss:
+            self.best.image.copy_(self.image.detach())
+            self.best.loss = loss
+            self.best.losses = {name: float(v) for name, v in self.latest.items() if name}
+        return total
+
+    def evaluate_alone(self) -> torch.Tensor:
+        """Loss and gradient for this image alone: for an optimizer that
+        evaluates more than once per step (a line search)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        features = self.encode(self.image, self.layers) if self.layers else {}
+        total = self.evaluate(features)
+        total.backward()
+        return total
+
+    def step(self) -> None:
+        """The optimizer's step from the gradient :func:`step_together` left;
+        the first evaluation the optimizer asks for is that one."""
+        evaluated = [False]
+
+        def closure() -> torch.Tensor:
+            if evaluated[0]:
+                return self.evaluate_alone()
+            evaluated[0] = True
+            return self.latest[""]
+
+        self.optimizer.step(closure)
+        self.done += 1
+        if self.clamp_each_step:
+            with torch.no_grad():
+                self.image.clamp_(0, 1)
+        loss = float(self.latest[""])
+        if not math.isfinite(loss):
+            self.error = NonFiniteLossError(f"the loss became {loss} at iteration {self.done}")
+            self.finished = True
+            return
+        self.on_step(self.done, loss, {name: float(v) for name, v in self.latest.items() if name})
+        if self.on_image is not None:
+            self.on_image(self.done, self.best.image)
+        self.history.append(self.best.loss)
+        self.finished = self.done >= self.iterations or (self.stop is not None and self.stop.should_stop(self.history))
+
+    def result(self) -> StylizeResult:
+        if self.error is not None:
+            raise self.error
+        if self.done == 0:
+            return StylizeResult(self.init.detach().clone(), 0, math.nan, {})
+        return StylizeResult(self.best.image, self.done, self.best.loss, self.best.losses)
+
+
+def step_together(tasks: Sequence[Task], encode: Encode) -> None:
+    """One iteration of every unfinished task: one encoder pass (forward and
+    backward) per image size for all of them, then each task's own step."""
+    active = [task for task in tasks if not task.finished]
+    by_shape: dict[tuple[int, ...], list[Task]] = {}
+    for task in active:
+        by_shape.setdefault(task.shape, []).append(task)
+    for group in by_shape.values():
+        for task in group:
+            task.optimizer.zero_grad(set_to_none=True)
+        layers = sorted({layer for task in group for layer in task.layers})
+        images = torch.cat([task.image for task in group]) if len(group) > 1 else group[0].image
+        features = encode(images, layers) if layers else {}
+        total = torch.zeros((), device=images.device)
+        for row, task in enumerate(group):
+            own = {name: value[row:row + 1] for name, value in features.items()}
+            total = total + task.evaluate(own)
+        total.backward()
+    for task in active:
+        task.step()
+
+
+def optimize(
+    init: torch.Tensor,
+    losses: Sequence[WeightedLoss],
+    encode: Encode,
+    optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
+    iterations: int,
+    on_step: Callable[[int, float, dict[str, float]], None] = lambda *a: None,
+    clamp_each_step: bool = False,
+    stop: StopRule | None = None,
+    on_image: Callable[[int, torch.Tensor], None] | None = None,
+) -> StylizeResult:
+    """One image's optimisation (see :class:`Task`); raises
+    :class:`NonFiniteLossError` if the loss stops being finite."""
+    task = Task(init, losses, encode, optimizer, iterations, on_step, clamp_each_step, stop, on_image)
+    while not task.finished:
+        step_together([task], encode)
+    return task.result()
 
 
 @dataclass

@@ -19,7 +19,7 @@ from framestyle.images import (
     resize,
     write_image_atomic,
 )
-from framestyle.optimize import StopRule, WeightedLoss, optimize
+from framestyle.optimize import StopRule, Task, WeightedLoss, step_together
 from framestyle.runtime import MIN_SIDE, to_tensor, warped_previous
 from framestyle.types import FrameJob, Step, StylizeResult
 
@@ -80,29 +80,108 @@ def previewer(job: FrameJob) -> Callable[[int, torch.Tensor], None] | None:
 
 @hookimpl(trylast=True)
 def stylize(job: FrameJob, init: torch.Tensor) -> StylizeResult:
-    budget = job.iterations or job.settings.iterations
-    if job.settings.scales > 1 and not job.warm and budget > 0:
-        return coarse_to_fine(job, init, budget)
-    return optimize_frame(job, init, budget, done=0, total=budget, preview=previewer(job))
+    work = FrameWork(job, init)
+    while not work.finished:
+        step_together([work.task], job.runtime.encode)
+        work.advance()
+    return work.result()
 
 
-def coarse_to_fine(job: FrameJob, init: torch.Tensor, budget: int) -> StylizeResult:
-    """Gatys et al.'s optimisation on a pyramid: the image is optimised at
-    sizes a factor of √2 apart, coarse first, each level starting from the
-    last one's result upsampled; most iterations run where they are cheap."""
-    height, width = job.content.shape[-2:]
-    levels = pyramid(height, width, job.settings.scales)
-    budgets = split_iterations(budget, len(levels), job.settings.final_share)
-    image, done, result = init, 0, None
-    for number, ((h, w), iterations) in enumerate(zip(levels, budgets, strict=True)):
-        last = number == len(levels) - 1
-        level = job if last else dataclasses.replace(job, content=resize_tensor(job.content, h, w), scratch={})
-        start = resize_tensor(image, h, w)
-        result = optimize_frame(level, start, iterations, done=done, total=budget,
-                                preview=previewer(job) if last else None)
-        image, done = result.image, done + result.iterations
-    assert result is not None
-    return StylizeResult(result.image, done, result.loss, result.losses)
+class FrameWork:
+    """One frame's whole optimisation as a sequence of :class:`Task`: the
+    levels of a pyramid in turn (Gatys et al.'s optimisation coarse to fine,
+    each level starting from the last one's result upsampled, so most
+    iterations run where they are cheap), or one task at full size for warm
+    frames. A level whose loss stops being finite is retried once with
+    settings that cannot overflow. The batch scheduler advances many of these
+    together; the ``stylize`` hook advances one."""
+
+    def __init__(self, job: FrameJob, init: torch.Tensor) -> None:
+        self.job = job
+        budget = job.iterations or job.settings.iterations
+        height, width = job.content.shape[-2:]
+        if job.settings.scales > 1 and not job.warm and budget > 0:
+            levels = pyramid(height, width, job.settings.scales)
+            budgets = split_iterations(budget, len(levels), job.settings.final_share)
+        else:
+            levels, budgets = [(height, width)], [budget]
+        self.plan = list(zip(levels, budgets, strict=True))
+        self.total = budget
+        self.level = 0
+        self.image = init
+        self.done = 0  # iterations of the finished levels
+        self.retried = False
+        self.first_error: Exception | None = None
+        self.error: Exception | None = None
+        self.final: StylizeResult | None = None
+        self.task = self.start_level()
+
+    @property
+    def finished(self) -> bool:
+        return self.final is not None or self.error is not None
+
+    def level_job(self) -> FrameJob:
+        (h, w), _ = self.plan[self.level]
+        if self.level == len(self.plan) - 1:
+            return self.job
+        return dataclasses.replace(self.job, content=resize_tensor(self.job.content, h, w), scratch={})
+
+    def start_level(self, safe: bool = False) -> Task:
+        """The task of the current level; ``safe``: loss weights scaled so the
+        largest is 1 and Adam, whose steps are bounded."""
+        job, settings = self.level_job(), self.job.settings
+        (h, w), iterations = self.plan[self.level]
+        hooks, done = job.runtime.hooks, self.done
+
+        def on_step(iteration: int, loss: float, losses: dict[str, float]) -> None:
+            hooks.on_step(Step(job.source.path, job.index, done + iteration, self.total, loss, losses))
+
+        losses = active_losses(job)
+        spec = hooks.optimizers().get("adam" if safe else settings.optimizer)
+        chosen = dataclasses.replace(settings, learning_rate=None) if safe else settings
+        if safe:
+            losses = safe_losses(losses)
+        last = self.level == len(self.plan) - 1
+        torch.manual_seed(settings.seed)
+        # Every step is projected back onto valid pixels [0, 1]: unconstrained
+        # L-BFGS wanders outside, and the clamped image that is written then
+        # scores worse than the one optimised (measured: 0.708 against 0.766
+        # after 300 iterations at 256 px; README, Performance).
+        return Task(resize_tensor(self.image, h, w), losses, job.runtime.encode,
+                    lambda params: spec.build(params, chosen), iterations, on_step, clamp_each_step=True,
+                    stop=StopRule(settings.min_iterations, settings.tolerance) if job.warm else None,
+                    on_image=previewer(self.job) if last else None)
+
+    def advance(self) -> None:
+        """After a step: move on to the next level once this one is done."""
+        if not self.task.finished or self.finished:
+            return
+        if self.task.error is not None:
+            self.retry(self.task.error)
+            return
+        result = self.task.result()
+        self.image, self.done = result.image, self.done + result.iterations
+        self.level += 1
+        if self.level == len(self.plan):
+            self.final = StylizeResult(result.image, self.done, result.loss, result.losses)
+        else:
+            self.task = self.start_level()
+
+    def retry(self, error: NonFiniteLossError) -> None:
+        if self.retried:
+            self.error = NonFiniteLossError(f"{self.first_error}, and again with safe settings ({error}); "
+                                            "nothing was written: check the weights and losses")
+            return
+        log.warning("%s: %s; retrying with the loss weights scaled to at most 1 and the Adam optimizer",
+                    self.job.source.path, error)
+        self.retried, self.first_error = True, error
+        self.task = self.start_level(safe=True)
+
+    def result(self) -> StylizeResult:
+        if self.error is not None:
+            raise self.error
+        assert self.final is not None
+        return self.final
 
 
 def pyramid(height: int, width: int, scales: int) -> list[tuple[int, int]]:
@@ -133,41 +212,3 @@ def resize_tensor(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
         return image
     return torch.nn.functional.interpolate(image, size=(height, width), mode="bilinear", antialias=True,
                                            align_corners=False).clamp(0, 1)
-
-
-def optimize_frame(job: FrameJob, init: torch.Tensor, budget: int, done: int, total: int,
-                   preview: Callable[[int, torch.Tensor], None] | None) -> StylizeResult:
-    """The optimisation at ``job.content``'s size; ``done`` iterations came
-    before it out of ``total`` (coarser levels), for the progress display."""
-    settings = job.settings
-    spec = job.runtime.hooks.optimizers().get(settings.optimizer)
-    hooks = job.runtime.hooks
-
-    def on_step(iteration: int, loss: float, losses: dict[str, float]) -> None:
-        hooks.on_step(Step(job.source.path, job.index, done + iteration, total, loss, losses))
-
-    stop = StopRule(settings.min_iterations, settings.tolerance) if job.warm else None
-    losses = active_losses(job)
-    torch.manual_seed(settings.seed)
-    try:
-        # Every optimizer's step is projected back onto valid pixels [0, 1]:
-        # unconstrained L-BFGS wanders outside, and the clamped image that is
-        # written then scores worse than the one optimised (measured: 0.708
-        # against 0.766 after 300 iterations at 256 px; README, Performance).
-        return optimize(init, losses, job.runtime.encode, lambda params: spec.build(params, settings),
-                        budget, on_step, clamp_each_step=True, stop=stop, on_image=preview)
-    except NonFiniteLossError as exc:
-        # Retry once with settings that cannot overflow: weights scaled down
-        # to at most 1 and Adam, whose steps are bounded, with pixels kept in range.
-        log.warning("%s: %s; retrying with the loss weights scaled to at most 1 and the Adam optimizer",
-                    job.source.path, exc)
-        adam = job.runtime.hooks.optimizers().get("adam")
-        safe = dataclasses.replace(settings, learning_rate=None)
-        torch.manual_seed(settings.seed)
-        try:
-            return optimize(init, safe_losses(losses), job.runtime.encode,
-                            lambda params: adam.build(params, safe), budget, on_step,
-                            clamp_each_step=True, stop=stop, on_image=preview)
-        except NonFiniteLossError as again:
-            raise NonFiniteLossError(f"{exc}, and again with safe settings ({again}); "
-                                     "nothing was written: check the weights and losses") from None
