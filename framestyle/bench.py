@@ -21,12 +21,15 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from framestyle.losses import gram
+from framestyle.losses import ContentLoss, StyleLoss, gram
+from framestyle.optimize import Task, WeightedLoss, step_together
 from framestyle.runtime import autocast_dtype, encode_in, resolve_device
+from framestyle.settings import DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS
 from framestyle.vgg import VGG19Encoder
 from framestyle.weights import resolve_weights
 
@@ -35,7 +38,6 @@ from framestyle.weights import resolve_weights
 CONVS = [(3, 64, 0), (64, 64, 0), (64, 128, 1), (128, 128, 1), (128, 256, 2), (256, 256, 2),
          (256, 256, 2), (256, 256, 2), (256, 512, 3), (512, 512, 3), (512, 512, 3), (512, 512, 3),
          (512, 512, 4)]
-LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"]
 
 
 def vgg_gflop(height: int, width: int) -> float:
@@ -54,19 +56,31 @@ def synchronise(device: torch.device) -> None:
 
 def seconds_per_iteration(encoder: torch.nn.Module, device: torch.device, dtype: torch.dtype | None,
                           batch: int, size: int, iterations: int) -> float:
-    """Median seconds of one forward, loss and backward on ``batch`` images."""
+    """Median seconds of one iteration of ``batch`` frames optimised
+    together, as a run does it: each with its own content and style losses
+    and its own L-BFGS, advanced by :func:`~framestyle.optimize.step_together`."""
     generator = torch.Generator().manual_seed(0)
-    image = torch.rand(batch, 3, size, size, generator=generator).to(device).requires_grad_(True)
-    with torch.no_grad():
-        targets = {name: gram(f) for name, f in encode_in(encoder, image, LAYERS, dtype).items()}
+
+    def encode(image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        return encode_in(encoder, image, layers, dtype)
+
+    style_layers = dict(DEFAULT_STYLE_LAYERS)
+    tasks = []
+    for _ in range(batch):
+        content = torch.rand(1, 3, size, size, generator=generator).to(device)
+        style = torch.rand(1, 3, size, size, generator=generator).to(device)
+        with torch.no_grad():
+            target = encode(content, [DEFAULT_CONTENT_LAYER])[DEFAULT_CONTENT_LAYER]
+            grams = {name: gram(f) for name, f in encode(style, list(style_layers)).items()}
+        losses = [WeightedLoss("content", 1.0, ContentLoss(DEFAULT_CONTENT_LAYER, target)),
+                  WeightedLoss("style", 5.0, StyleLoss(style_layers, grams))]
+        tasks.append(Task(content, losses, encode, lambda params: torch.optim.LBFGS(params, lr=1, max_iter=1),
+                          iterations + 2, clamp_each_step=True))
     times = []
     for _ in range(iterations + 2):  # the first two warm caches and allocators up
         synchronise(device)
         started = time.perf_counter()
-        current = encode_in(encoder, image, LAYERS, dtype)
-        loss = sum((gram(current[name]) - targets[name]).square().mean() for name in LAYERS)
-        loss.backward()
-        image.grad = None
+        step_together(tasks, encode)
         synchronise(device)
         times.append(time.perf_counter() - started)
     return statistics.median(times[2:])
@@ -87,9 +101,11 @@ def peak_gflops(device: torch.device, dtype: torch.dtype | None) -> float:
     return 2 * n**3 / best / 1e9
 
 
-def video_frames_per_second(clip: Path, frames: int, size: int, precision: str, device: str) -> tuple[float, str]:
+def video_frames_per_second(clip: Path, frames: int, size: int, precision: str, device: str,
+                            batch: int = 1) -> tuple[float, str]:
     """Frames per second for the first ``frames`` frames of ``clip`` through
-    the whole pipeline with the default settings (warm start), and a summary."""
+    the whole pipeline with the default settings (warm start; with ``batch``
+    above 1, that many segments side by side), and a summary."""
     from framestyle.api import run
     from framestyle.video import ffmpeg_exe
 
@@ -99,7 +115,7 @@ def video_frames_per_second(clip: Path, frames: int, size: int, precision: str, 
         subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(clip), "-frames:v", str(frames), "-c:v", "libx264",
                         "-crf", "12", "-an", str(short)], check=True)
         summary = run(short, style, Path(folder) / "out.mp4", size=size, precision=precision, device=device,
-                      verbosity=-1)
+                      batch_size=batch, verbosity=-1)
         report = (Path(folder) / "out.mp4.report.json").read_text()
     stats = json.loads(report)["summary"]
     described = (f"{stats['frames']} frames, cold {stats['cold_iterations_mean'] or 0:.0f} it, "
@@ -120,6 +136,7 @@ def main(args: argparse.Namespace) -> int:
              f"{'GFLOP/s':>8} {'peak':>8} {'of peak':>7}"
     print(header)
     baseline: dict[int, float] = {}
+    single: dict[str, float] = {}
     for precision in args.precision:
         dtype = autocast_dtype(precision, device)
         peak = peak_gflops(device, dtype)
@@ -131,10 +148,16 @@ def main(args: argparse.Namespace) -> int:
             print(f"{name:>9} {batch:>5} {seconds * 1e3:>9.1f} {seconds * 1e3 / batch:>9.1f} {work:>10.1f} "
                   f"{achieved:>8.1f} {peak:>8.1f} {achieved / peak:>7.2f}")
             baseline.setdefault(batch, seconds)
+            single.setdefault(name, seconds)
+            if batch != args.batch[0]:
+                print(f"{'':>15}{seconds / single[name]:.2f}x the time of batch {args.batch[0]} per iteration")
             if len(args.precision) > 1 and precision != args.precision[0]:
                 print(f"{'':>15}{seconds / baseline[batch]:.2f}x the time of {args.precision[0]} at batch {batch}")
     if args.video:
         for precision in args.precision:
-            fps, described = video_frames_per_second(args.video, args.frames, args.size, precision, args.device)
-            print(f"video {args.video.name} at {args.size} px, {precision}: {fps:.3f} frames/s ({described})")
+            for batch in args.batch:
+                fps, described = video_frames_per_second(args.video, args.frames, args.size, precision,
+                                                         args.device, batch)
+                print(f"video {args.video.name} at {args.size} px, {precision}, batch {batch}: {fps:.3f} frames/s "
+                      f"({described})")
     return 0

@@ -111,6 +111,11 @@ def non_negative_int(text: str) -> int:
     return positive_int(text) if text.strip() != "0" else 0
 
 
+def batch_size(text: str) -> int:
+    """``auto`` (0) or a positive number."""
+    return 0 if text.strip().lower() == "auto" else positive_int(text)
+
+
 def number_list(text: str) -> list[float]:
     try:
         return [float(part) for part in text.split(",")]
@@ -209,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--init", default=defaults.init, help="start from: content, noise, or an image path")
     g.add_argument("--seed", type=int, default=defaults.seed, help="random seed (same seed, same output)")
     g.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:N or mps")
+    g.add_argument("--batch-size", type=batch_size, default="auto", metavar="N|auto",
+                   help="frames optimised together: images of one size, or a video split into N "
+                        "segments; auto: what the GPU's free memory holds (1 on the CPU)")
     g.add_argument("--precision", default=defaults.precision, choices=PRECISIONS,
                    help="VGG-19 arithmetic: auto picks bf16 where the device is fast at it "
                         "(CUDA, recent CPUs), else fp32; Grams and losses stay fp32")

@@ -120,6 +120,8 @@ def convert(path: Path, key: str, value: Any, default: Any) -> Any:
         return None
     if key == "preserve_colors" and value is True:
         return "luminance"
+    if key == "batch_size" and value == "auto":
+        return 0
     if key == "style_weights":
         if not isinstance(value, list) or not all(isinstance(v, (int, float)) for v in value):
             raise UsageError(f"{where}: expected a list of numbers")

@@ -8,29 +8,41 @@ run leaves nothing half-written behind.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from framestyle import segments as splitting
+from framestyle.batch import Scheduler
 from framestyle.discover import WorkItem, plan
 from framestyle.errors import FramestyleError, InputError, PluginError, UsageError
 from framestyle.host import PluginHost
-from framestyle.images import preview_path, resize
+from framestyle.images import (
+    IMAGE_EXTENSIONS,
+    fit_long_side,
+    image_size,
+    preview_path,
+    resize,
+)
+from framestyle.motion import Motion
 from framestyle.motion import estimate as estimate_motion
 from framestyle.motion import warp_error as motion_warp_error
 from framestyle.report import FrameLog
 from framestyle.runrecord import ItemRecord, write_records
-from framestyle.runtime import Runtime, to_tensor
-from framestyle.settings import COLOR_MODES, MAX_PIXELS, Settings
+from framestyle.runtime import Runtime, at_least, to_tensor
+from framestyle.segments import Segment
+from framestyle.settings import COLOR_MODES, MAX_BATCH, MAX_PIXELS, Settings
 from framestyle.types import (
     FrameEnd,
     FrameJob,
@@ -90,6 +102,8 @@ def validate(settings: Settings, host: PluginHost) -> None:
         raise UsageError(f"--style-scale {settings.style_scale}: must be between 0.1 and 4")
     if not 1 <= settings.scales <= 12 or not 0 < settings.final_share <= 1:
         raise UsageError("--scales must be from 1 to 12 and --final-share between 0 and 1")
+    if not 0 <= settings.batch_size <= MAX_BATCH:
+        raise UsageError(f"--batch-size {settings.batch_size}: must be auto or from 1 to {MAX_BATCH}")
     if settings.preview < 0:
         raise UsageError(f"--preview {settings.preview}: must not be negative")
     if not 1 <= settings.max_pixels <= MAX_PIXELS:
@@ -107,6 +121,9 @@ class Engine:
         self.hooks = host.hooks
         self.plan = plan(settings, self.hooks.loaders(), self.hooks.writers())
         self.runtime = Runtime(settings, self.hooks, weights)
+        # The built-in optimisation alone: frames can be batched, and the
+        # engine drives it directly; a plugin's stylize gets one frame a call.
+        self.own_stylize = self.hooks.implementers("stylize") == ["stylize"]
 
     def run(self) -> RunEnd:
         started = time.perf_counter()
@@ -115,37 +132,105 @@ class Engine:
             log.debug("skipped %s: no loader reads %s files", path, path.suffix or "extensionless")
         if self.plan.unclaimed:
             log.info("skipped %d file(s) that are not images (-v lists them)", len(self.plan.unclaimed))
-        failed: list[tuple[Path, str]] = []
+        self.failed: list[tuple[Path, str]] = []
         for path, message in self.plan.failures:
             log.error("%s: %s", path, message)
-            failed.append((path, message))
+            self.failed.append((path, message))
         self.hooks.on_run_start(
-            RunStart(self.settings, len(items), str(self.runtime.device), self.runtime.weights.source)
+            RunStart(self.settings, len(items), str(self.runtime.device), self.runtime.weights.source,
+                     self.expected_frames(items))
         )
-        done = skipped = 0
+        self.counts = {"done": 0, "skipped": 0}
+        self.records: dict[int, ItemRecord] = {}
+        self.in_flight: list[ItemRun] = []
         interrupted = False
-        records: list[ItemRecord] = []
+        self.scheduler = Scheduler(self.runtime.encode, self.batch_capacity())
         try:
-            for number, item in enumerate(items, start=1):
-                if failed and self.settings.exitfirst:
-                    break
-                outcome = self.process(item, number, len(items))
-                records.append(ItemRecord(str(item.path), str(item.output), outcome.kind, outcome.status,
-                                          outcome.frames, outcome.iterations, round(outcome.seconds, 3),
-                                          outcome.loss, outcome.message))
-                if outcome.status == "done":
-                    done += 1
-                elif outcome.status == "skipped":
-                    skipped += 1
-                elif outcome.status == "failed":
-                    failed.append((item.path, outcome.message))
+            self.scheduler.run(self.streams(items, together=self.scheduler.capacity > 1))
         except KeyboardInterrupt:
             interrupted = True
-        self.write_records(records, interrupted)
-        exit_code = 130 if interrupted else 1 if failed else 0
-        summary = RunEnd(done, skipped, failed, interrupted, time.perf_counter() - started, exit_code)
+        finally:
+            for item_run in list(self.in_flight):  # interrupted, or a usage or plugin error
+                item_run.end(Outcome("interrupted"))
+        self.write_records([self.records[n] for n in sorted(self.records)], interrupted)
+        exit_code = 130 if interrupted else 1 if self.failed else 0
+        summary = RunEnd(self.counts["done"], self.counts["skipped"], self.failed, interrupted,
+                         time.perf_counter() - started, exit_code)
         self.hooks.on_run_end(summary)
         return summary
+
+    def batch_capacity(self) -> int:
+        """How many frames are optimised together: ``--batch-size``, or for
+        auto what the device's free memory holds; 1 when a plugin implements
+        ``stylize`` (it gets one frame a call)."""
+        if not self.own_stylize:
+            if self.settings.batch_size != 1:
+                others = [name for name in self.hooks.implementers("stylize") if name != "stylize"]
+                log.info("frames are stylised one at a time: plugin(s) %s implement stylize", ", ".join(others))
+            return 1
+        if self.settings.batch_size:
+            return self.settings.batch_size
+        capacity = self.runtime.auto_batch_size()
+        log.log(logging.INFO if capacity > 1 else logging.DEBUG, "batch size %d (auto, %s)", capacity,
+                self.runtime.device)
+        return capacity
+
+    def streams(self, items: list[WorkItem], together: bool) -> Iterator[ItemRun | SegmentRun]:
+        """Each input's frames for the scheduler, opened only when the batch
+        has room for them; with ``-x``, none after the first failure. Images
+        to be optimised ``together`` come in order of their working size, so
+        that a batch holds images of one size."""
+        numbered = list(enumerate(items, start=1))
+        if together:
+            numbered.sort(key=lambda pair: self.working_size(pair[1].path))
+        for number, item in numbered:
+            if self.failed and self.settings.exitfirst:
+                return
+            item_run = ItemRun(self, item, number, len(items))
+            if item_run.begin():
+                yield from item_run.streams(self.scheduler.capacity)
+
+    def expected_frames(self, items: list[WorkItem]) -> int:
+        """Frames in the whole job, for its progress and ETA: one per image,
+        a video's as its header claims (1 if it cannot be opened)."""
+        total = 0
+        loaders = self.hooks.loaders()
+        for item in items:
+            if not any(spec.kind == "video" for spec in loaders.for_extension(item.path.suffix)):
+                total += 1
+                continue
+            try:
+                source = self.open_source(item.path)
+                total += max(1, source.info.frame_count or 1)
+                source.close()
+            except Exception:
+                total += 1
+        return total
+
+    def working_size(self, path: Path) -> tuple[int, int]:
+        """(height, width) an image is optimised at, from its header; (0, 0)
+        for videos and for files whose header cannot be read (they fail, or
+        not, when their turn comes)."""
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            return (0, 0)
+        try:
+            width, height = image_size(path, self.settings.max_pixels)
+        except Exception:
+            return (0, 0)
+        width, height = at_least(*fit_long_side(width, height, self.settings.size))
+        return (height, width)
+
+    def item_ended(self, item_run: ItemRun, outcome: Outcome) -> None:
+        item = item_run.item
+        if item_run in self.in_flight:
+            self.in_flight.remove(item_run)
+        self.records[item_run.number] = ItemRecord(
+            str(item.path), str(item.output), outcome.kind, outcome.status, outcome.frames, outcome.iterations,
+            round(outcome.seconds, 3), outcome.loss, outcome.message)
+        if outcome.status in self.counts:
+            self.counts[outcome.status] += 1
+        elif outcome.status == "failed":
+            self.failed.append((item.path, outcome.message))
 
     def write_records(self, records: list[ItemRecord], interrupted: bool) -> None:
         """The resolved settings and the manifest beside the outputs, and the
@@ -161,125 +246,11 @@ class Engine:
             log.debug("traceback", exc_info=True)
             log.warning("could not write the run's records beside the outputs: %s", exc)
 
-    # one input ------------------------------------------------------------------
-
-    def process(self, item: WorkItem, number: int, total: int) -> Outcome:
-        started = time.perf_counter()
-        writer_spec = self.choose_writer(item.output)
-        if not self.settings.overwrite and writer_spec.is_complete(item.output):
-            self.hooks.on_source_start(SourceStart(number, total, item.path, item.output, None))
-            outcome = Outcome("skipped", message="already complete (--overwrite redoes it)")
-        else:
-            outcome = self.stylize_item(item, writer_spec, number, total)
-        if outcome.status == "failed":
-            log.error("%s: %s", item.path, outcome.message)
-        outcome.seconds = time.perf_counter() - started
-        self.hooks.on_source_end(
-            SourceEnd(number, item.path, item.output, outcome.status, outcome.frames,
-                      outcome.seconds, outcome.message)
-        )
-        if outcome.status == "interrupted":
-            raise KeyboardInterrupt
-        return outcome
-
-    def stylize_item(self, item: WorkItem, writer_spec: WriterSpec, number: int, total: int) -> Outcome:
-        source: Source | None = None
-        writer: Writer | None = None
-        outcome = Outcome("failed")
-        try:
-            source = self.open_source(item.path)
-            self.hooks.on_source_start(SourceStart(number, total, item.path, item.output, source.info))
-            with writing(item.output):
-                writer = writer_spec.open(item.output, source.info)
-            outcome.kind = source.info.kind
-            frames = self.stylize_frames(source, writer, item.output)
-            with writing(item.output):
-                writer.close()
-            writer = None
-            preview_path(item.output).unlink(missing_ok=True)  # the result itself is there now
-            outcome.frames = len(frames)
-            outcome.iterations = sum(frame.iterations for frame in frames)
-            outcome.loss = frames[-1].loss if math.isfinite(frames[-1].loss) else None
-            outcome.status = "done"
-        except (UsageError, PluginError):
-            raise
-        except KeyboardInterrupt:
-            outcome.status = "interrupted"
-        except FramestyleError as exc:
-            outcome.message = str(exc)
-        except OSError as exc:
-            outcome.message = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
-        except Exception as exc:  # a plugin's or a codec's bug must not end the batch
-            log.debug("traceback for %s", item.path, exc_info=True)
-            outcome.message = f"{type(exc).__name__}: {exc}"
-        finally:
-            if writer is not None:
-                writer.abort()
-            if source is not None:
-                source.close()
-        if source is None:  # it failed to open: still announce it before its end
-            self.hooks.on_source_start(SourceStart(number, total, item.path, item.output, None))
-        return outcome
-
-    def stylize_frames(self, source: Source, writer: Writer, output: Path) -> list[FrameEnd]:
-        """Stylise every frame in order; frames an interrupted run finished
-        are reused, not redone."""
-        info = source.info
-        kept = self.resume(writer, info)
-        report = FrameLog(info, output, self.settings, self.runtime)
-        previous: Previous | None = None
-        for index, frame in enumerate(source.frames()):
-            end, previous = self.stylize_frame(info, index, frame, previous, writer, output, reuse=index < kept)
-            report.add(end)
-            self.hooks.on_frame_end(end)
-        if not report.frames:
-            raise InputError("no frames could be read")
-        report.finish()
-        return report.frames
-
-    def stylize_frame(self, info: SourceInfo, index: int, frame: np.ndarray, previous: Previous | None,
-                      writer: Writer, output: Path, reuse: bool) -> tuple[FrameEnd, Previous]:
-        """One frame. A video frame that continues a shot starts warm from the
-        previous result warped by the flow of the original frames; the first
-        frame and the first after a scene cut start cold."""
-        started = time.perf_counter()
-        content_rgb, content, size = self.runtime.prepare_content(frame)
-        motion = estimate_motion(previous.content, content_rgb) if previous else None
-        continues = previous is not None and motion is not None and not motion.cut
-        warm = continues and self.settings.warm_start
-        video = info.kind == "video"
-        budget = self.settings.cold_iterations() if video and not warm else self.settings.iterations
-        estimate = max(info.frame_count or 0, index + 1) if video else info.frame_count
-        self.hooks.on_frame_start(FrameStart(info.path, index, estimate, size[0], size[1], budget))
-        if reuse:
-            written = writer.kept(index)  # type: ignore[attr-defined]
-            result = StylizeResult(content, 0, math.nan, {})
-        else:
-            last = to_tensor(previous.output, self.runtime.device) if previous else None
-            job = FrameJob(info, index, content, last, self.settings, self.runtime,
-                           motion=motion, warm=warm, iterations=budget, output=output)
-            result = self.hooks.stylize(job, self.hooks.init_image(job))
-            if not bool(torch.isfinite(result.image).all()):  # whichever plugin made it
-                raise InputError(f"frame {index + 1}: the result has NaN or infinite pixels; nothing was written")
-            written = self.runtime.finish(result.image, content, size)
-        with writing(output):
-            writer.write(written)  # a reused frame too: the writer encodes every frame again
-        # The next frame starts from this one as written, brought back to the
-        # working size: exactly what a resumed run reads back from disk, so a
-        # resumed video is identical to an uninterrupted one even when small
-        # frames are optimised enlarged.
-        styled = resize(written, content_rgb.shape[1], content_rgb.shape[0])
-        warp_error = motion_warp_error(styled, previous.output, motion) if continues else None  # type: ignore[union-attr,arg-type]
-        end = FrameEnd(info.path, index, result.iterations, time.perf_counter() - started, result.loss,
-                       dict(result.losses), warm=warm, cut=bool(motion and motion.cut), reused=reuse,
-                       warp_error=warp_error)
-        return end, Previous(content_rgb, styled)
-
-    def resume(self, writer: Writer, info: SourceInfo) -> int:
+    def resume(self, writer: Writer, info: SourceInfo, segments: list[Segment] | None = None) -> int:
         """How many frames of this source a previous, interrupted run finished."""
         if not hasattr(writer, "resume"):
             return 0
-        kept = writer.resume(fingerprint(self.settings, info, self.runtime), not self.settings.overwrite)
+        kept = writer.resume(fingerprint(self.settings, info, self.runtime, segments), not self.settings.overwrite)
         if kept:
             log.info("%s: resuming after frame %d (finished frames are reused)", info.path, kept)
         return kept
@@ -324,6 +295,334 @@ class Engine:
         return candidates[0]
 
 
+class Pending:
+    """A frame in flight: its optimisation and what writing it needs."""
+
+    def __init__(self, index: int, content_rgb: np.ndarray, content: torch.Tensor, size: tuple[int, int],
+                 motion: Motion | None, previous: Previous | None, warm: bool, reuse: bool,
+                 work: Any | None, part: str = "frame") -> None:
+        self.index, self.content_rgb, self.content, self.size = index, content_rgb, content, size
+        self.motion, self.previous, self.warm, self.reuse = motion, previous, warm, reuse
+        self.work = work  # a FrameWork, a finished StylizeResult (a plugin's), or None (reused)
+        self.part = part  # "frame", or "head": a segment's start that only fades into the output
+        self.started = time.perf_counter()
+        self.iterations, self.loss, self.losses = 0, math.nan, {}
+
+    @property
+    def task(self) -> Any:
+        return getattr(self.work, "task", None)
+
+    @property
+    def finished(self) -> bool:
+        return not hasattr(self.work, "advance") or self.work.finished
+
+    def advance(self) -> None:
+        self.work.advance()
+
+    def result(self) -> StylizeResult:
+        if hasattr(self.work, "result"):
+            return self.work.result()
+        assert self.work is not None
+        return self.work
+
+
+class ItemRun:
+    """One input in progress: its source, writer and frames, a stream of
+    frames for the scheduler (:mod:`framestyle.batch`), or a video split
+    into several segment streams. It ends once, as done, skipped, failed or
+    interrupted, and releases its files then."""
+
+    def __init__(self, engine: Engine, item: WorkItem, number: int, total: int) -> None:
+        self.engine, self.item, self.number, self.total = engine, item, number, total
+        self.settings, self.hooks, self.runtime = engine.settings, engine.hooks, engine.runtime
+        self.source: Source | None = None
+        self.writer: Writer | None = None
+        self.cancelled = False
+        self.announced = False
+        self.previous: Previous | None = None
+        self.kept = 0
+        self.iterations = 0  # over all its frames, segment heads included
+        self.started = time.perf_counter()
+
+    def begin(self) -> bool:
+        """Open the input and its output; False if it is skipped or failed."""
+        writer_spec = self.engine.choose_writer(self.item.output)
+        if not self.settings.overwrite and writer_spec.is_complete(self.item.output):
+            self.announce(None)
+            self.end(Outcome("skipped", message="already complete (--overwrite redoes it)"))
+            return False
+        self.engine.in_flight.append(self)
+        try:
+            self.source = self.engine.open_source(self.item.path)
+            self.announce(self.source.info)
+            with writing(self.item.output):
+                self.writer = writer_spec.open(self.item.output, self.source.info)
+            self.report = FrameLog(self.source.info, self.item.output, self.settings, self.runtime)
+        except (UsageError, PluginError):
+            raise
+        except Exception as error:
+            self.fail(error)
+            return False
+        return True
+
+    def announce(self, info: SourceInfo | None) -> None:
+        self.announced = True
+        self.hooks.on_source_start(SourceStart(self.number, self.total, self.item.path, self.item.output, info))
+
+    def streams(self, capacity: int) -> list[ItemRun | SegmentRun]:
+        """This input as one stream of frames, or a video as ``capacity``
+        segments optimised side by side (writers that take frames out of
+        order only). Nothing if it failed meanwhile."""
+        assert self.source is not None and self.writer is not None
+        try:
+            plan = None
+            if capacity > 1 and self.source.info.kind == "video" and hasattr(self.writer, "keep"):
+                plan = self.plan_segments(capacity)
+            self.kept = self.engine.resume(self.writer, self.source.info, plan)
+            if plan is None:
+                self.frames = enumerate(self.source.frames())
+                return [self]
+            self.finished = {part: self.writer.finished(part) for part in ("frame", "head")}  # type: ignore[attr-defined]
+            self.next_to_write = 0
+            self.segments = [SegmentRun(self, segment, later)
+                             for segment, later in zip(plan, [*plan[1:], None], strict=True)]
+            return list(self.segments)
+        except (UsageError, PluginError):
+            raise
+        except Exception as error:
+            self.fail(error)
+            return []
+
+    def plan_segments(self, capacity: int) -> list[Segment] | None:
+        """Read the video once for its length and its scene cuts, and split it."""
+        assert self.source is not None
+        source = self.engine.open_source(self.item.path)
+        cuts, count, last = [], 0, None
+        try:
+            for index, frame in enumerate(source.frames()):
+                working = self.runtime.working_frame(frame)[0]
+                if last is not None and estimate_motion(last, working).cut:
+                    cuts.append(index)
+                last, count = working, index + 1
+        finally:
+            source.close()
+        plan = splitting.plan_segments(count, capacity, cuts)
+        if len(plan) < 2:
+            return None
+        log.info("%s: %d frames, %d scene cut(s); %s", self.item.path, count, len(cuts), splitting.describe(plan))
+        return plan
+
+    # the stream ----------------------------------------------------------------
+
+    def next_work(self) -> Pending | None:
+        index, frame = next(self.frames, (None, None))
+        if frame is None:
+            self.complete()
+            return None
+        assert index is not None
+        return self.prepare(index, frame, self.previous, reuse=index < self.kept)
+
+    def prepare(self, index: int, frame: np.ndarray, previous: Previous | None, reuse: bool,
+                part: str = "frame") -> Pending:
+        """A frame's start. A video frame that continues a shot starts warm
+        from the previous result warped by the flow of the original frames;
+        the first frame and the first after a scene cut start cold."""
+        assert self.source is not None
+        info, settings = self.source.info, self.settings
+        content_rgb, content, size = self.runtime.prepare_content(frame)
+        motion = estimate_motion(previous.content, content_rgb) if previous else None
+        warm = previous is not None and motion is not None and not motion.cut and settings.warm_start
+        video = info.kind == "video"
+        budget = settings.cold_iterations() if video and not warm else settings.iterations
+        estimate = max(info.frame_count or 0, index + 1) if video else info.frame_count
+        if part == "frame":
+            self.hooks.on_frame_start(FrameStart(info.path, index, estimate, size[0], size[1], budget))
+        work: Any = None
+        if not reuse:
+            last = to_tensor(previous.output, self.runtime.device) if previous else None
+            job = FrameJob(info, index, content, last, settings, self.runtime, motion=motion, warm=warm,
+                           iterations=budget, output=self.item.output)
+            init = self.hooks.init_image(job)
+            if self.engine.own_stylize:
+                from framestyle.builtin.stylize import FrameWork
+
+                work = FrameWork(job, init)
+            else:
+                work = self.hooks.stylize(job, init)
+        return Pending(index, content_rgb, content, size, motion, previous, warm, reuse, work, part)
+
+    def finish(self, pending: Pending) -> None:
+        """Write a finished frame and remember it for the next."""
+        assert self.writer is not None
+        written = self.result(pending)
+        with writing(self.item.output):
+            self.writer.write(written)  # a reused frame too: the writer encodes every frame again
+        self.previous = self.ended(pending, written)
+
+    def result(self, pending: Pending, fade: Callable[[int, np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+        """The frame to write: the optimised image at the output size, or a
+        finished frame read back."""
+        assert self.writer is not None
+        if pending.reuse and pending.part == "frame":
+            return self.writer.kept(pending.index)  # type: ignore[attr-defined]
+        if pending.reuse:
+            return self.writer.kept(pending.index, pending.part)  # type: ignore[attr-defined]
+        result = pending.result()
+        pending.iterations, pending.loss, pending.losses = result.iterations, result.loss, dict(result.losses)
+        if not bool(torch.isfinite(result.image).all()):  # whichever plugin made it
+            raise InputError(f"frame {pending.index + 1}: the result has NaN or infinite pixels; nothing was written")
+        written = self.runtime.finish(result.image, pending.content, pending.size)
+        return fade(pending.index, written) if fade else written
+
+    def ended(self, pending: Pending, written: np.ndarray) -> Previous:
+        """Report a written frame; what the next frame starts from: this one
+        as written, brought back to the working size, exactly what a resumed
+        run reads back from disk, so a resumed video is identical to an
+        uninterrupted one even when small frames are optimised enlarged."""
+        assert self.source is not None
+        height, width = pending.content_rgb.shape[:2]
+        styled = resize(written, width, height)
+        previous, motion = pending.previous, pending.motion
+        continues = previous is not None and motion is not None and not motion.cut
+        warp_error = motion_warp_error(styled, previous.output, motion) if continues else None  # type: ignore[union-attr,arg-type]
+        self.iterations += pending.iterations
+        if pending.part == "frame":
+            end = FrameEnd(self.source.info.path, pending.index, pending.iterations,
+                           time.perf_counter() - pending.started, pending.loss, pending.losses, warm=pending.warm,
+                           cut=bool(motion and motion.cut), reused=pending.reuse, warp_error=warp_error)
+            self.report.add(end)
+            self.hooks.on_frame_end(end)
+        return Previous(pending.content_rgb, styled)
+
+    def complete(self) -> None:
+        """Every frame is written: finish the output under its final name."""
+        assert self.writer is not None and self.source is not None
+        if not self.report.frames:
+            raise InputError("no frames could be read")
+        self.report.finish()
+        with writing(self.item.output):
+            self.writer.close()
+        self.writer = None
+        preview_path(self.item.output).unlink(missing_ok=True)  # the result itself is there now
+        loss = max(self.report.frames, key=lambda f: f.index).loss
+        self.end(Outcome("done", len(self.report.frames), kind=self.source.info.kind, iterations=self.iterations,
+                         loss=loss if math.isfinite(loss) else None))
+
+    # segments ------------------------------------------------------------------
+
+    def keep(self, pending: Pending, written: np.ndarray) -> None:
+        """A segment's frame, finished out of order: kept on disk at once,
+        and the frames now complete from the start handed to the writer."""
+        assert self.writer is not None
+        if not pending.reuse:
+            with writing(self.item.output):
+                self.writer.keep(pending.index, written, pending.part)  # type: ignore[attr-defined]
+            self.finished[pending.part].add(pending.index)
+        while self.next_to_write in self.finished["frame"]:
+            frame = self.writer.kept(self.next_to_write)  # type: ignore[attr-defined]
+            with writing(self.item.output):
+                self.writer.write(frame)
+            self.next_to_write += 1
+
+    def segment_done(self) -> None:
+        if all(segment.done for segment in self.segments):
+            if self.next_to_write != sum(len(range(s.segment.owned, s.segment.end)) for s in self.segments):
+                raise InputError(f"frame {self.next_to_write + 1} is missing after every segment finished")
+            self.complete()
+
+    def fail(self, error: BaseException) -> None:
+        if isinstance(error, (UsageError, PluginError)):
+            raise error
+        if isinstance(error, FramestyleError):
+            message = str(error)
+        elif isinstance(error, OSError):
+            message = f"{error.strerror or error}" + (f" ({error.filename})" if error.filename else "")
+        else:  # a plugin's or a codec's bug must not end the batch
+            log.debug("traceback for %s", self.item.path, exc_info=error)
+            message = f"{type(error).__name__}: {error}"
+        self.end(Outcome("failed", message=message))
+
+    def end(self, outcome: Outcome) -> None:
+        """Release the files, announce the end, record the outcome; once."""
+        if self.cancelled:
+            return
+        self.cancelled = True
+        if self.writer is not None:
+            self.writer.abort()
+            self.writer = None
+        for segment in getattr(self, "segments", []):
+            segment.close()
+        if self.source is not None:
+            outcome.kind = outcome.kind or self.source.info.kind
+            self.source.close()
+        if not getattr(self, "announced", False):  # it failed to open: still announce it before its end
+            self.announce(None)
+        if outcome.status == "failed":
+            log.error("%s: %s", self.item.path, outcome.message)
+        outcome.seconds = time.perf_counter() - self.started
+        self.hooks.on_source_end(SourceEnd(self.number, self.item.path, self.item.output, outcome.status,
+                                           outcome.frames, outcome.seconds, outcome.message))
+        self.engine.item_ended(self, outcome)
+
+
+class SegmentRun:
+    """One segment of a video split for ``--batch-size``: a stream of its
+    own frames, read from its own opening of the file, with its own
+    warm-start chain; finished frames go to the item out of order."""
+
+    def __init__(self, item_run: ItemRun, segment: Segment, later: Segment | None) -> None:
+        self.item_run, self.segment, self.later = item_run, segment, later
+        self.source: Source | None = None
+        self.frames: Iterator[tuple[int, np.ndarray]] | None = None
+        self.previous: Previous | None = None
+        self.done = False
+
+    @property
+    def cancelled(self) -> bool:
+        return self.item_run.cancelled
+
+    def next_work(self) -> Pending | None:
+        if self.frames is None:
+            self.source = self.item_run.engine.open_source(self.item_run.item.path)
+            self.frames = enumerate(self.source.frames())
+        for index, frame in self.frames:
+            if index < self.segment.start:
+                continue
+            if index >= self.segment.end:
+                break
+            part = "head" if index < self.segment.owned else "frame"
+            reuse = index in self.item_run.finished[part]
+            return self.item_run.prepare(index, frame, self.previous, reuse, part)
+        self.close()
+        self.done = True
+        self.item_run.segment_done()
+        return None
+
+    def finish(self, pending: Pending) -> None:
+        written = self.item_run.result(pending, self.fade)
+        self.item_run.keep(pending, written)
+        self.previous = self.item_run.ended(pending, written)
+
+    def fade(self, index: int, written: np.ndarray) -> np.ndarray:
+        """Frames the later segment's head overlaps: a cross-fade to it."""
+        if self.later is None or index not in self.later.head:
+            return written
+        if index not in self.item_run.finished["head"]:  # it fell behind (out of memory): no fade
+            log.debug("%s: frame %d written without its cross-fade", self.item_run.item.path, index + 1)
+            return written
+        head = self.item_run.writer.kept(index, "head")  # type: ignore[union-attr]
+        return splitting.cross_fade(written, head, splitting.fade_weight(self.later, index))
+
+    def fail(self, error: BaseException) -> None:
+        self.close()
+        self.item_run.fail(error)
+
+    def close(self) -> None:
+        if self.source is not None:
+            self.source.close()
+            self.source = None
+
+
 @contextmanager
 def writing(output: Path) -> Iterator[None]:
     """Report an OS error while writing (disk full, permission, a vanished
@@ -334,17 +633,19 @@ def writing(output: Path) -> Iterator[None]:
         raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
-def fingerprint(settings: Settings, info: SourceInfo, runtime: Runtime) -> str:
+def fingerprint(settings: Settings, info: SourceInfo, runtime: Runtime, segments: list[Segment] | None = None) -> str:
     """What decides a source's stylised frames: the settings that shape the
-    result, the source file as it is, and the weights. Finished frames are
-    reused only by a run with the same fingerprint."""
+    result, the source file as it is, the weights, and where the video was
+    split into segments (each starts cold). Finished frames are reused only
+    by a run with the same fingerprint."""
     shaping = settings.to_json()
     for name in ("inputs", "output", "verbosity", "overwrite", "exitfirst", "loader", "writer",
-                 "format", "video_format", "device"):
+                 "format", "video_format", "device", "batch_size"):
         shaping.pop(name, None)
     stat = info.path.stat()
+    split = [dataclasses.astuple(segment) for segment in segments or []]
     blob = json.dumps([shaping, str(info.path.resolve()), stat.st_size, stat.st_mtime_ns,
-                       runtime.weights.source], sort_keys=True)
+                       runtime.weights.source] + ([split] if len(split) > 1 else []), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

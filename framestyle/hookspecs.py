@@ -20,6 +20,12 @@ An input that is already complete (resume) gets ``on_source_start`` and
 interrupted run is reused: it gets ``on_frame_start`` and ``on_frame_end``
 (with ``reused=True``) but no ``init_image`` or ``stylize``. ``on_run_end`` is always called,
 also after Ctrl-C.
+
+With ``--batch-size`` above 1, several frames are in flight at once (images of
+one size, or segments of one video), so the events of different inputs and
+frames interleave; each frame's own events keep this order, and ``stylize``
+is not called while the built-in optimisation is the only implementation
+(the engine runs it for the whole batch).
 """
 
 from __future__ import annotations

@@ -210,6 +210,10 @@ class Hooks:
             traceback = traceback.tb_next
         return culprit
 
+    def implementers(self, hook_name: str) -> list[str]:
+        """The plugins implementing ``hook_name`` (wrappers included)."""
+        return [impl.plugin_name for impl in getattr(self._pm.hook, hook_name).get_hookimpls()]
+
     # pipeline ----------------------------------------------------------------
 
     def init_image(self, job: FrameJob) -> torch.Tensor:

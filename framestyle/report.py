@@ -69,6 +69,7 @@ class FrameLog:
         }
 
     def finish(self) -> None:
+        self.frames.sort(key=lambda frame: frame.index)  # a video's segments finish out of order
         if self.info.kind != "video":
             return
         summary = self.summary()

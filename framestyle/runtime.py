@@ -136,6 +136,26 @@ class Runtime:
         losses are always summed in float32."""
         return encode_in(self.encoder, image, layers, self.autocast)
 
+    def auto_batch_size(self, limit: int = 16) -> int:
+        """Frames to optimise together: 1 on the CPU and MPS, where a batch
+        runs no faster than its frames one after another; on CUDA as many
+        ``--size`` square frames as 70% of the free memory holds, measured
+        from one frame's forward and backward pass."""
+        if self.device.type != "cuda":
+            return 1
+        size = self.settings.size
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        before = torch.cuda.memory_allocated(self.device)
+        image = torch.rand(1, 3, size, size, device=self.device, requires_grad=True)
+        features = self.encode(image, [self.settings.content_layer, *self.settings.style_layers])
+        sum(value.square().mean() for value in features.values()).backward()
+        per_frame = max(1, torch.cuda.max_memory_allocated(self.device) - before)
+        del image, features
+        torch.cuda.empty_cache()
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return max(1, min(limit, int(0.7 * free / per_frame)))
+
     def style_images(self, height: int, width: int) -> list[torch.Tensor]:
         """Every style image for a content of this size (see :meth:`style_groups`)."""
         return [image for group in self.style_groups(height, width) for image in group]
@@ -168,12 +188,17 @@ class Runtime:
     def prepare_content(self, rgb: np.ndarray) -> tuple[np.ndarray, torch.Tensor, tuple[int, int]]:
         """The frame at the size it is optimised at (uint8, for optical flow),
         the same as the tensor to optimise, and the (width, height) the result
-        must be written at: the frame brought down to ``--size``. Images too
-        small for VGG-19's pooling are optimised enlarged."""
+        must be written at (see :meth:`working_frame`)."""
+        working, out_size = self.working_frame(rgb)
+        return working, to_tensor(working, self.device), out_size
+
+    def working_frame(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """The frame at the size it is optimised at, and the (width, height)
+        the result is written at: the frame brought down to ``--size``.
+        Images too small for VGG-19's pooling are optimised enlarged."""
         height, width = rgb.shape[:2]
         out_size = fit_long_side(width, height, self.settings.size)
-        working = resize(rgb, *at_least(*out_size))
-        return working, to_tensor(working, self.device), out_size
+        return resize(rgb, *at_least(*out_size)), out_size
 
     def finish(self, image: torch.Tensor, content: torch.Tensor, out_size: tuple[int, int]) -> np.ndarray:
         """The optimised tensor as the uint8 frame to write, at ``out_size``;

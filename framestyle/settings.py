@@ -19,6 +19,9 @@ COLOR_MODES = ("luminance", "histogram")
 # decoding (decompression bombs); Pillow itself refuses twice its own limit.
 MAX_PIXELS = 178_956_970
 
+# --batch-size at most this (auto stays well below what memory holds).
+MAX_BATCH = 64
+
 DEFAULT_STYLE_LAYERS: dict[str, float] = {
     "relu1_1": 1.0,
     "relu2_1": 0.75,
@@ -56,6 +59,10 @@ class Settings:
     warm_start: bool = True  # videos: start each frame from the previous result (False: all cold)
     min_iterations: int = 20  # a warm frame never stops before this
     tolerance: float = 0.005  # a warm frame stops when 10 iterations improve its loss less than this
+    # Frames optimised together: images of one size, or a video's segments.
+    # 0 is auto: as many as the device's free memory holds (1 on the CPU,
+    # where a batch gains nothing: README, Performance).
+    batch_size: int = 0
     optimizer: str = "lbfgs"
     learning_rate: float | None = None  # None: the optimizer's own default
     init: str = "content"  # "content", "noise" or the path of an image

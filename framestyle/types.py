@@ -84,6 +84,25 @@ class ResumableWriter(Writer, Protocol):
         """Finished frame ``index`` (HxWx3 uint8 RGB) from the interrupted run."""
 
 
+class OutOfOrderWriter(ResumableWriter, Protocol):
+    """A resumable writer that also takes finished frames out of order, so
+    that ``--batch-size`` can split a video into segments optimised side by
+    side. The engine keeps each finished frame with :meth:`keep` as soon as
+    it is done and still calls ``write`` once per frame, in order, when the
+    frames before it are done too. Parts other than ``"frame"`` (``"head"``:
+    a segment's frames that overlap the last segment) are kept until the
+    output is complete, never written."""
+
+    def keep(self, index: int, frame: np.ndarray, part: str = "frame") -> None:
+        """Keep finished frame ``index`` (HxWx3 uint8 RGB) on disk now."""
+
+    def kept(self, index: int, part: str = "frame") -> np.ndarray:  # type: ignore[override]
+        """A kept frame, read back."""
+
+    def finished(self, part: str = "frame") -> set[int]:
+        """Indices of the kept frames of ``part``."""
+
+
 # --------------------------------------------------------------------------- registered things
 
 
@@ -217,6 +236,7 @@ class RunStart:
     total_items: int
     device: str
     weights: str  # where the VGG-19 weights came from
+    frames: int | None = None  # frames in the whole job (an image is one; videos as their headers claim)
 
 
 @dataclass(frozen=True)

@@ -75,13 +75,14 @@ def test_coarse_to_fine_spends_the_budget_across_levels_and_ends_at_full_size(we
 def test_benchmark_counts_the_flops_torch_counts(weights):
     from torch.utils.flop_counter import FlopCounterMode
 
-    from framestyle.bench import LAYERS, vgg_gflop
+    from framestyle.bench import vgg_gflop
+    from framestyle.settings import DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS
     from framestyle.vgg import VGG19Encoder
 
     encoder = VGG19Encoder(weights.state, weights.pad_rgb, deepest="relu5_1")
     image = torch.rand(1, 3, 64, 96)
     with FlopCounterMode(display=False) as counter:
-        encoder(image, LAYERS)
+        encoder(image, [*DEFAULT_STYLE_LAYERS, DEFAULT_CONTENT_LAYER])
     assert vgg_gflop(64, 96) == pytest.approx(counter.get_total_flops() / 1e9, rel=1e-6)
 
 

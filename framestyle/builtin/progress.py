@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from framestyle.hookspecs import hookimpl
@@ -35,14 +36,10 @@ def say(text: str) -> None:
     sys.stderr.flush()
 
 
-class PlainReporter:
-    def __init__(self, event: RunStart) -> None:
-        self.verbose = event.settings.verbosity > 0
-        self.total = event.total_items
-        self.iterations = 0
-        say(f"{self.total} input(s), device {event.device}, weights: {event.weights}")
+class SourceState:
+    """What a reporter tracks of one input; several may be in flight together."""
 
-    def source_start(self, event: SourceStart) -> None:
+    def __init__(self, event: SourceStart) -> None:
         self.iterations = 0
         self.frames = 0
         self.loss = float("nan")
@@ -51,13 +48,6 @@ class PlainReporter:
         self.started = self.last_line = time.perf_counter()
         self.reused = 0  # frames kept from an interrupted run: instant, left out of the rate
 
-    def frame_start(self, event: FrameStart) -> None:
-        self.every = max(1, event.iterations // 10)
-
-    def step(self, event: Step) -> None:
-        if self.verbose and (event.iteration % self.every == 0 or event.iteration == event.iterations):
-            say(f"  iteration {event.iteration}/{event.iterations}: loss {event.loss:.4g}")
-
     def frame_end(self, event: FrameEnd) -> None:
         self.iterations += event.iterations
         self.frames += 1
@@ -65,21 +55,48 @@ class PlainReporter:
         if event.reused:
             self.reused += 1
             self.started = time.perf_counter()
-        if self.verbose and self.video:
-            say(f"  frame {event.index + 1}: {frame_detail(event)}")
-        elif self.video and time.perf_counter() - self.last_line >= PLAIN_INTERVAL:
-            self.last_line = time.perf_counter()
+
+
+class PlainReporter:
+    def __init__(self, event: RunStart) -> None:
+        self.verbose = event.settings.verbosity > 0
+        self.total = event.total_items
+        self.sources: dict[Path, SourceState] = {}
+        self.every: dict[tuple[Path, int], int] = {}
+        say(f"{self.total} input(s), device {event.device}, weights: {event.weights}")
+
+    def source_start(self, event: SourceStart) -> None:
+        self.sources[event.path] = SourceState(event)
+
+    def frame_start(self, event: FrameStart) -> None:
+        self.every[(event.path, event.index)] = max(1, event.iterations // 10)
+
+    def step(self, event: Step) -> None:
+        every = self.every.get((event.path, event.frame), max(1, event.iterations // 10))
+        if self.verbose and (event.iteration % every == 0 or event.iteration == event.iterations):
+            where = f"{event.path.name} frame {event.frame + 1}" if self.sources[event.path].video else event.path.name
+            say(f"  {where}: iteration {event.iteration}/{event.iterations}: loss {event.loss:.4g}")
+
+    def frame_end(self, event: FrameEnd) -> None:
+        self.every.pop((event.path, event.index), None)
+        state = self.sources[event.path]
+        state.frame_end(event)
+        if self.verbose and state.video:
+            say(f"  {event.path.name} frame {event.index + 1}: {frame_detail(event)}")
+        elif state.video and time.perf_counter() - state.last_line >= PLAIN_INTERVAL:
+            state.last_line = time.perf_counter()
             say(f"  {event.path.name}: "
-                f"{video_progress(self.frames, self.reused, self.expected, self.last_line - self.started)}")
+                f"{video_progress(state.frames, state.reused, state.expected, state.last_line - state.started)}")
 
     def source_end(self, event: SourceEnd) -> None:
+        state = self.sources.pop(event.path, None)
         where = f"[{event.item}/{self.total}] {event.path} -> {event.output}"
-        if event.status == "done" and self.video:
-            rate = 60 * self.frames / event.seconds if event.seconds else 0.0
-            say(f"{where}: {self.frames} frames, {self.iterations} iterations, {event.seconds:.1f} s "
+        if event.status == "done" and state and state.video:
+            rate = 60 * state.frames / event.seconds if event.seconds else 0.0
+            say(f"{where}: {state.frames} frames, {state.iterations} iterations, {event.seconds:.1f} s "
                 f"({rate:.1f} frames/min)")
-        elif event.status == "done":
-            say(f"{where}: {self.iterations} iterations, {event.seconds:.1f} s, loss {self.loss:.4g}")
+        elif event.status == "done" and state:
+            say(f"{where}: {state.iterations} iterations, {event.seconds:.1f} s, loss {state.loss:.4g}")
         elif event.status == "skipped":
             say(f"{where}: skipped, {event.message}")
         # failures are logged by the engine; interruptions by run_end
@@ -89,6 +106,10 @@ class PlainReporter:
 
 
 class RichReporter:
+    """A bar for the whole job, in frames (an image is one), with its ETA;
+    under it one row per frame in flight (the batch: ``--batch-size``) with
+    its iterations and loss."""
+
     def __init__(self, event: RunStart) -> None:
         from rich.console import Console
         from rich.progress import (
@@ -112,42 +133,53 @@ class RichReporter:
             transient=False,
         )
         self.console.print(f"framestyle: device {event.device}, weights: {event.weights}")
-        self.overall = self.progress.add_task("inputs", total=event.total_items, detail="")
-        self.frames = self.progress.add_task("frames", total=None, detail="", visible=False)
-        self.frames_done = 0
-        self.steps = self.progress.add_task("iterations", total=None, detail="")
+        self.total = event.total_items
+        self.finished_items = 0
+        self.job = self.progress.add_task("job (frames)", total=event.frames, detail=f"0/{self.total} inputs")
+        self.sources: dict[Path, SourceState] = {}
+        self.rows: dict[tuple[Path, int], Any] = {}
         self.progress.start()
 
     def source_start(self, event: SourceStart) -> None:
-        name = event.path.name
-        self.progress.update(self.overall, detail=name)
-        video = bool(event.info and event.info.kind == "video")
-        count = event.info.frame_count if event.info else None
-        self.progress.reset(self.frames, total=count, completed=0, visible=video, detail="")
-        self.started = time.perf_counter()
-        self.frames_done = 0
-        self.reused = 0
+        self.sources[event.path] = SourceState(event)
+
+    def row(self, path: Path, frame: int, iterations: int) -> Any:
+        key = (path, frame)
+        if key not in self.rows:
+            state = self.sources.get(path)
+            name = f"  {path.name}" + (f" frame {frame + 1}" if state and state.video else "")
+            self.rows[key] = self.progress.add_task(name, total=iterations, detail="")
+        return self.rows[key]
 
     def frame_start(self, event: FrameStart) -> None:
-        if event.frame_count is not None:  # the container's count is an estimate: follow the truth
-            self.progress.update(self.frames, total=event.frame_count)
-        self.progress.reset(self.steps, total=event.iterations, detail=f"{event.width}x{event.height}")
+        self.row(event.path, event.index, event.iterations)
 
     def step(self, event: Step) -> None:
-        self.progress.update(self.steps, completed=event.iteration, detail=f"loss {event.loss:.4g}")
+        row = self.row(event.path, event.frame, event.iterations)
+        self.progress.update(row, completed=event.iteration, detail=f"loss {event.loss:.4g}")
 
     def frame_end(self, event: FrameEnd) -> None:
-        self.frames_done += 1
-        if event.reused:  # instant: do not let it inflate the rate
-            self.reused += 1
-            self.started = time.perf_counter()
-        elapsed = time.perf_counter() - self.started
-        rate = 60 * (self.frames_done - self.reused) / elapsed if elapsed else 0.0
-        self.progress.update(self.frames, advance=1, detail=f"{rate:.1f}/min, last {frame_detail(event)}")
+        row = self.rows.pop((event.path, event.index), None)
+        if row is not None:
+            self.progress.remove_task(row)
+        state = self.sources[event.path]
+        state.frame_end(event)
+        self.progress.advance(self.job)
+        if state.video and state.frames % 25 == 0 and not event.reused:
+            elapsed = time.perf_counter() - state.started
+            self.console.print(f"framestyle: {event.path.name}: "
+                               f"{video_progress(state.frames, state.reused, state.expected, elapsed)}",
+                               highlight=False)
 
     def source_end(self, event: SourceEnd) -> None:
-        self.progress.update(self.frames, total=self.frames_done)  # what was actually read
-        self.progress.advance(self.overall)
+        state = self.sources.pop(event.path, None)
+        for key in [key for key in self.rows if key[0] == event.path]:  # frames of a failed input
+            self.progress.remove_task(self.rows.pop(key))
+        done = state.frames if state else 0
+        expected = max(state.expected or 1, done) if state and state.video else 1
+        self.progress.advance(self.job, expected - done)  # what it did not take: skipped, failed, shorter
+        self.finished_items += 1
+        self.progress.update(self.job, detail=f"{self.finished_items}/{self.total} inputs")
         if event.status == "skipped":
             self.progress.console.print(f"framestyle: {event.path}: skipped, {event.message}")
 

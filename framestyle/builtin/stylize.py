@@ -156,8 +156,11 @@ class FrameWork:
         """After a step: move on to the next level once this one is done."""
         if not self.task.finished or self.finished:
             return
-        if self.task.error is not None:
+        if isinstance(self.task.error, NonFiniteLossError):
             self.retry(self.task.error)
+            return
+        if self.task.error is not None:  # a loss plugin raised: this frame fails
+            self.error = self.task.error
             return
         result = self.task.result()
         self.image, self.done = result.image, self.done + result.iterations

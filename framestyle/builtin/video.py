@@ -39,15 +39,21 @@ FINGERPRINT = "fingerprint.json"
 
 class FrameStore:
     """Numbered PNG frames in a folder, with the fingerprint of the run that
-    made them, so only a run with the same settings and source reuses them."""
+    made them, so only a run with the same settings and source reuses them.
+    Besides the frames (part ``frame``) it may keep other parts, such as the
+    heads of a video's segments (``head``), until the output is complete."""
+
+    PARTS = ("frame", "head")
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.count = 0  # frames written (or kept) so far in this run
         self.reusable = 0
 
-    def path(self, index: int) -> Path:
-        return self.folder / f"frame_{index + 1:06d}.png"
+    def path(self, index: int, part: str = "frame") -> Path:
+        if part not in self.PARTS:
+            raise ValueError(f"unknown part {part!r}")
+        return self.folder / f"{part}_{index + 1:06d}.png"
 
     def resume(self, fingerprint: str, reuse: bool = True) -> int:
         marker = self.folder / FINGERPRINT
@@ -63,15 +69,33 @@ class FrameStore:
         return self.reusable
 
     def clear(self) -> None:
-        for old in self.folder.glob("frame_*.png"):
-            old.unlink()
+        for part in self.PARTS:
+            self.remove(part)
         (self.folder / COMPLETE).unlink(missing_ok=True)
 
-    def kept(self, index: int) -> np.ndarray:
-        return read_image(self.path(index))
+    def remove(self, part: str) -> None:
+        for old in self.folder.glob(f"{part}_*.png"):
+            old.unlink()
+
+    def finished(self, part: str = "frame") -> set[int]:
+        """Indices of the finished frames (or other parts) in the folder."""
+        found = set()
+        for path in self.folder.glob(f"{part}_*.png"):
+            number = path.stem.partition("_")[2]
+            if number.isdigit() and int(number) > 0:
+                found.add(int(number) - 1)
+        return found
+
+    def kept(self, index: int, part: str = "frame") -> np.ndarray:
+        return read_image(self.path(index, part))
+
+    def keep(self, index: int, frame: np.ndarray, part: str = "frame") -> None:
+        write_image_atomic(self.path(index, part), frame)
 
     def add(self, frame: np.ndarray) -> None:
-        if self.count >= self.reusable:  # a kept frame is already on disk, unchanged
+        """The next frame in order; one kept before (a resumed run's, or one
+        finished out of order) is on disk already."""
+        if self.count >= self.reusable and not self.path(self.count).is_file():
             write_image_atomic(self.path(self.count), frame)
         self.count += 1
 
@@ -84,15 +108,22 @@ def previous_fingerprint(marker: Path) -> str | None:
 
 
 class KeepsFrames:
-    """The resume half of a writer whose finished frames live in ``store``."""
+    """The resume half of a writer whose finished frames live in ``store``,
+    and the out-of-order half that lets a video be split into segments."""
 
     store: FrameStore
 
     def resume(self, fingerprint: str, reuse: bool = True) -> int:
         return self.store.resume(fingerprint, reuse)
 
-    def kept(self, index: int) -> np.ndarray:
-        return self.store.kept(index)
+    def kept(self, index: int, part: str = "frame") -> np.ndarray:
+        return self.store.kept(index, part)
+
+    def keep(self, index: int, frame: np.ndarray, part: str = "frame") -> None:
+        self.store.keep(index, frame, part)
+
+    def finished(self, part: str = "frame") -> set[int]:
+        return self.store.finished(part)
 
 
 class FramesWriter(KeepsFrames):
@@ -110,6 +141,7 @@ class FramesWriter(KeepsFrames):
         while self.store.path(index).is_file():
             self.store.path(index).unlink()
             index += 1
+        self.store.remove("head")
         (self.store.folder / COMPLETE).write_text(f"{self.store.count} frames\n")
         (self.store.folder / FINGERPRINT).unlink(missing_ok=True)
 

@@ -1,0 +1,172 @@
+"""Frames in flight together: the scheduler behind ``--batch-size``.
+
+A *stream* is a sequence of frames that must be optimised in order: one
+image, a video, or one segment of a video (each frame may start from the
+previous one's result). The scheduler keeps up to ``capacity`` frames in
+flight, at most one per stream, and advances all of them one iteration at a
+time with one VGG-19 pass per image size (:func:`~framestyle.optimize.step_together`).
+A frame that finishes, by its budget or its own stopping rule, is handed back
+to its stream at once and replaced by the stream's next frame, or by the
+next stream's first: the batch never waits for its slowest member.
+
+On a CUDA out-of-memory error the capacity is halved and the frames that no
+longer fit wait, with their optimizer state, until there is room again;
+nothing done is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
+
+import torch
+
+from framestyle.errors import InputError
+from framestyle.optimize import Encode, Task, step_together
+
+log = logging.getLogger("framestyle")
+
+
+class Work(Protocol):
+    """One frame's optimisation (``framestyle.builtin.stylize.FrameWork``)."""
+
+    task: Task | None
+
+    @property
+    def finished(self) -> bool: ...
+
+    def advance(self) -> None: ...
+
+
+class Stream(Protocol):
+    """Frames to optimise in order. Exceptions from its methods fail the
+    stream (its input), not the run."""
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the stream's input failed: its frames leave the batch."""
+
+    def next_work(self) -> Work | None:
+        """The next frame's optimisation, or None when the stream is done."""
+
+    def finish(self, work: Work) -> None:
+        """Take a finished frame (write it)."""
+
+    def fail(self, error: BaseException) -> None:
+        """The stream failed with ``error``."""
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    text = str(error).lower()
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
+
+
+class Scheduler:
+    def __init__(self, encode: Encode, capacity: int, on_capacity: Callable[[int, int], None] | None = None,
+                 pass_pixels: int | None = None) -> None:
+        self.encode = encode
+        self.capacity = max(1, capacity)
+        self.on_capacity = on_capacity or (lambda old, new: None)
+        self.pass_pixels = pass_pixels
+        self.active: list[tuple[Stream, Work]] = []
+        self.waiting: deque[tuple[Stream, Work]] = deque()  # moved out by an out-of-memory error
+
+    def run(self, streams: Iterable[Stream]) -> None:
+        """Optimise every frame of every stream; returns when all are done.
+        A KeyboardInterrupt passes through with the frames in flight unfinished."""
+        upcoming = iter(streams)
+        while True:
+            self.fill(upcoming)
+            if not self.active:
+                return
+            try:
+                step_together([work.task for _, work in self.active if work.task is not None], self.encode,
+                              self.pass_pixels)
+            except Exception as error:
+                if not is_out_of_memory(error):
+                    raise
+                if len(self.active) > 1:
+                    self.shrink()
+                else:
+                    self.give_up(error)
+                continue
+            for stream, work in list(self.active):
+                self.settle(stream, work)
+
+    def fill(self, upcoming: Iterator[Stream]) -> None:
+        """Take frames in until the batch is full: waiting ones first, then
+        the next streams."""
+        self.active = [(stream, work) for stream, work in self.active if not stream.cancelled]
+        while len(self.active) < self.capacity and self.waiting:
+            stream, work = self.waiting.popleft()
+            if not stream.cancelled:
+                self.active.append((stream, work))
+        while len(self.active) < self.capacity:
+            stream = next(upcoming, None)
+            if stream is None:
+                return
+            self.start(stream)
+
+    def start(self, stream: Stream) -> None:
+        """Bring the stream's next frame in; a frame that needs no
+        optimisation (reused, or done by a plugin) is finished at once."""
+        while not stream.cancelled:
+            try:
+                work = stream.next_work()
+                if work is None:
+                    return
+                if not work.finished:
+                    self.active.append((stream, work))
+                    return
+                stream.finish(work)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as error:
+                stream.fail(error)
+                return
+
+    def settle(self, stream: Stream, work: Work) -> None:
+        """After a step: a finished frame goes to its stream, whose next frame takes its place."""
+        if stream.cancelled:
+            return
+        try:
+            work.advance()
+            if not work.finished:
+                return
+            self.active.remove((stream, work))
+            stream.finish(work)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as error:
+            if (stream, work) in self.active:
+                self.active.remove((stream, work))
+            stream.fail(error)
+            return
+        self.start(stream)
+
+    def give_up(self, error: BaseException) -> None:
+        """Out of memory with one frame alone: that input fails."""
+        stream, work = self.active.pop()
+        self.capacity = 1
+        free_memory()
+        task = work.task
+        size = f" at {task.shape[-1]}x{task.shape[-2]} px" if task is not None else ""
+        stream.fail(InputError(f"out of memory optimising one frame{size}; try a smaller --size "
+                               f"({str(error).splitlines()[0]})"))
+
+    def shrink(self) -> None:
+        old = self.capacity
+        self.capacity = max(1, min(old, len(self.active)) // 2)
+        free_memory()
+        moved, self.active = self.active[self.capacity:], self.active[:self.capacity]
+        self.waiting.extendleft(reversed(moved))
+        log.warning("out of memory with %d frame(s) in a batch; continuing with %d (finished frames are kept)",
+                    len(self.active) + len(moved), self.capacity)
+        self.on_capacity(old, self.capacity)
+
+
+def free_memory() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

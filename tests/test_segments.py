@@ -1,0 +1,120 @@
+"""A video split into segments optimised side by side (--batch-size N):
+boundaries at scene cuts or cross-faded, resumable, every frame written once."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import make_video, sample, save
+
+import framestyle
+from framestyle import segments as splitting
+from framestyle.host import PluginHost
+from framestyle.images import read_image
+from framestyle.segments import Segment, plan_segments
+
+OPTIONS = dict(size=48, iterations=8, first_iterations=16, min_iterations=3, precision="fp32", verbosity=-1,
+               writer="frames")
+
+
+def test_segments_start_at_cuts_or_overlap_by_a_few_frames():
+    assert plan_segments(40, 4, []) == [Segment(0, 0, 10), Segment(6, 10, 20), Segment(16, 20, 30),
+                                        Segment(26, 30, 40)]
+    assert plan_segments(40, 2, [18]) == [Segment(0, 0, 18), Segment(18, 18, 40)]  # near the middle: used
+    assert plan_segments(40, 2, [3]) == [Segment(0, 0, 20), Segment(16, 20, 40)]  # too far from it
+    assert plan_segments(12, 4, []) == [Segment(0, 0, 12)]  # too short to split
+    assert plan_segments(17, 8, [9]) == [Segment(0, 0, 9), Segment(9, 9, 17)]
+
+
+def frames(folder: Path) -> list[np.ndarray]:
+    return [read_image(p).astype(np.float32) for p in sorted(folder.glob("frame_*.png"))]
+
+
+def steps(images: list[np.ndarray]) -> np.ndarray:
+    """Mean absolute change from each frame to the next where the clip's
+    background moved (it pans 2 pixels a frame to the left)."""
+    return np.array([np.abs(b[:, :-2] - a[:, 2:]).mean() for a, b in zip(images, images[1:])])
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    return make_video(tmp_path_factory.mktemp("clip") / "clip.mp4", frames=24, audio=False)
+
+
+@pytest.fixture
+def style(tmp_path):
+    return save(tmp_path / "style.png", sample("swirls.jpg", 48))
+
+
+def test_a_video_in_two_segments_has_no_jump_where_they_meet(long_clip, style, tmp_path, weights, caplog,
+                                                              monkeypatch):
+    with caplog.at_level(logging.INFO, logger="framestyle"):
+        summary = framestyle.run(long_clip, style, tmp_path / "faded", batch_size=2, weights=weights,
+                                 host=PluginHost(autoload=False), **OPTIONS)
+    assert summary.exit_code == 0
+    assert any("24 frames, 0 scene cut(s); 2 segments from frames 1, 13, 1 cross-faded over 4 frames" in r.message
+               for r in caplog.records)
+    faded = frames(tmp_path / "faded")
+    assert len(faded) == 24 and not list((tmp_path / "faded").glob("head_*"))
+    monkeypatch.setattr(splitting, "OVERLAP", 0)
+    framestyle.run(long_clip, style, tmp_path / "hard", batch_size=2, weights=weights,
+                   host=PluginHost(autoload=False), **OPTIONS)
+    hard = frames(tmp_path / "hard")
+    # A hard switch from one warm-start chain to the other shows as a jump
+    # into frame 13; the cross-fade over frames 9-12 spreads it so that no
+    # step there stands out from the steps elsewhere.
+    seam = slice(7, 12)
+    hard_steps, faded_steps = steps(hard), steps(faded)
+    elsewhere = np.delete(faded_steps, range(7, 12))
+    assert hard_steps[11] > 1.8 * np.delete(hard_steps, range(7, 12)).max()
+    assert faded_steps[seam].max() < 0.65 * hard_steps[11]
+    assert faded_steps[seam].max() < 1.3 * elsewhere.max()
+
+
+
+def test_a_segment_boundary_goes_to_a_scene_cut(tmp_path, style, weights, caplog):
+    clip = make_video(tmp_path / "cut.mp4", frames=24, cut_at=10, audio=False)
+    with caplog.at_level(logging.INFO, logger="framestyle"):
+        summary = framestyle.run(clip, style, tmp_path / "out", batch_size=2, weights=weights,
+                                 host=PluginHost(autoload=False), **OPTIONS)
+    assert summary.exit_code == 0 and len(frames(tmp_path / "out")) == 24
+    assert any("1 scene cut(s); 2 segments from frames 1, 11" in r.message and "cross-faded" not in r.message
+               for r in caplog.records)
+
+
+@pytest.mark.parametrize("writer", ["frames", "mp4"])
+def test_an_interrupted_segmented_video_resumes_to_the_same_result(long_clip, style, tmp_path, weights, writer):
+    stylised: list[int] = []
+
+    class StopAfterEight:
+        @framestyle.hookimpl
+        def on_frame_end(self, event):
+            if not event.reused:
+                stylised.append(event.index)
+                if len(stylised) == 8:
+                    raise KeyboardInterrupt
+
+    options = {**OPTIONS, "writer": writer}
+    name = "out.mp4" if writer == "mp4" else "out"
+    reference = tmp_path / "reference" / name
+    framestyle.run(long_clip, style, reference, batch_size=2, weights=weights, host=PluginHost(autoload=False),
+                   **options)
+    host = PluginHost(autoload=False)
+    host.register(StopAfterEight(), "stop")
+    out = tmp_path / name
+    assert framestyle.run(long_clip, style, out, batch_size=2, weights=weights, host=host, **options).exit_code == 130
+    assert not (out.exists() if writer == "mp4" else (out / ".framestyle-complete").exists())
+    # Both segments had finished frames: the second one's are the later half.
+    assert min(stylised) == 0 and max(stylised) >= 12
+    host = PluginHost(autoload=False)
+    host.register(StopAfterEight(), "stop")  # it has seen eight: no more stops
+    assert framestyle.run(long_clip, style, out, batch_size=2, weights=weights, host=host, **options).exit_code == 0
+    assert sorted(stylised) == list(range(24))  # every frame stylised once over both runs
+    if writer == "mp4":
+        assert out.read_bytes() == reference.read_bytes()
+    else:
+        for a, b in zip(frames(out), frames(reference), strict=True):
+            assert np.array_equal(a, b)
