@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from framestyle import segments as splitting
+from framestyle.ahead import Frame, ReadAhead
 from framestyle.batch import Scheduler
 from framestyle.discover import WorkItem, plan
 from framestyle.errors import FramestyleError, InputError, PluginError, UsageError
@@ -380,7 +381,7 @@ class ItemRun:
                 plan = self.plan_segments(capacity)
             self.kept = self.engine.resume(self.writer, self.source.info, plan)
             if plan is None:
-                self.frames = enumerate(self.source.frames())
+                self.frames = ReadAhead(enumerate(self.source.frames()), self.runtime.working_frame)
                 return [self]
             self.finished = {part: self.writer.finished(part) for part in ("frame", "head")}  # type: ignore[attr-defined]
             self.next_to_write = 0
@@ -415,22 +416,26 @@ class ItemRun:
     # the stream ----------------------------------------------------------------
 
     def next_work(self) -> Pending | None:
-        index, frame = next(self.frames, (None, None))
+        frame = next(self.frames, None)
         if frame is None:
+            self.close_reader()
             self.complete()
             return None
-        assert index is not None
-        return self.prepare(index, frame, self.previous, reuse=index < self.kept)
+        return self.prepare(frame, self.previous, reuse=frame.index < self.kept)
 
-    def prepare(self, index: int, frame: np.ndarray, previous: Previous | None, reuse: bool,
-                part: str = "frame") -> Pending:
+    def close_reader(self) -> None:
+        if isinstance(getattr(self, "frames", None), ReadAhead):
+            self.frames.close()
+
+    def prepare(self, frame: Frame, previous: Previous | None, reuse: bool, part: str = "frame") -> Pending:
         """A frame's start. A video frame that continues a shot starts warm
         from the previous result warped by the flow of the original frames;
         the first frame and the first after a scene cut start cold."""
         assert self.source is not None
         info, settings = self.source.info, self.settings
-        content_rgb, content, size = self.runtime.prepare_content(frame)
-        motion = estimate_motion(previous.content, content_rgb) if previous else None
+        index, content_rgb, size = frame.index, frame.working, frame.out_size
+        content = to_tensor(content_rgb, self.runtime.device)
+        motion = frame.motion if previous else None
         warm = previous is not None and motion is not None and not motion.cut and settings.warm_start
         video = info.kind == "video"
         budget = settings.cold_iterations() if video and not warm else settings.iterations
@@ -552,6 +557,7 @@ class ItemRun:
             self.writer = None
         for segment in getattr(self, "segments", []):
             segment.close()
+        self.close_reader()
         if self.source is not None:
             outcome.kind = outcome.kind or self.source.info.kind
             self.source.close()
@@ -573,7 +579,7 @@ class SegmentRun:
     def __init__(self, item_run: ItemRun, segment: Segment, later: Segment | None) -> None:
         self.item_run, self.segment, self.later = item_run, segment, later
         self.source: Source | None = None
-        self.frames: Iterator[tuple[int, np.ndarray]] | None = None
+        self.frames: ReadAhead | None = None
         self.previous: Previous | None = None
         self.done = False
 
@@ -584,15 +590,16 @@ class SegmentRun:
     def next_work(self) -> Pending | None:
         if self.frames is None:
             self.source = self.item_run.engine.open_source(self.item_run.item.path)
-            self.frames = enumerate(self.source.frames())
-        for index, frame in self.frames:
-            if index < self.segment.start:
+            self.frames = ReadAhead(enumerate(self.source.frames()), self.item_run.runtime.working_frame,
+                                    motion_from=self.segment.start + 1)
+        for frame in self.frames:
+            if frame.index < self.segment.start:
                 continue
-            if index >= self.segment.end:
+            if frame.index >= self.segment.end:
                 break
-            part = "head" if index < self.segment.owned else "frame"
-            reuse = index in self.item_run.finished[part]
-            return self.item_run.prepare(index, frame, self.previous, reuse, part)
+            part = "head" if frame.index < self.segment.owned else "frame"
+            reuse = frame.index in self.item_run.finished[part]
+            return self.item_run.prepare(frame, self.previous, reuse, part)
         self.close()
         self.done = True
         self.item_run.segment_done()
@@ -618,6 +625,8 @@ class SegmentRun:
         self.item_run.fail(error)
 
     def close(self) -> None:
+        if self.frames is not None:
+            self.frames.close()
         if self.source is not None:
             self.source.close()
             self.source = None
