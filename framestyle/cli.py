@@ -216,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:N or mps")
     g.add_argument("--batch-size", type=batch_size, default="auto", metavar="N|auto",
                    help="frames optimised together: images of one size, or a video split into N "
-                        "segments; auto: what the GPU's free memory holds (1 on the CPU)")
+                        "segments; auto: what the GPU's free memory holds; on the CPU 4 images "
+                        "(up to --size 512) and videos unsplit")
     g.add_argument("--precision", default=defaults.precision, choices=PRECISIONS,
                    help="VGG-19 arithmetic: auto picks bf16 where the device is fast at it "
                         "(CUDA, recent CPUs), else fp32; Grams and losses stay fp32")

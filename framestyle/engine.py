@@ -125,6 +125,9 @@ class Engine:
         # The built-in optimisation alone: frames can be batched, and the
         # engine drives it directly; a plugin's stylize gets one frame a call.
         self.own_stylize = self.hooks.implementers("stylize") == ["stylize"]
+        # Segments start cold, so a video is split only where the batch runs
+        # them faster than one after another: on a GPU, or when asked for.
+        self.split_videos = settings.batch_size > 0 or self.runtime.device.type == "cuda"
 
     def run(self) -> RunEnd:
         started = time.perf_counter()
@@ -377,7 +380,8 @@ class ItemRun:
         assert self.source is not None and self.writer is not None
         try:
             plan = None
-            if capacity > 1 and self.source.info.kind == "video" and hasattr(self.writer, "keep"):
+            if capacity > 1 and self.engine.split_videos and self.source.info.kind == "video" \
+                    and hasattr(self.writer, "keep"):
                 plan = self.plan_segments(capacity)
             self.kept = self.engine.resume(self.writer, self.source.info, plan)
             if plan is None:

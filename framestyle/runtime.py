@@ -137,10 +137,14 @@ class Runtime:
         return encode_in(self.encoder, image, layers, self.autocast)
 
     def auto_batch_size(self, limit: int = 16) -> int:
-        """Frames to optimise together: 1 on the CPU and MPS, where a batch
-        runs no faster than its frames one after another; on CUDA as many
-        ``--size`` square frames as 70% of the free memory holds, measured
-        from one frame's forward and backward pass."""
+        """Frames to optimise together. On CUDA as many ``--size`` square
+        frames as 70% of the free memory holds, measured from one frame's
+        forward and backward pass. On the CPU 4 up to 512 px: the coarse
+        levels of images of one size share VGG-19 passes, which pays there
+        (4 photos at 256 px: 7% less time than one at a time), while full-size
+        passes run one image at a time anyway; 1 on MPS (not measured)."""
+        if self.device.type == "cpu":
+            return 4 if self.settings.size <= 512 else 1
         if self.device.type != "cuda":
             return 1
         size = self.settings.size

@@ -60,8 +60,8 @@ class Settings:
     min_iterations: int = 20  # a warm frame never stops before this
     tolerance: float = 0.005  # a warm frame stops when 10 iterations improve its loss less than this
     # Frames optimised together: images of one size, or a video's segments.
-    # 0 is auto: as many as the device's free memory holds (1 on the CPU,
-    # where a batch gains nothing: README, Performance).
+    # 0 is auto: on CUDA what its free memory holds; on the CPU 4 images (up
+    # to 512 px) and videos unsplit (Runtime.auto_batch_size; README, Performance).
     batch_size: int = 0
     optimizer: str = "lbfgs"
     learning_rate: float | None = None  # None: the optimizer's own default

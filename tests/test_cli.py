@@ -145,7 +145,8 @@ def test_interrupt_keeps_finished_outputs_and_leaves_no_partial_file(photos, tmp
         "    if len(frames) == 2:\n        raise KeyboardInterrupt\n"
     )
     out = tmp_path / "out"
-    code, _, err = run(capsys, "run", photos, "--style", tmp_path / "style.jpg", "-o", out, *FAST, "-p", plugin)
+    code, _, err = run(capsys, "run", photos, "--style", tmp_path / "style.jpg", "-o", out, *FAST, "-p", plugin,
+                       "--batch-size", "1")  # one input after the other
     assert code == 130 and "interrupted" in err
     assert outputs(out) == ["cat.png"]
     Image.open(out / "cat.png").load()

@@ -244,7 +244,7 @@ def test_events_carry_what_they_promise(photos, tmp_path, weights):
     host = PluginHost(autoload=False)
     host.register(observer, "observer")
     summary = framestyle.run(photos, tmp_path / "style.jpg", tmp_path / "out", size=24, iterations=4,
-                             host=host, weights=weights)
+                             batch_size=1, host=host, weights=weights)  # one input after the other
     (start,) = seen["on_run_start"]
     assert start.total_items == 2 and start.device == "cpu" and "Oxford" in start.weights
     assert [e.info.kind for e in seen["on_source_start"]] == ["image", "image"]
@@ -286,7 +286,7 @@ def test_loader_plugin_claims_new_extensions_in_folders_and_may_decline(photos, 
     host = PluginHost(autoload=False)
     host.register(Flat(), "flat")
     summary = framestyle.run(photos, tmp_path / "style.jpg", tmp_path / "out", size=24, iterations=1,
-                             host=host, weights=weights)
+                             batch_size=1, host=host, weights=weights)  # in the folder's order
     assert summary.done == 3 and tried == ["cat.jpg", "plain.flat"]  # rocket.png is not its extension
     assert Image.open(tmp_path / "out" / "plain.png").size == (20, 10)  # made by the plugin's source
     assert Image.open(tmp_path / "out" / "cat.png").size[0] == 24  # the built-in loader took over
