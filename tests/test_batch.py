@@ -154,7 +154,15 @@ def test_the_display_shows_each_frame_in_flight_and_the_whole_job(folder, tmp_pa
     the whole job counted in frames, whose total the engine gives up front."""
     from framestyle.builtin import progress
     from framestyle.settings import Settings
-    from framestyle.types import FrameEnd, FrameStart, RunStart, SourceEnd, SourceInfo, SourceStart, Step
+    from framestyle.types import (
+        FrameEnd,
+        FrameStart,
+        RunStart,
+        SourceEnd,
+        SourceInfo,
+        SourceStart,
+        Step,
+    )
 
     starts: list[RunStart] = []
 
