@@ -12,6 +12,7 @@ import logging
 import math
 import platform
 import statistics
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ class FrameLog:
     def __init__(self, info: SourceInfo, output: Path, settings: Settings, runtime: Any) -> None:
         self.info, self.output, self.settings, self.runtime = info, output, settings, runtime
         self.frames: list[FrameEnd] = []
+        self.started = time.perf_counter()
 
     def add(self, end: FrameEnd) -> None:
         self.frames.append(end)
@@ -56,7 +58,8 @@ class FrameLog:
         cold = [f.iterations for f in stylised if not f.warm]
         warm = [f.iterations for f in stylised if f.warm]
         errors = [f.warp_error for f in self.frames if f.warp_error is not None]
-        seconds = sum(f.seconds for f in self.frames)
+        # Wall time: frames in flight together (segments) overlap.
+        seconds = time.perf_counter() - self.started
         return {
             "frames": len(self.frames),
             "reused_frames": len(self.frames) - len(stylised),
