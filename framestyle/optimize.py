@@ -145,6 +145,13 @@ class Task:
         self.history.append(self.best.loss)
         self.finished = self.done >= self.iterations or (self.stop is not None and self.stop.should_stop(self.history))
 
+    def run(self) -> StylizeResult:
+        """Optimise this image alone to the end; raises the error that ended
+        it (:class:`NonFiniteLossError` if the loss stopped being finite)."""
+        while not self.finished:
+            step_together([self], self.encode)
+        return self.result()
+
     def result(self) -> StylizeResult:
         if self.error is not None:
             raise self.error
@@ -207,25 +214,6 @@ def run_pass(group: Sequence[Task], encode: Encode) -> None:
             task.error, task.finished = error, True
     if total.requires_grad:
         total.backward()
-
-
-def optimize(
-    init: torch.Tensor,
-    losses: Sequence[WeightedLoss],
-    encode: Encode,
-    optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
-    iterations: int,
-    on_step: Callable[[int, float, dict[str, float]], None] = lambda *a: None,
-    clamp_each_step: bool = False,
-    stop: StopRule | None = None,
-    on_image: Callable[[int, torch.Tensor], None] | None = None,
-) -> StylizeResult:
-    """One image's optimisation (see :class:`Task`); raises
-    :class:`NonFiniteLossError` if the loss stops being finite."""
-    task = Task(init, losses, encode, optimizer, iterations, on_step, clamp_each_step, stop, on_image)
-    while not task.finished:
-        step_together([task], encode)
-    return task.result()
 
 
 @dataclass

@@ -61,15 +61,15 @@ def test_result_is_the_best_image_evaluated(pair, weights, encoder):
     """L-BFGS without a line search may overshoot on its last step; the
     result is the best image seen, and its reported loss is its own."""
     from framestyle.losses import ContentLoss, StyleLoss, gram
-    from framestyle.optimize import WeightedLoss, optimize
+    from framestyle.optimize import Task, WeightedLoss
 
     content, style = (tensor(x) for x in pair)
     targets = {k: gram(v) for k, v in encoder(style, DEFAULT_STYLE_LAYERS).items()}
     terms = [WeightedLoss("content", 1.0, ContentLoss("relu4_2", encoder(content, ["relu4_2"])["relu4_2"])),
              WeightedLoss("style", 5.0, StyleLoss(DEFAULT_STYLE_LAYERS, targets))]
     seen = []
-    result = optimize(content, terms, encoder, lambda p: torch.optim.LBFGS(p, max_iter=1, lr=1),
-                      25, lambda i, loss, parts: seen.append(loss))
+    result = Task(content, terms, encoder, lambda p: torch.optim.LBFGS(p, max_iter=1, lr=1),
+                  25, lambda i, loss, parts: seen.append(loss)).run()
     assert result.loss == pytest.approx(min(seen))
     with torch.no_grad():
         feats = encoder(result.image, ["relu4_2", *DEFAULT_STYLE_LAYERS])
