@@ -175,8 +175,8 @@ class Engine:
         if self.settings.batch_size:
             return self.settings.batch_size
         capacity = self.runtime.auto_batch_size()
-        log.log(logging.INFO if capacity > 1 else logging.DEBUG, "batch size %d (auto, %s)", capacity,
-                self.runtime.device)
+        level = logging.INFO if self.runtime.device.type == "cuda" else logging.DEBUG
+        log.log(level, "batch size %d (auto, %s)", capacity, self.runtime.device)
         return capacity
 
     def streams(self, items: list[WorkItem], together: bool) -> Iterator[ItemRun | SegmentRun]:
