@@ -72,6 +72,7 @@ class Scheduler:
         self.pass_pixels = pass_pixels
         self.active: list[tuple[Stream, Work]] = []
         self.waiting: deque[tuple[Stream, Work]] = deque()  # moved out by an out-of-memory error
+        self.later: deque[Stream] = deque()  # streams whose next frame could not start for lack of memory
 
     def run(self, streams: Iterable[Stream]) -> None:
         """Optimise every frame of every stream; returns when all are done.
@@ -93,7 +94,8 @@ class Scheduler:
                     self.give_up(error)
                 continue
             for stream, work in list(self.active):
-                self.settle(stream, work)
+                if (stream, work) in self.active:  # an out-of-memory error may have moved it out
+                    self.settle(stream, work)
 
     def fill(self, upcoming: Iterator[Stream]) -> None:
         """Take frames in until the batch is full: waiting ones first, then
@@ -103,6 +105,8 @@ class Scheduler:
             stream, work = self.waiting.popleft()
             if not stream.cancelled:
                 self.active.append((stream, work))
+        while len(self.active) < self.capacity and self.later:
+            self.start(self.later.popleft())
         while len(self.active) < self.capacity:
             stream = next(upcoming, None)
             if stream is None:
@@ -111,7 +115,9 @@ class Scheduler:
 
     def start(self, stream: Stream) -> None:
         """Bring the stream's next frame in; a frame that needs no
-        optimisation (reused, or done by a plugin) is finished at once."""
+        optimisation (reused, or done by a plugin) is finished at once. Out
+        of memory while it starts, with other frames in flight, shrinks the
+        batch; the stream offers the same frame again when there is room."""
         while not stream.cancelled:
             try:
                 work = stream.next_work()
@@ -124,7 +130,11 @@ class Scheduler:
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as error:
-                stream.fail(error)
+                if is_out_of_memory(error) and self.active:
+                    self.shrink(starting=1)
+                    self.later.append(stream)
+                else:
+                    stream.fail(error)
                 return
 
     def settle(self, stream: Stream, work: Work) -> None:
@@ -140,6 +150,9 @@ class Scheduler:
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as error:
+            if is_out_of_memory(error) and len(self.active) > 1:
+                self.shrink()  # the frame moves on at a later step; nothing of it is lost
+                return
             if (stream, work) in self.active:
                 self.active.remove((stream, work))
             stream.fail(error)
@@ -156,14 +169,16 @@ class Scheduler:
         stream.fail(InputError(f"out of memory optimising one frame{size}; try a smaller --size "
                                f"({str(error).splitlines()[0]})"))
 
-    def shrink(self) -> None:
+    def shrink(self, starting: int = 0) -> None:
+        """Halve the batch (``starting``: a frame that failed to join it counts too)."""
         old = self.capacity
-        self.capacity = max(1, min(old, len(self.active)) // 2)
+        in_flight = min(old, len(self.active) + starting)
+        self.capacity = max(1, in_flight // 2)
         free_memory()
         moved, self.active = self.active[self.capacity:], self.active[:self.capacity]
         self.waiting.extendleft(reversed(moved))
         log.warning("out of memory with %d frame(s) in a batch; continuing with %d (finished frames are kept)",
-                    len(self.active) + len(moved), self.capacity)
+                    in_flight, self.capacity)
         self.on_capacity(old, self.capacity)
 
 

@@ -345,6 +345,7 @@ class ItemRun:
         self.announced = False
         self.previous: Previous | None = None
         self.kept = 0
+        self.held: Frame | None = None
         self.iterations = 0  # over all its frames, segment heads included
         self.started = time.perf_counter()
 
@@ -420,12 +421,15 @@ class ItemRun:
     # the stream ----------------------------------------------------------------
 
     def next_work(self) -> Pending | None:
-        frame = next(self.frames, None)
+        frame = self.held or next(self.frames, None)
         if frame is None:
             self.close_reader()
             self.complete()
             return None
-        return self.prepare(frame, self.previous, reuse=frame.index < self.kept)
+        self.held = frame  # offered again if it cannot start now (out of memory)
+        pending = self.prepare(frame, self.previous, reuse=frame.index < self.kept)
+        self.held = None
+        return pending
 
     def close_reader(self) -> None:
         if isinstance(getattr(self, "frames", None), ReadAhead):
@@ -585,6 +589,7 @@ class SegmentRun:
         self.source: Source | None = None
         self.frames: ReadAhead | None = None
         self.previous: Previous | None = None
+        self.held: Frame | None = None
         self.done = False
 
     @property
@@ -596,14 +601,17 @@ class SegmentRun:
             self.source = self.item_run.engine.open_source(self.item_run.item.path)
             self.frames = ReadAhead(enumerate(self.source.frames()), self.item_run.runtime.working_frame,
                                     motion_from=self.segment.start + 1)
-        for frame in self.frames:
+        while (frame := self.held or next(self.frames, None)) is not None:
             if frame.index < self.segment.start:
                 continue
             if frame.index >= self.segment.end:
                 break
             part = "head" if frame.index < self.segment.owned else "frame"
             reuse = frame.index in self.item_run.finished[part]
-            return self.item_run.prepare(frame, self.previous, reuse, part)
+            self.held = frame  # offered again if it cannot start now (out of memory)
+            pending = self.item_run.prepare(frame, self.previous, reuse, part)
+            self.held = None
+            return pending
         self.close()
         self.done = True
         self.item_run.segment_done()

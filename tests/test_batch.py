@@ -200,3 +200,36 @@ def test_the_display_shows_each_frame_in_flight_and_the_whole_job(folder, tmp_pa
         assert job.completed == 4 and len(reporter.progress.tasks) == 1  # its rows are gone, its frames counted
     finally:
         reporter.progress.stop()
+
+
+@pytest.mark.parametrize("where, size, raise_at, message", [
+    ("a frame starts", 48, 3, "out of memory with 3 frame(s) in a batch; continuing with 1"),
+    ("a frame moves to its next level", 64, 4, "out of memory with 3 frame(s) in a batch; continuing with 1"),
+])
+def test_out_of_memory_building_a_frames_targets_shrinks_the_batch(folder, tmp_path, weights, monkeypatch, caplog,
+                                                                   where, size, raise_at, message):
+    """The content target is computed when a frame (or a pyramid level)
+    starts; out of memory there, with other frames in flight, shrinks the
+    batch and the frame starts again later, losing nothing."""
+    options = {**COMMON, "size": size, "scales": 2}
+    run(folder, tmp_path / "style.jpg", tmp_path / "alone", batch_size=1, host=PluginHost(autoload=False),
+        weights=weights, **options)
+    original, calls = Runtime.encode, []
+
+    def tight(self, image, layers):
+        if list(layers) == ["relu4_2"] and not image.requires_grad:  # a content target
+            calls.append(image.shape)
+            if len(calls) == raise_at:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        return original(self, image, layers)
+
+    monkeypatch.setattr(Runtime, "encode", tight)
+    with caplog.at_level(logging.WARNING, logger="framestyle"):
+        summary = run(folder, tmp_path / "style.jpg", tmp_path / "out", batch_size=3,
+                      host=PluginHost(autoload=False), weights=weights, **options)
+    assert summary.exit_code == 0 and summary.done == 5, where
+    # The failed call was a first level's target, or the full-size level's.
+    assert (calls[raise_at - 1][-2:] == calls[0][-2:]) == (where == "a frame starts")
+    assert any(message in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
+    for name, loss in final_losses(tmp_path / "alone").items():
+        assert final_losses(tmp_path / "out")[name] == pytest.approx(loss, rel=0.1), (where, name)

@@ -114,24 +114,26 @@ class FrameWork:
         self.first_error: Exception | None = None
         self.error: Exception | None = None
         self.final: StylizeResult | None = None
-        self.task = self.start_level()
+        self.task = self.start_level(0, init, 0)
 
     @property
     def finished(self) -> bool:
         return self.final is not None or self.error is not None
 
-    def level_job(self) -> FrameJob:
-        (h, w), _ = self.plan[self.level]
-        if self.level == len(self.plan) - 1:
+    def level_job(self, level: int) -> FrameJob:
+        (h, w), _ = self.plan[level]
+        if level == len(self.plan) - 1:
             return self.job
         return dataclasses.replace(self.job, content=resize_tensor(self.job.content, h, w), scratch={})
 
-    def start_level(self, safe: bool = False) -> Task:
-        """The task of the current level; ``safe``: loss weights scaled so the
-        largest is 1 and Adam, whose steps are bounded."""
-        job, settings = self.level_job(), self.job.settings
-        (h, w), iterations = self.plan[self.level]
-        hooks, done = job.runtime.hooks, self.done
+    def start_level(self, level: int, image: torch.Tensor, done: int, safe: bool = False) -> Task:
+        """The task of ``level``, starting from ``image`` after ``done``
+        iterations; ``safe``: loss weights scaled so the largest is 1 and
+        Adam, whose steps are bounded. It changes nothing else, so a failure
+        here (out of memory) leaves the frame as it was."""
+        job, settings = self.level_job(level), self.job.settings
+        (h, w), iterations = self.plan[level]
+        hooks = job.runtime.hooks
 
         def on_step(iteration: int, loss: float, losses: dict[str, float]) -> None:
             hooks.on_step(Step(job.source.path, job.index, done + iteration, self.total, loss, losses))
@@ -141,13 +143,13 @@ class FrameWork:
         chosen = dataclasses.replace(settings, learning_rate=None) if safe else settings
         if safe:
             losses = safe_losses(losses)
-        last = self.level == len(self.plan) - 1
+        last = level == len(self.plan) - 1
         torch.manual_seed(settings.seed)
         # Every step is projected back onto valid pixels [0, 1]: unconstrained
         # L-BFGS wanders outside, and the clamped image that is written then
         # scores worse than the one optimised (measured: 0.708 against 0.766
         # after 300 iterations at 256 px; README, Performance).
-        return Task(resize_tensor(self.image, h, w), losses, job.runtime.encode,
+        return Task(resize_tensor(image, h, w), losses, job.runtime.encode,
                     lambda params: spec.build(params, chosen), iterations, on_step, clamp_each_step=True,
                     stop=StopRule(settings.min_iterations, settings.tolerance) if job.warm else None,
                     on_image=previewer(self.job) if last else None)
@@ -163,12 +165,12 @@ class FrameWork:
             self.error = self.task.error
             return
         result = self.task.result()
-        self.image, self.done = result.image, self.done + result.iterations
-        self.level += 1
-        if self.level == len(self.plan):
-            self.final = StylizeResult(result.image, self.done, result.loss, result.losses)
+        done = self.done + result.iterations
+        if self.level + 1 < len(self.plan):  # built first: if that fails, advance can be called again
+            self.task = self.start_level(self.level + 1, result.image, done)
         else:
-            self.task = self.start_level()
+            self.final = StylizeResult(result.image, done, result.loss, result.losses)
+        self.level, self.image, self.done = self.level + 1, result.image, done
 
     def retry(self, error: NonFiniteLossError) -> None:
         if self.retried:
@@ -177,8 +179,8 @@ class FrameWork:
             return
         log.warning("%s: %s; retrying with the loss weights scaled to at most 1 and the Adam optimizer",
                     self.job.source.path, error)
+        self.task = self.start_level(self.level, self.image, self.done, safe=True)
         self.retried, self.first_error = True, error
-        self.task = self.start_level(safe=True)
 
     def result(self) -> StylizeResult:
         if self.error is not None:
