@@ -65,5 +65,4 @@ class ReadAhead:
 
     def close(self) -> None:
         """Stop reading; returns once the worker is idle, so the source can close."""
-        self.future.cancel()
         self.pool.shutdown(wait=True, cancel_futures=True)

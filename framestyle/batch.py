@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 import torch
@@ -64,12 +64,9 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 
 class Scheduler:
-    def __init__(self, encode: Encode, capacity: int, on_capacity: Callable[[int, int], None] | None = None,
-                 pass_pixels: int | None = None) -> None:
+    def __init__(self, encode: Encode, capacity: int) -> None:
         self.encode = encode
         self.capacity = max(1, capacity)
-        self.on_capacity = on_capacity or (lambda old, new: None)
-        self.pass_pixels = pass_pixels
         self.active: list[tuple[Stream, Work]] = []
         self.waiting: deque[tuple[Stream, Work]] = deque()  # moved out by an out-of-memory error
         self.later: deque[Stream] = deque()  # streams whose next frame could not start for lack of memory
@@ -83,8 +80,7 @@ class Scheduler:
             if not self.active:
                 return
             try:
-                step_together([work.task for _, work in self.active if work.task is not None], self.encode,
-                              self.pass_pixels)
+                step_together([work.task for _, work in self.active if work.task is not None], self.encode)
             except Exception as error:
                 if not is_out_of_memory(error):
                     raise
@@ -171,15 +167,13 @@ class Scheduler:
 
     def shrink(self, starting: int = 0) -> None:
         """Halve the batch (``starting``: a frame that failed to join it counts too)."""
-        old = self.capacity
-        in_flight = min(old, len(self.active) + starting)
+        in_flight = min(self.capacity, len(self.active) + starting)
         self.capacity = max(1, in_flight // 2)
         free_memory()
         moved, self.active = self.active[self.capacity:], self.active[:self.capacity]
         self.waiting.extendleft(reversed(moved))
         log.warning("out of memory with %d frame(s) in a batch; continuing with %d (finished frames are kept)",
                     in_flight, self.capacity)
-        self.on_capacity(old, self.capacity)
 
 
 def free_memory() -> None:

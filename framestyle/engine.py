@@ -31,7 +31,6 @@ from framestyle.errors import FramestyleError, InputError, PluginError, UsageErr
 from framestyle.host import PluginHost
 from framestyle.images import (
     IMAGE_EXTENSIONS,
-    fit_long_side,
     image_size,
     preview_path,
     resize,
@@ -41,7 +40,7 @@ from framestyle.motion import estimate as estimate_motion
 from framestyle.motion import warp_error as motion_warp_error
 from framestyle.report import FrameLog
 from framestyle.runrecord import ItemRecord, write_records
-from framestyle.runtime import Runtime, at_least, to_tensor
+from framestyle.runtime import Runtime, to_tensor
 from framestyle.segments import Segment
 from framestyle.settings import COLOR_MODES, MAX_BATCH, MAX_PIXELS, Settings
 from framestyle.types import (
@@ -221,7 +220,7 @@ class Engine:
             width, height = image_size(path, self.settings.max_pixels)
         except Exception:
             return (0, 0)
-        width, height = at_least(*fit_long_side(width, height, self.settings.size))
+        (width, height), _ = self.runtime.sizes(width, height)
         return (height, width)
 
     def item_ended(self, item_run: ItemRun, outcome: Outcome) -> None:

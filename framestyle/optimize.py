@@ -162,35 +162,32 @@ class Task:
 
 # On the CPU, stacking images into one VGG-19 pass pays only while they are
 # small: at 2 cores, 4 images of 64-128 px cost 3.3-3.9x one image, 4 of 256
-# px cost 4.4-5.0x (cache misses). So a CPU pass holds at most this many pixels.
+# px cost 4.4-5.0x. So a CPU pass holds at most this many pixels.
 CPU_PASS_PIXELS = 128 * 128 * 4
 
 
-def step_together(tasks: Sequence[Task], encode: Encode, pass_pixels: int | None = None) -> None:
+def step_together(tasks: Sequence[Task], encode: Encode) -> None:
     """One iteration of every unfinished task: one encoder pass (forward and
-    backward) per image size for all of them, at most ``pass_pixels`` pixels
-    a pass (default: :data:`CPU_PASS_PIXELS` on the CPU, no limit elsewhere),
-    then each task's own step. A task whose loss raises ends with that error;
+    backward) per image size for all of them, at most :data:`CPU_PASS_PIXELS`
+    pixels a pass on the CPU (no limit elsewhere), then each task's own step. A task whose loss raises ends with that error;
     the others go on. Out of memory is raised for the caller to shrink the batch."""
     active = [task for task in tasks if not task.finished]
-    for chunk in passes(active, pass_pixels):
+    for chunk in passes(active):
         run_pass(chunk, encode)
     for task in active:
         if not task.finished:
             task.step()
 
 
-def passes(tasks: Sequence[Task], pass_pixels: int | None) -> list[list[Task]]:
+def passes(tasks: Sequence[Task]) -> list[list[Task]]:
     """The tasks in groups of one image size, each within the pixel budget."""
     by_shape: dict[tuple[int, ...], list[Task]] = {}
     for task in tasks:
         by_shape.setdefault(task.shape, []).append(task)
     chunks = []
     for shape, group in by_shape.items():
-        budget = pass_pixels
-        if budget is None and group[0].image.device.type == "cpu":
-            budget = CPU_PASS_PIXELS
-        per_pass = max(1, budget // (shape[-1] * shape[-2])) if budget else len(group)
+        on_cpu = group[0].image.device.type == "cpu"
+        per_pass = max(1, CPU_PASS_PIXELS // (shape[-1] * shape[-2])) if on_cpu else len(group)
         chunks += [group[i:i + per_pass] for i in range(0, len(group), per_pass)]
     return chunks
 

@@ -201,8 +201,14 @@ class Runtime:
         the result is written at: the frame brought down to ``--size``.
         Images too small for VGG-19's pooling are optimised enlarged."""
         height, width = rgb.shape[:2]
+        working, out_size = self.sizes(width, height)
+        return resize(rgb, *working), out_size
+
+    def sizes(self, width: int, height: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """For a frame of ``width`` x ``height``: the (width, height) it is
+        optimised at and the one its result is written at."""
         out_size = fit_long_side(width, height, self.settings.size)
-        return resize(rgb, *at_least(*out_size)), out_size
+        return at_least(*out_size), out_size
 
     def finish(self, image: torch.Tensor, content: torch.Tensor, out_size: tuple[int, int]) -> np.ndarray:
         """The optimised tensor as the uint8 frame to write, at ``out_size``;
