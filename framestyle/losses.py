@@ -12,17 +12,41 @@ style image's Grams compare with the output's whatever the two sizes are.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
 EPS = 1e-12
 
 
+class _GramProduct(torch.autograd.Function):
+    """``F Fᵀ`` in float32 for features in any dtype, and its gradient
+    ``(Ĝ + Ĝᵀ) F`` in the features' own dtype.
+
+    Autograd's own version of ``F.float() @ F.float().T`` costs three
+    products and adds two gradients the size of ``F``; this is two products
+    and no add. Under bfloat16 the backward product runs in bfloat16 too: its
+    result flows on into the network's bfloat16 backward pass, which would
+    round it to that anyway, while the Gram and the loss stay float32."""
+
+    @staticmethod
+    def forward(ctx: Any, flat: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(flat)
+        wide = flat.float()
+        return torch.bmm(wide, wide.transpose(1, 2))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (flat,) = ctx.saved_tensors
+        return torch.bmm((grad + grad.transpose(1, 2)).to(flat.dtype), flat)
+
+
 def gram(features: torch.Tensor) -> torch.Tensor:
-    """Per-image Gram matrices: BxCxHxW -> BxCxC, averaged over positions."""
-    b, c, h, w = features.shape
-    flat = features.reshape(b, c, h * w).float()
-    return flat @ flat.transpose(1, 2) / (h * w)
+    """Per-image Gram matrices in float32: BxCxHxW (any float dtype) ->
+    BxCxC, averaged over positions."""
+    _, _, h, w = features.shape
+    return _GramProduct.apply(features.flatten(2)) / (h * w)
 
 
 def relative_mse(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -77,12 +77,13 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 def encode_in(encoder: torch.nn.Module, image: torch.Tensor, layers: Iterable[str],
               dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
     """``encoder``'s activations of ``layers``, computed under autocast to
-    ``dtype`` (None: plain float32) and returned as float32."""
+    ``dtype`` (None: plain float32) and returned in the dtype the network
+    produced them in: the losses sum in float32 themselves, and a float32
+    copy of every activation would cost a pass over memory per layer."""
     if dtype is None:
         return encoder(image, layers)
     with torch.autocast(image.device.type, dtype=dtype):
-        features = encoder(image, layers)
-    return {name: value.float() for name, value in features.items()}
+        return encoder(image, layers)
 
 
 def to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -131,9 +132,9 @@ class Runtime:
                 raise UsageError(f"unknown VGG-19 layer {name!r}{did_you_mean(name, LAYER_INDEX)}")
 
     def encode(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
-        """Activations of ``layers`` for ``image`` (1x3xHxW in [0, 1]), as
-        float32 whatever precision the network ran in, so that Grams and
-        losses are always summed in float32."""
+        """Activations of ``layers`` for ``image`` (Bx3xHxW in [0, 1]), in the
+        dtype the network ran in (bfloat16 under ``--precision bf16``); Grams
+        and losses are summed in float32 (:func:`~framestyle.losses.gram`)."""
         return encode_in(self.encoder, image, layers, self.autocast)
 
     def auto_batch_size(self, limit: int = 16) -> int:

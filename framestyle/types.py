@@ -146,8 +146,10 @@ class Loss(Protocol):
 
     ``layers`` names the encoder activations it needs (``"relu4_2"`` …); it is
     called every optimizer step with the image being optimised (1x3xHxW, RGB in
-    [0, 1]) and those activations, and returns a scalar tensor. Its weight is
-    applied by the optimizer loop, not by the loss.
+    [0, 1]) and those activations, and returns a scalar tensor. The activations
+    come in the dtype the network ran in (bfloat16 under ``--precision bf16``):
+    sum in float32 (``.float()``, or :func:`framestyle.losses.gram`). Its weight
+    is applied by the optimizer loop, not by the loss.
     """
 
     @property
