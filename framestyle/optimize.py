@@ -32,8 +32,9 @@ class WeightedLoss:
 
 @dataclass(frozen=True)
 class StopRule:
-    """Stop once the best loss improved by less than ``tolerance`` (relative)
-    over the last ``window`` iterations, but never before ``minimum``."""
+    """Stop once the best loss improved by no more than ``tolerance``
+    (relative) over the last ``window`` iterations, but never before
+    ``minimum``. A loss of exactly zero has nowhere to go: it stops too."""
 
     minimum: int
     tolerance: float
@@ -43,7 +44,7 @@ class StopRule:
         if len(best) < max(self.minimum, self.window + 1):
             return False
         before, now = best[-self.window - 1], best[-1]
-        return before - now < self.tolerance * abs(now)
+        return before - now <= self.tolerance * abs(now)
 
 
 class Task:
