@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -38,17 +39,26 @@ def folder(tmp_path: Path) -> Path:
     return root
 
 
-def record_passes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The number of images in each VGG-19 pass."""
-    sizes: list[int] = []
+def record_passes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str, int]]:
+    """Each VGG-19 pass: its number of images, the thread it ran in and that
+    thread's intra-op threads. Runs as if on 2 cores, whatever this machine has."""
+    seen: list[tuple[int, str, int]] = []
     original = framestyle.optimize.run_pass
 
     def spy(group, encode):
-        sizes.append(len(group))
+        seen.append((len(group), threading.current_thread().name.split("_")[0], torch.get_num_threads()))
         return original(group, encode)
 
     monkeypatch.setattr(framestyle.optimize, "run_pass", spy)
-    return sizes
+    monkeypatch.setattr(framestyle.optimize, "cpu_lanes", lambda: 2)
+    return seen
+
+
+@pytest.fixture
+def one_pass_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Passes as on a GPU: the frames of one size stacked in one pass, so
+    that out of memory (faked below per pass) depends on the batch size."""
+    monkeypatch.setattr(framestyle.optimize, "cpu_lanes", lambda: 1)
 
 
 def results(folder: Path) -> dict[str, np.ndarray]:
@@ -75,8 +85,11 @@ def test_a_batch_gives_each_image_what_it_gets_alone(folder, tmp_path, weights, 
                        weights=weights, **options)
         monkeypatch.undo()
         assert alone.exit_code == together.exit_code == 0
-        # The three landscape images in one pass per iteration, then the two portrait ones.
-        assert passes == [3] * 12 + [2] * 12
+        # 12 iterations of the three landscape images, then of the two portrait ones, their passes
+        # spread over the 2 cores: two side by side in worker threads of one intra-op thread each.
+        assert sorted(size for size, _, _ in passes) == [1] * 36 + [2] * 12
+        if torch.get_num_threads() == 2:
+            assert {(thread, threads) for _, thread, threads in passes} == {("framestyle-pass", 1)}
         first, second = results(tmp_path / f"alone-{optimizer}"), results(tmp_path / optimizer)
         assert sorted(first) == sorted(second) == ["a.png", "b.png", "c.png", "d.png", "e.png"]
         if optimizer == "adam":
@@ -109,7 +122,8 @@ def test_frames_in_one_batch_stop_on_their_own(encoder):
     assert far.result().loss < 0.5 * far.history[0]
 
 
-def test_out_of_memory_halves_the_batch_and_loses_nothing(folder, tmp_path, weights, monkeypatch, caplog):
+def test_out_of_memory_halves_the_batch_and_loses_nothing(folder, tmp_path, weights, monkeypatch, caplog,
+                                                          one_pass_at_a_time):
     style = tmp_path / "style.jpg"
     run(folder, style, tmp_path / "alone", batch_size=1, host=PluginHost(autoload=False),
                 weights=weights, **COMMON)
