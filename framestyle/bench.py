@@ -21,8 +21,9 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
@@ -39,6 +40,8 @@ CONVS = [(3, 64, 0), (64, 64, 0), (64, 128, 1), (128, 128, 1), (128, 256, 2), (2
          (256, 256, 2), (256, 256, 2), (256, 512, 3), (512, 512, 3), (512, 512, 3), (512, 512, 3),
          (512, 512, 4)]
 
+K = TypeVar("K")
+
 
 def vgg_gflop(height: int, width: int) -> float:
     """GFLOP of one VGG-19 forward pass to conv5_1 (multiply and add counted
@@ -54,45 +57,62 @@ def synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def seconds_per_iteration(encoder: torch.nn.Module, device: torch.device, dtype: torch.dtype | None,
-                          batch: int, size: int, iterations: int) -> float:
-    """Median seconds of one iteration of ``batch`` frames optimised
-    together, as a run does it: each with its own content and style losses
-    and its own L-BFGS, advanced by :func:`~framestyle.optimize.step_together`."""
-    generator = torch.Generator().manual_seed(0)
+class IterationTimer:
+    """``batch`` frames optimised together as a run does it: each with its
+    own content and style losses and its own L-BFGS, advanced by
+    :func:`~framestyle.optimize.step_together`; :meth:`time` times one
+    iteration of all of them."""
 
-    def encode(image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-        return encode_in(encoder, image, layers, dtype)
+    def __init__(self, encoder: torch.nn.Module, device: torch.device, dtype: torch.dtype | None,
+                 batch: int, size: int) -> None:
+        self.device = device
+        generator = torch.Generator().manual_seed(0)
 
-    style_layers = dict(DEFAULT_STYLE_LAYERS)
-    tasks = []
-    for _ in range(batch):
-        content = torch.rand(1, 3, size, size, generator=generator).to(device)
-        style = torch.rand(1, 3, size, size, generator=generator).to(device)
-        with torch.no_grad():
-            target = encode(content, [DEFAULT_CONTENT_LAYER])[DEFAULT_CONTENT_LAYER]
-            grams = {name: gram(f) for name, f in encode(style, list(style_layers)).items()}
-        losses = [WeightedLoss("content", 1.0, ContentLoss(DEFAULT_CONTENT_LAYER, target)),
-                  WeightedLoss("style", 5.0, StyleLoss(style_layers, grams))]
-        tasks.append(Task(content, losses, encode, lambda params: torch.optim.LBFGS(params, lr=1, max_iter=1),
-                          iterations + 2, clamp_each_step=True))
-    times = []
-    for _ in range(iterations + 2):  # the first two warm caches and allocators up
-        synchronise(device)
+        def encode(image: torch.Tensor, layers: Sequence[str]) -> Mapping[str, torch.Tensor]:
+            return encode_in(encoder, image, layers, dtype)
+
+        self.encode = encode
+        style_layers = dict(DEFAULT_STYLE_LAYERS)
+        self.tasks = []
+        for _ in range(batch):
+            content = torch.rand(1, 3, size, size, generator=generator).to(device)
+            style = torch.rand(1, 3, size, size, generator=generator).to(device)
+            with torch.no_grad():
+                target = encode(content, [DEFAULT_CONTENT_LAYER])[DEFAULT_CONTENT_LAYER]
+                grams = {name: gram(f) for name, f in encode(style, list(style_layers)).items()}
+            losses = [WeightedLoss("content", 1.0, ContentLoss(DEFAULT_CONTENT_LAYER, target)),
+                      WeightedLoss("style", 5.0, StyleLoss(style_layers, grams))]
+            optimizer = lambda params: torch.optim.LBFGS(params, lr=1, max_iter=1)  # noqa: E731
+            self.tasks.append(Task(content, losses, encode, optimizer, 10**9, clamp_each_step=True))
+
+    def time(self) -> float:
+        synchronise(self.device)
         started = time.perf_counter()
-        step_together(tasks, encode)
-        synchronise(device)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times[2:])
+        step_together(self.tasks, self.encode)
+        synchronise(self.device)
+        return time.perf_counter() - started
+
+
+def seconds_per_iteration(timers: Mapping[K, IterationTimer], iterations: int) -> dict[K, float]:
+    """Median seconds of one iteration of each timer's frames, the timers
+    taking turns iteration by iteration, so that whatever else the machine
+    does in the meantime weighs on all of them alike."""
+    times: dict[K, list[float]] = {key: [] for key in timers}
+    for round_ in range(iterations + 2):  # the first two warm caches and allocators up
+        for key, timer in timers.items():
+            seconds = timer.time()
+            if round_ >= 2:
+                times[key].append(seconds)
+    return {key: statistics.median(values) for key, values in times.items()}
 
 
 def peak_gflops(device: torch.device, dtype: torch.dtype | None) -> float:
     """Best of a few large matrix products in ``dtype`` (float32 if None)."""
-    n = 4096 if device.type == "cuda" else 1536
+    n = 4096 if device.type == "cuda" else 2048
     a = torch.rand(n, n, device=device, dtype=dtype or torch.float32)
     b = torch.rand(n, n, device=device, dtype=dtype or torch.float32)
     best = float("inf")
-    for _ in range(5):
+    for _ in range(10):
         synchronise(device)
         started = time.perf_counter()
         (a @ b).sum().item()
@@ -131,28 +151,29 @@ def main(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     where = f"{device}" + (f", {torch.get_num_threads()} threads" if device.type == "cpu" else
                            f", {torch.cuda.get_device_name(device)}")
-    print(f"framestyle bench: {where}, {args.size}x{args.size} px, median of {args.iterations} iterations")
+    print(f"framestyle bench: {where}, {args.size}x{args.size} px, median of {args.iterations} iterations, "
+          "the configurations taking turns")
     header = f"{'precision':>9} {'batch':>5} {'ms/iter':>9} {'ms/image':>9} {'GFLOP/iter':>10} " \
              f"{'GFLOP/s':>8} {'peak':>8} {'of peak':>7}"
     print(header)
-    baseline: dict[int, float] = {}
-    single: dict[str, float] = {}
-    for precision in args.precision:
-        dtype = autocast_dtype(precision, device)
-        peak = peak_gflops(device, dtype)
-        for batch in args.batch:
-            seconds = seconds_per_iteration(encoder, device, dtype, batch, args.size, args.iterations)
-            work = 2 * vgg_gflop(args.size, args.size) * batch  # forward + input-gradient backward
-            achieved = work / seconds
-            name = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
-            print(f"{name:>9} {batch:>5} {seconds * 1e3:>9.1f} {seconds * 1e3 / batch:>9.1f} {work:>10.1f} "
-                  f"{achieved:>8.1f} {peak:>8.1f} {achieved / peak:>7.2f}")
-            baseline.setdefault(batch, seconds)
-            single.setdefault(name, seconds)
-            if batch != args.batch[0]:
-                print(f"{'':>15}{seconds / single[name]:.2f}x the time of batch {args.batch[0]} per iteration")
-            if len(args.precision) > 1 and precision != args.precision[0]:
-                print(f"{'':>15}{seconds / baseline[batch]:.2f}x the time of {args.precision[0]} at batch {batch}")
+    dtypes = {precision: autocast_dtype(precision, device) for precision in args.precision}
+    peaks = {precision: peak_gflops(device, dtype) for precision, dtype in dtypes.items()}
+    timers = {(precision, batch): IterationTimer(encoder, device, dtype, batch, args.size)
+              for precision, dtype in dtypes.items() for batch in args.batch}
+    measured = seconds_per_iteration(timers, args.iterations)
+    first_precision, first_batch = args.precision[0], args.batch[0]
+    for (precision, batch), seconds in measured.items():
+        work = 2 * vgg_gflop(args.size, args.size) * batch  # forward + input-gradient backward
+        achieved = work / seconds
+        name = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtypes[precision]]
+        print(f"{name:>9} {batch:>5} {seconds * 1e3:>9.1f} {seconds * 1e3 / batch:>9.1f} {work:>10.1f} "
+              f"{achieved:>8.1f} {peaks[precision]:>8.1f} {achieved / peaks[precision]:>7.2f}")
+        if batch != first_batch:
+            ratio = seconds / measured[precision, first_batch]
+            print(f"{'':>15}{ratio:.2f}x the time of batch {first_batch} per iteration")
+        if precision != first_precision:
+            print(f"{'':>15}{seconds / measured[first_precision, batch]:.2f}x the time of {first_precision} "
+                  f"at batch {batch}")
     if args.video:
         for precision in args.precision:
             for batch in args.batch:
