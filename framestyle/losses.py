@@ -20,26 +20,26 @@ EPS = 1e-12
 
 
 class _GramProduct(torch.autograd.Function):
-    """``F Fᵀ`` in float32 for features in any dtype, and its gradient
-    ``(Ĝ + Ĝᵀ) F`` in the features' own dtype.
+    """``F Fᵀ`` and its gradient ``(Ĝ + Ĝᵀ) F``, both in float32 whatever
+    the features' dtype; the gradient is handed back in the features' dtype.
 
     Autograd's own version of ``F.float() @ F.float().T`` costs three
     products and adds two gradients the size of ``F``; this is two products
-    and no add. Under bfloat16 the backward product runs in bfloat16 too: its
-    result flows on into the network's bfloat16 backward pass, which would
-    round it to that anyway, while the Gram and the loss stay float32."""
+    and no add. (The backward product in bfloat16 was 5% faster still, but
+    the defaults then ended 2% worse in the 300-iteration quality race.)"""
 
     @staticmethod
     def forward(ctx: Any, flat: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(flat)
         wide = flat.float()
+        ctx.dtype = flat.dtype
+        ctx.save_for_backward(wide)
         return torch.bmm(wide, wide.transpose(1, 2))
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        (flat,) = ctx.saved_tensors
-        return torch.bmm((grad + grad.transpose(1, 2)).to(flat.dtype), flat)
+        (wide,) = ctx.saved_tensors
+        return torch.bmm(grad + grad.transpose(1, 2), wide).to(ctx.dtype)
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:

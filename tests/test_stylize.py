@@ -87,3 +87,27 @@ def test_total_variation_smooths(pair, weights):
     rough = framestyle.stylize(content, style, host=PluginHost(autoload=False), **common)
     smooth = framestyle.stylize(content, style, tv_weight=50.0, host=PluginHost(autoload=False), **common)
     assert roughness(smooth) < 0.8 * roughness(rough)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_gram_and_its_gradient_are_autograds_in_float32(dtype):
+    """The Gram's own backward pass gives what autograd gives for the
+    float32 product, in the features' dtype (bf16 features: a bf16 gradient,
+    computed in float32 and rounded once)."""
+    from framestyle.losses import gram
+
+    generator = torch.Generator().manual_seed(1)
+    features = torch.rand(2, 16, 12, 9, generator=generator).to(dtype).requires_grad_()
+    target = torch.rand(2, 16, 16, generator=generator)
+    ours = gram(features)
+    relative_mse(ours, target).backward()
+
+    wide = features.detach().float().requires_grad_()
+    flat = wide.flatten(2)
+    reference = flat @ flat.transpose(1, 2) / (12 * 9)
+    relative_mse(reference, target).backward()
+
+    assert ours.dtype == torch.float32 and features.grad.dtype == dtype
+    assert torch.allclose(ours, reference, rtol=1e-6, atol=0)
+    expected = wide.grad.to(dtype).float()
+    assert torch.allclose(features.grad.float(), expected, rtol=1e-5, atol=1e-9)
