@@ -345,6 +345,7 @@ class ItemRun:
         self.previous: Previous | None = None
         self.kept = 0
         self.held: Frame | None = None
+        self.starting: set[int] = set()  # frames announced whose work may be built again (out of memory)
         self.iterations = 0  # over all its frames, segment heads included
         self.started = time.perf_counter()
 
@@ -447,8 +448,9 @@ class ItemRun:
         video = info.kind == "video"
         budget = settings.cold_iterations() if video and not warm else settings.iterations
         estimate = max(info.frame_count or 0, index + 1) if video else info.frame_count
-        if part == "frame":
+        if part == "frame" and index not in self.starting:
             self.hooks.on_frame_start(FrameStart(info.path, index, estimate, size[0], size[1], budget))
+            self.starting.add(index)
         work: Any = None
         if not reuse:
             last = to_tensor(previous.output, self.runtime.device) if previous else None
@@ -498,6 +500,7 @@ class ItemRun:
         continues = previous is not None and motion is not None and not motion.cut
         warp_error = motion_warp_error(styled, previous.output, motion) if continues else None  # type: ignore[union-attr,arg-type]
         self.iterations += pending.iterations
+        self.starting.discard(pending.index)
         if pending.part == "frame":
             end = FrameEnd(self.source.info.path, pending.index, pending.iterations,
                            time.perf_counter() - pending.started, pending.loss, pending.losses, warm=pending.warm,

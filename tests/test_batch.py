@@ -237,11 +237,21 @@ def test_out_of_memory_building_a_frames_targets_shrinks_the_batch(folder, tmp_p
                 raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
         return original(self, image, layers)
 
+    started: list[str] = []
+
+    class Watch:
+        @framestyle.hookimpl
+        def on_frame_start(self, event):
+            started.append(event.path.name)
+
     monkeypatch.setattr(Runtime, "encode", tight)
+    host = PluginHost(autoload=False)
+    host.register(Watch(), "watch")
     with caplog.at_level(logging.WARNING, logger="framestyle"):
-        summary = run(folder, tmp_path / "style.jpg", tmp_path / "out", batch_size=3,
-                      host=PluginHost(autoload=False), weights=weights, **options)
+        summary = run(folder, tmp_path / "style.jpg", tmp_path / "out", batch_size=3, host=host, weights=weights,
+                      **options)
     assert summary.exit_code == 0 and summary.done == 5, where
+    assert sorted(started) == ["a.png", "b.png", "c.png", "d.png", "e.png"]  # each announced once, retried or not
     # The failed call was a first level's target, or the full-size level's.
     assert (calls[raise_at - 1][-2:] == calls[0][-2:]) == (where == "a frame starts")
     assert any(message in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
