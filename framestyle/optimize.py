@@ -216,7 +216,9 @@ def run_passes(chunks: Sequence[Sequence[Task]], encode: Encode) -> None:
     try:
         for future in futures:
             future.result()
-    finally:  # an interruption in this thread still leaves no pass running
+    finally:  # an error or an interruption here leaves no pass running behind
+        for future in futures:
+            future.cancel()
         concurrent.futures.wait(futures)
 
 

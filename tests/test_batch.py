@@ -122,6 +122,30 @@ def test_frames_in_one_batch_stop_on_their_own(encoder):
     assert far.result().loss < 0.5 * far.history[0]
 
 
+def test_out_of_memory_in_one_of_the_passes_side_by_side_is_raised_after_both_end(encoder, monkeypatch):
+    """Passes in worker threads: the error of one reaches the caller (to
+    shrink the batch), and only once the other pass has finished too."""
+    monkeypatch.setattr(framestyle.optimize, "cpu_lanes", lambda: 2)
+    generator = torch.Generator().manual_seed(0)
+    goal = encoder(torch.rand(1, 3, 32, 32, generator=generator), ["relu2_1"])["relu2_1"]
+    failing, fine = torch.rand(1, 3, 32, 32, generator=generator), torch.rand(1, 3, 32, 32, generator=generator)
+
+    def encode(image, layers):
+        if torch.equal(image.detach(), failing):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return encoder(image, layers)
+
+    def task(init: torch.Tensor) -> Task:
+        losses = [WeightedLoss("content", 1.0, ContentLoss("relu2_1", goal))]
+        return Task(init, losses, encode, lambda p: torch.optim.Adam(p, lr=0.02), 5)
+
+    doomed, other = task(failing), task(fine)
+    with pytest.raises(torch.OutOfMemoryError):
+        step_together([doomed, other], encode)
+    assert other.image.grad is not None and float(other.image.grad.abs().sum()) > 0
+    assert doomed.done == other.done == 0  # no step was taken: the caller retries this iteration
+
+
 def test_out_of_memory_halves_the_batch_and_loses_nothing(folder, tmp_path, weights, monkeypatch, caplog,
                                                           one_pass_at_a_time):
     style = tmp_path / "style.jpg"
