@@ -149,7 +149,9 @@ class Loss(Protocol):
     [0, 1]) and those activations, and returns a scalar tensor. The activations
     come in the dtype the network ran in (bfloat16 under ``--precision bf16``):
     sum in float32 (``.float()``, or :func:`framestyle.losses.gram`). Its weight
-    is applied by the optimizer loop, not by the loss.
+    is applied by the optimizer loop, not by the loss. On the CPU the losses
+    of a batch's frames may be called at once from worker threads: a call must
+    not change state that other frames share.
     """
 
     @property
