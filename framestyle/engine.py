@@ -663,7 +663,7 @@ def fingerprint(settings: Settings, info: SourceInfo, runtime: Runtime, segments
     by a run with the same fingerprint."""
     shaping = settings.to_json()
     for name in ("inputs", "output", "verbosity", "overwrite", "exitfirst", "loader", "writer",
-                 "format", "video_format", "device", "batch_size"):
+                 "format", "video_format", "device", "batch_size", "compile"):
         shaping.pop(name, None)
     stat = info.path.stat()
     split = [dataclasses.astuple(segment) for segment in segments or []]

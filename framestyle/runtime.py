@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,15 @@ def encode_in(encoder: torch.nn.Module, image: torch.Tensor, layers: Iterable[st
         return encoder(image, layers)
 
 
+def compiled(encoder: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``encoder`` through torch.compile (inductor). On the CPU inductor
+    builds C++: without a compiler that is a usage error now rather than a
+    failure at the first frame."""
+    if device.type == "cpu" and not any(shutil.which(name) for name in ("c++", "g++", "clang++", "cl")):
+        raise UsageError("--compile: torch.compile needs a C++ compiler on the CPU, and none was found")
+    return torch.compile(encoder)
+
+
 def to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
     """HxWx3 uint8 to 1x3xHxW float32 in [0, 1]."""
     tensor = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).contiguous().float().div_(255.0)
@@ -119,9 +129,11 @@ class Runtime:
             raise UsageError("no style image: pass --style IMAGE")
         self.style_weights = blend_weights(settings.style_weights, len(self.styles))
         self.weights = weights or resolve_weights(settings.weights)
-        self.encoder = VGG19Encoder(
+        self.encoder: torch.nn.Module = VGG19Encoder(
             self.weights.state, self.weights.pad_rgb, deepest="pool5", pooling=settings.pooling
         ).to(self.device)
+        if settings.compile:
+            self.encoder = compiled(self.encoder, self.device)
         self.autocast = autocast_dtype(settings.precision, self.device)
         self.cache: dict[Any, Any] = {}
         self.validate_layers()

@@ -69,6 +69,7 @@ class Settings:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # VGG-19's arithmetic: fp32, bf16, fp16, or auto (bf16 where the device is fast at it)
+    compile: bool = False  # run VGG-19 through torch.compile (README, Performance: slower on the CPUs measured)
     weights: Path | None = None
 
     content_weight: float = 1.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -111,3 +113,20 @@ def test_gram_and_its_gradient_are_autograds_in_float32(dtype):
     assert torch.allclose(ours, reference, rtol=1e-6, atol=0)
     expected = wide.grad.to(dtype).float()
     assert torch.allclose(features.grad.float(), expected, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.skipif(not any(shutil.which(c) for c in ("c++", "g++", "clang++")),
+                    reason="torch.compile on the CPU builds C++ and this machine has no C++ compiler")
+def test_compile_runs_vgg19_compiled_and_gives_what_eager_gives(weights):
+    """--compile: VGG-19 through torch.compile's inductor (real generated
+    C++ on the CPU), with the same outcome as eager execution up to rounding."""
+    from torch._dynamo.utils import counters
+
+    content, style = sample("chelsea.jpg", 40), sample("swirls.jpg", 40)
+    options = dict(size=40, iterations=4, scales=1, precision="fp32", optimizer="adam", weights=weights)
+    eager = framestyle.stylize(content, style, host=PluginHost(autoload=False), **options)
+    counters.clear()
+    compiled = framestyle.stylize(content, style, compile=True, host=PluginHost(autoload=False), **options)
+    assert counters["stats"]["unique_graphs"] >= 1  # it went through the compiler
+    assert np.abs(compiled.astype(int) - content.astype(int)).mean() > 2  # and it optimised
+    assert np.abs(compiled.astype(int) - eager.astype(int)).max() <= 2
