@@ -25,8 +25,9 @@ class _GramProduct(torch.autograd.Function):
 
     Autograd's own version of ``F.float() @ F.float().T`` costs three
     products and adds two gradients the size of ``F``; this is two products
-    and no add. (The backward product in bfloat16 was 5% faster still, but
-    the defaults then ended 2% worse in the 300-iteration quality race.)"""
+    and no add. (The backward product in bfloat16 was about 5% faster still
+    and as good on average over four photos, but 2% worse on the reference
+    one in the 300-iteration quality race; README, Performance.)"""
 
     @staticmethod
     def forward(ctx: Any, flat: torch.Tensor) -> torch.Tensor:
