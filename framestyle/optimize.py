@@ -205,7 +205,8 @@ def run_passes(chunks: Sequence[Sequence[Task]], encode: Encode) -> None:
     """Run every pass. On the CPU, several passes run side by side in worker
     threads that share the intra-op threads out between them: at 2 cores, two
     256 px passes on one core each take 10% less time than one after the other
-    on both cores (fewer barriers in the many small, memory-bound operations)."""
+    on both cores (probably fewer barriers in the many small, memory-bound
+    operations)."""
     workers = min(len(chunks), cpu_lanes())
     if workers < 2 or chunks[0][0].image.device.type != "cpu":
         for chunk in chunks:
