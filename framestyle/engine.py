@@ -345,6 +345,10 @@ class ItemRun:
         self.previous: Previous | None = None
         self.kept = 0
         self.held: Frame | None = None
+        self.frames: ReadAhead | None = None  # unsplit: its frames, read ahead
+        self.segments: list[SegmentRun] = []  # split: its segments,
+        self.finished: dict[str, set[int]] = {}  # the frames and heads kept on disk by part,
+        self.next_to_write = 0  # and the first frame not yet handed to the writer
         self.starting: set[int] = set()  # frames announced whose work may be built again (out of memory)
         self.iterations = 0  # over all its frames, segment heads included
         self.started = time.perf_counter()
@@ -389,7 +393,6 @@ class ItemRun:
                 self.frames = ReadAhead(enumerate(self.source.frames()), self.runtime.working_frame)
                 return [self]
             self.finished = {part: self.writer.finished(part) for part in ("frame", "head")}  # type: ignore[attr-defined]
-            self.next_to_write = 0
             self.segments = [SegmentRun(self, segment, later)
                              for segment, later in zip(plan, [*plan[1:], None], strict=True)]
             return list(self.segments)
@@ -421,6 +424,7 @@ class ItemRun:
     # the stream ----------------------------------------------------------------
 
     def next_work(self) -> Pending | None:
+        assert self.frames is not None
         frame = self.held or next(self.frames, None)
         if frame is None:
             self.close_reader()
@@ -432,7 +436,7 @@ class ItemRun:
         return pending
 
     def close_reader(self) -> None:
-        if isinstance(getattr(self, "frames", None), ReadAhead):
+        if self.frames is not None:
             self.frames.close()
 
     def prepare(self, frame: Frame, previous: Previous | None, reuse: bool, part: str = "frame") -> Pending:
@@ -565,13 +569,13 @@ class ItemRun:
         if self.writer is not None:
             self.writer.abort()
             self.writer = None
-        for segment in getattr(self, "segments", []):
+        for segment in self.segments:
             segment.close()
         self.close_reader()
         if self.source is not None:
             outcome.kind = outcome.kind or self.source.info.kind
             self.source.close()
-        if not getattr(self, "announced", False):  # it failed to open: still announce it before its end
+        if not self.announced:  # it failed to open: still announce it before its end
             self.announce(None)
         if outcome.status == "failed":
             log.error("%s: %s", self.item.path, outcome.message)
