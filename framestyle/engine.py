@@ -504,8 +504,8 @@ class ItemRun:
         continues = previous is not None and motion is not None and not motion.cut
         warp_error = motion_warp_error(styled, previous.output, motion) if continues else None  # type: ignore[union-attr,arg-type]
         self.iterations += pending.iterations
-        self.starting.discard(pending.index)
-        if pending.part == "frame":
+        if pending.part == "frame":  # a head of the same index is another segment's, never announced
+            self.starting.discard(pending.index)
             end = FrameEnd(self.source.info.path, pending.index, pending.iterations,
                            time.perf_counter() - pending.started, pending.loss, pending.losses, warm=pending.warm,
                            cut=bool(motion and motion.cut), reused=pending.reuse, warp_error=warp_error)
