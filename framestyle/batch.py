@@ -24,7 +24,7 @@ from typing import Protocol
 import torch
 
 from framestyle.errors import InputError
-from framestyle.optimize import Encode, Task, step_together
+from framestyle.optimize import Encode, Task, is_out_of_memory, step_together
 
 log = logging.getLogger("framestyle")
 
@@ -56,11 +56,6 @@ class Stream(Protocol):
 
     def fail(self, error: BaseException) -> None:
         """The stream failed with ``error``."""
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    text = str(error).lower()
-    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
 
 
 class Scheduler:

@@ -251,11 +251,17 @@ def run_pass(group: Sequence[Task], encode: Encode) -> None:
         try:
             total = total + task.evaluate(own)
         except Exception as error:  # a loss plugin's failure ends its own frame only
-            if isinstance(error, torch.OutOfMemoryError):
+            if is_out_of_memory(error):
                 raise
             task.error, task.finished = error, True
     if total.requires_grad:
         total.backward()
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """CUDA's out-of-memory error, or the CPU allocator's: the batch shrinks."""
+    text = str(error).lower()
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
 
 
 @dataclass
