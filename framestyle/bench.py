@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import tempfile
@@ -29,7 +30,7 @@ import torch
 
 from framestyle.losses import ContentLoss, StyleLoss, gram
 from framestyle.optimize import Task, WeightedLoss, step_together
-from framestyle.runtime import autocast_dtype, encode_in, resolve_device
+from framestyle.runtime import autocast_dtype, cpu_has_native_bf16, encode_in, resolve_device
 from framestyle.settings import DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS
 from framestyle.vgg import VGG19Encoder
 from framestyle.weights import resolve_weights
@@ -107,18 +108,25 @@ def seconds_per_iteration(timers: Mapping[K, IterationTimer], iterations: int) -
 
 
 def peak_gflops(device: torch.device, dtype: torch.dtype | None) -> float:
-    """Best of a few large matrix products in ``dtype`` (float32 if None)."""
-    n = 4096 if device.type == "cuda" else 2048
+    """Best of 10 square matrix products in ``dtype`` (float32 if None), as
+    large as takes 50 ms or the size cap: bf16 on a CPU without native bf16
+    runs at a few GFLOP/s, where a 2048² product would take seconds."""
+    cap = 4096 if device.type == "cuda" else 2048
+    n = 256
+    while n < cap and product_seconds(n, device, dtype) < 0.05:
+        n *= 2
+    best = min(product_seconds(n, device, dtype) for _ in range(10))
+    return 2 * n**3 / best / 1e9
+
+
+def product_seconds(n: int, device: torch.device, dtype: torch.dtype | None) -> float:
     a = torch.rand(n, n, device=device, dtype=dtype or torch.float32)
     b = torch.rand(n, n, device=device, dtype=dtype or torch.float32)
-    best = float("inf")
-    for _ in range(10):
-        synchronise(device)
-        started = time.perf_counter()
-        (a @ b).sum().item()
-        synchronise(device)
-        best = min(best, time.perf_counter() - started)
-    return 2 * n**3 / best / 1e9
+    synchronise(device)
+    started = time.perf_counter()
+    (a @ b).sum().item()
+    synchronise(device)
+    return time.perf_counter() - started
 
 
 def video_frames_per_second(clip: Path, frames: int, size: int, precision: str, device: str,
@@ -143,13 +151,22 @@ def video_frames_per_second(clip: Path, frames: int, size: int, precision: str, 
     return stats["frames"] / summary.seconds, described
 
 
+def cpu_kind() -> str:
+    """Which of the two kinds of CPU this is, for the figures' sake."""
+    if cpu_has_native_bf16():
+        return "native bf16 (AVX512-BF16 or AMX): auto runs bf16"
+    if os.environ.get("FRAMESTYLE_NO_NATIVE_BF16", "") not in ("", "0"):
+        return "treated as without native bf16 (FRAMESTYLE_NO_NATIVE_BF16): auto runs fp32"
+    return "no native bf16: auto runs fp32, bf16 is emulated and slow"
+
+
 def main(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     weights = resolve_weights(args.weights)
     encoder = VGG19Encoder(weights.state, weights.pad_rgb, deepest="relu5_1").to(device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    where = f"{device}" + (f", {torch.get_num_threads()} threads" if device.type == "cpu" else
+    where = f"{device}" + (f", {torch.get_num_threads()} threads, {cpu_kind()}" if device.type == "cpu" else
                            f", {torch.cuda.get_device_name(device)}")
     print(f"framestyle bench: {where}, {args.size}x{args.size} px, median of {args.iterations} iterations, "
           "the configurations taking turns")
@@ -166,8 +183,8 @@ def main(args: argparse.Namespace) -> int:
         work = 2 * vgg_gflop(args.size, args.size) * batch  # forward + input-gradient backward
         achieved = work / seconds
         name = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtypes[precision]]
-        print(f"{name:>9} {batch:>5} {seconds * 1e3:>9.1f} {seconds * 1e3 / batch:>9.1f} {work:>10.1f} "
-              f"{achieved:>8.1f} {peaks[precision]:>8.1f} {achieved / peaks[precision]:>7.2f}")
+        print(f"{name:>9} {batch:>5} {seconds * 1e3:>9.1f} {seconds * 1e3 / batch:>9.1f} {work:>10.4g} "
+              f"{achieved:>8.4g} {peaks[precision]:>8.4g} {achieved / peaks[precision]:>7.2f}")
         if batch != first_batch:
             ratio = seconds / measured[precision, first_batch]
             print(f"{'':>15}{ratio:.2f}x the time of batch {first_batch} per iteration")

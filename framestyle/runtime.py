@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,6 +28,9 @@ log = logging.getLogger("framestyle")
 # VGG-19 halves the image four times before relu5_1; below this short side the
 # deep layers would have no pixels left, so smaller images are optimised enlarged.
 MIN_SIDE = 32
+# A style image's short side below this leaves VGG-19's deepest style layer
+# fewer than 4x4 positions, most of them touching the border.
+MIN_STYLE_SIDE = 64
 
 
 def resolve_device(name: str) -> torch.device:
@@ -68,11 +72,20 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        fast = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-        return torch.bfloat16 if fast else None
+        return torch.bfloat16 if cpu_has_native_bf16() else None
     if precision == "fp16" and device.type == "cpu":
         raise UsageError("--precision fp16: not on the CPU (use bf16 or fp32)")
     return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU does bfloat16 natively (AVX512-BF16 or AMX), unless
+    ``FRAMESTYLE_NO_NATIVE_BF16=1`` says to treat it as one that does not: so
+    the choices made on CPUs without it (float32) can be run and tested on
+    one with it."""
+    if os.environ.get("FRAMESTYLE_NO_NATIVE_BF16", "") not in ("", "0"):
+        return False
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def encode_in(encoder: torch.nn.Module, image: torch.Tensor, layers: Iterable[str],
@@ -202,6 +215,22 @@ class Runtime:
             self.cache[key] = groups
         return groups
 
+    def warn_if_style_too_small(self, width: int, height: int) -> None:
+        """Say once per frame size when ``--style-scale`` shrinks a style so
+        far that VGG-19's deeper style layers (``relu5_1`` sees one position
+        per 16 pixels) see only a few positions of it: its strokes blur away
+        and what is left is colour and coarse patches, not finer strokes."""
+        if self.settings.style_scale >= 1 or ("style-size-checked", width, height) in self.cache:
+            return
+        self.cache["style-size-checked", width, height] = True
+        long_side = max(width, height) * self.settings.style_scale
+        short = min(min(rgb.shape[:2]) * long_side / max(rgb.shape[:2]) for group in self.styles for rgb in group)
+        if short < MIN_STYLE_SIDE:
+            log.warning("--style-scale %g leaves the style %d px on its short side for %dx%d frames, too small "
+                        "for VGG-19 to see its texture (under %d px): expect colour and coarse patches rather "
+                        "than finer strokes; raise --size or --style-scale", self.settings.style_scale,
+                        round(short), width, height, MIN_STYLE_SIDE)
+
     def prepare_content(self, rgb: np.ndarray) -> tuple[np.ndarray, torch.Tensor, tuple[int, int]]:
         """The frame at the size it is optimised at (uint8, for optical flow),
         the same as the tensor to optimise, and the (width, height) the result
@@ -215,6 +244,7 @@ class Runtime:
         Images too small for VGG-19's pooling are optimised enlarged."""
         height, width = rgb.shape[:2]
         working, out_size = self.sizes(width, height)
+        self.warn_if_style_too_small(*working)
         return resize(rgb, *working), out_size
 
     def sizes(self, width: int, height: int) -> tuple[tuple[int, int], tuple[int, int]]:
