@@ -210,7 +210,7 @@ def test_sigterm_stops_cleanly_keeping_finished_outputs(photos, tmp_path):
 
     out = tmp_path / "out"
     command = [sys.executable, "-m", "framestyle", "run", str(photos), "--style", str(tmp_path / "style.jpg"),
-               "-o", str(out), "--size", "32", "--iterations", "60"]
+               "-o", str(out), "--size", "32", "--iterations", "60", "--batch-size", "1"]  # one photo, then the other
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     for line in process.stderr:
         if line.startswith("framestyle: [1/2]"):  # the first output is complete

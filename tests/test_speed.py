@@ -89,10 +89,18 @@ def test_pyramid_and_iteration_split():
     assert split_iterations(10, 1, 0.5) == [10]
 
 
-def test_coarse_to_fine_spends_the_budget_across_levels_and_ends_at_full_size(weights):
+def test_coarse_to_fine_spends_the_budget_across_levels_and_ends_at_full_size(weights, monkeypatch):
+    import framestyle.optimize
     from framestyle.host import PluginHost
 
-    steps, sizes = [], []
+    steps, sizes, passes = [], [], []
+    original = framestyle.optimize.run_pass
+
+    def spy(group, encode):
+        passes.append(tuple(group[0].image.shape[-2:]))
+        return original(group, encode)
+
+    monkeypatch.setattr(framestyle.optimize, "run_pass", spy)
 
     class Watch:
         @framestyle.hookimpl
@@ -108,8 +116,15 @@ def test_coarse_to_fine_spends_the_budget_across_levels_and_ends_at_full_size(we
     out = framestyle.stylize(sample("coffee.jpg", 96), sample("swirls.jpg", 64), size=96, iterations=12, scales=3,
                              host=host, weights=weights)
     assert out.shape == (64, 96, 3) and sizes == [(64, 96)]
+    # Three levels √2 apart, 30% of the budget (4 of 12) at full size, the
+    # rest shared by the coarser two: each iteration one pass at its level's size.
+    assert passes == [(32, 48)] * 4 + [(45, 68)] * 4 + [(64, 96)] * 4, passes
     assert [i for i, _ in steps] == list(range(1, 13)) and {t for _, t in steps} == {12}
     assert np.asarray(out).std() > 5
+    passes.clear()
+    framestyle.stylize(sample("coffee.jpg", 96), sample("swirls.jpg", 64), size=96, iterations=12, scales=1,
+                       weights=weights)
+    assert passes == [(64, 96)] * 12  # --scales 1: full size only
 
 
 def test_benchmark_counts_the_flops_torch_counts(weights):
