@@ -5,7 +5,7 @@
     python3 dev.py test [ARGS]    run the test suite (ARGS go to pytest)
 
 Only the standard library is used here, so this works on a fresh machine with
-Python 3.10+ and pip. The environment lives in .venv/ and is reinstalled only
+Python 3.11+ and pip. The environment lives in .venv/ and is reinstalled only
 when pyproject.toml or the pins below change.
 """
 

@@ -97,17 +97,40 @@ def test_blend_weights_move_the_result_between_the_styles(weights, encoder):
     assert to_b[0] > to_b[1] > to_b[2], distances
 
 
-def test_a_style_folder_is_one_style_of_its_images(tmp_path, weights):
+def test_a_style_folder_is_one_style_of_its_images(tmp_path, weights, monkeypatch):
+    import framestyle.builtin.losses
+
+    targets: list[dict[str, torch.Tensor]] = []
+    original = framestyle.builtin.losses.StyleLoss
+
+    def spy(layer_weights, grams):
+        targets.append(grams)
+        return original(layer_weights, grams)
+
+    monkeypatch.setattr(framestyle.builtin.losses, "StyleLoss", spy)
     folder = tmp_path / "styles"
     a, b = save(folder / "a.png", sample("swirls.jpg", 48)), save(folder / "b.png", sample("mosaic.jpg", 48))
-    content = sample("coffee.jpg", 48)
-    options = {"size": 48, "iterations": 10, "weights": weights}
-    from_folder = framestyle.stylize(content, folder, **options)
-    assert np.array_equal(from_folder, framestyle.stylize(content, [a, b], **options))
-    # Beside another style, the folder counts as one: weights 0.5/0.5 give each image a quarter.
     third = save(tmp_path / "c.png", sample("astronaut.jpg", 48))
-    blended = framestyle.stylize(content, [folder, third], style_weights=[2, 1], **options)
-    assert not np.array_equal(blended, from_folder)
+    content = sample("coffee.jpg", 48)
+    options = {"size": 48, "iterations": 1, "scales": 1, "weights": weights}
+
+    def target(style, **extra) -> dict[str, torch.Tensor]:
+        targets.clear()
+        framestyle.stylize(content, style, **options, **extra)
+        return targets[-1]
+
+    gram_a, gram_b, gram_c = target(a), target(b), target(third)
+    from_folder = target(folder)
+    assert all(torch.equal(from_folder[k], target([a, b])[k]) for k in from_folder)
+    blended = target([folder, third], style_weights=[2, 1])
+    for layer in from_folder:
+        # The folder's images count equally, as one style ...
+        assert torch.allclose(from_folder[layer], (gram_a[layer] + gram_b[layer]) / 2, rtol=1e-5, atol=1e-7)
+        # ... and beside another style, weights 2:1 give the folder two
+        # thirds (a third for each of its images) and the other style one.
+        expected = 2 / 3 * (gram_a[layer] + gram_b[layer]) / 2 + 1 / 3 * gram_c[layer]
+        assert torch.allclose(blended[layer], expected, rtol=1e-5, atol=1e-7), layer
+        assert not torch.allclose(blended[layer], from_folder[layer], rtol=1e-3)
 
 
 def stripe_period(rgb: np.ndarray) -> float:

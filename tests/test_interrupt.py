@@ -37,10 +37,11 @@ def restore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start(args: list[object]) -> subprocess.Popen[str]:
+def start(args: list[object], extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     # The same environment for the reference runs (made in module fixtures,
     # outside the per-test isolation) and for the runs under test.
-    env = {**os.environ, "FRAMESTYLE_DISABLE_PLUGIN_AUTOLOAD": "1", "TORCH_HOME": os.devnull + "-torch"}
+    env = {**os.environ, "FRAMESTYLE_DISABLE_PLUGIN_AUTOLOAD": "1", "TORCH_HOME": os.devnull + "-torch",
+           **(extra_env or {})}
     return subprocess.Popen([sys.executable, "-m", "framestyle", *map(str, args)], text=True, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=restore_sigint)
 
@@ -112,7 +113,7 @@ def folder_job(tmp_path_factory, weights) -> tuple[list[object], Path, float]:
 def test_folder_run_killed_at_random_moments_resumes_to_the_same_result(folder_job, tmp_path, signum):
     args, reference, seconds = folder_job
     expected = {name: path.read_bytes() for name, path in files(reference).items()}
-    for out, context in killed_runs(args, tmp_path / "out", "", signum, seconds):
+    for out, context in killed_runs(args, tmp_path / "out", "", signum, seconds, trials=1):
 
         finished = files(out) if out.exists() else {}
         visible = {name: path for name, path in finished.items() if not Path(name).name.startswith(".")}
@@ -163,7 +164,8 @@ def decoded(path: Path) -> list[np.ndarray]:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_video_run_killed_at_random_moments_resumes_to_the_same_video(video_job, tmp_path, signum):
     args, reference, seconds = video_job
-    for out, context in killed_runs(args, tmp_path / "out", ".mp4", signum, seconds):
+    # One random moment per signal: the fixed points below cover the rest.
+    for out, context in killed_runs(args, tmp_path / "out", ".mp4", signum, seconds, trials=1):
         if out.exists():  # the signal came after the video was complete: it must be whole and right
             assert same_frames(out, reference), context
         work = tmp_path / f".{out.name}.framestyle-work"
@@ -178,3 +180,63 @@ def test_video_run_killed_at_random_moments_resumes_to_the_same_video(video_job,
         report = json.loads(out.with_name(out.name + ".report.json").read_text())
         reused = [frame["reused"] for frame in report["frames"]]
         assert reused == [True] * kept + [False] * (12 - kept), context  # none redone, none lost
+
+
+# A plugin loaded into the run under test with -p: it kills its own process
+# with SIGKILL at a fixed point, so that every point is tried on every run.
+KILLER = '''
+import os, signal
+import framestyle
+import framestyle.video
+
+AFTER = int(os.environ.get("KILL_AFTER_FRAMES", "0"))
+finished = 0
+
+@framestyle.hookimpl
+def on_frame_end(event):
+    global finished
+    if not event.reused:
+        finished += 1
+        if finished == AFTER:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+if os.environ.get("KILL_IN_ENCODE"):
+    def close(self):
+        self.process.stdin.close()  # every frame is in; ffmpeg is writing the file
+        os.kill(os.getpid(), signal.SIGKILL)
+    framestyle.video.Mp4Encoder.close = close
+'''
+
+
+@pytest.mark.parametrize("batch", ["1", "2"])
+def test_video_killed_at_fixed_points_resumes_to_the_same_video(video_job, tmp_path, batch):
+    """SIGKILL after the first, the middle and the last but one finished
+    frame, and while the final mp4 is encoded, unsplit and in two segments:
+    each rerun gives the uninterrupted video, byte for byte, and stylises
+    exactly the frames that were not kept."""
+    clip = make_video(tmp_path / "clip.mp4", frames=8, width=48, height=32)
+    args = [clip, *video_job[0][1:]]
+    killer = tmp_path / "killer.py"
+    killer.write_text(KILLER)
+    reference = tmp_path / "reference.mp4"
+    code, err, _ = finish(["run", *args, "--batch-size", batch, "-o", reference])
+    assert code == 0, err
+    points = {"after-1": {"KILL_AFTER_FRAMES": "1"}, "after-4": {"KILL_AFTER_FRAMES": "4"},
+              "after-7": {"KILL_AFTER_FRAMES": "7"}, "in-encode": {"KILL_IN_ENCODE": "1"}}
+    for point, env in points.items():
+        out = tmp_path / f"{point}.mp4"
+        process = start(["run", *args, "--batch-size", batch, "-o", out, "-p", killer], env)
+        process.communicate(timeout=300)
+        assert process.returncode == -signal.SIGKILL, point
+        assert not out.exists(), point  # nothing under the final name
+        work = tmp_path / f".{out.name}.framestyle-work"
+        kept = {int(p.stem.split("_")[1]) - 1 for p in work.glob("frame_*.png")}
+        # A frame is kept before it is announced as finished.
+        assert len(kept) == int(env.get("KILL_AFTER_FRAMES", 8)), (point, sorted(kept))
+
+        code, err, _ = finish(["run", *args, "--batch-size", batch, "-o", out])
+        assert code == 0, (point, err)
+        assert out.read_bytes() == reference.read_bytes(), point
+        frames = json.loads(out.with_name(out.name + ".report.json").read_text())["frames"]
+        assert {f["index"] for f in frames if f["reused"]} == kept, point  # none redone, none lost
+        assert not work.exists() and not list(tmp_path.glob(".*framestyle-partial")), point

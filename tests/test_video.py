@@ -82,15 +82,20 @@ def test_style_must_be_an_image(clip, tmp_path, capsys):
     assert "style image" in capsys.readouterr().err
 
 
-def test_warm_start_and_temporal_loss_lower_the_warp_error(clip, style, tmp_path):
+def test_warm_start_and_temporal_loss_each_lower_the_warp_error(clip, style, tmp_path):
     common = ["run", str(clip), "--style", str(style), "--size", "48", "--iterations", "40",
-              "--min-iterations", "40"]
-    assert main([*common, "-o", str(tmp_path / "steady.mp4")]) == 0
-    assert main([*common, "-o", str(tmp_path / "independent.mp4"), "--no-warm-start",
-                 "--temporal-weight", "0"]) == 0
-    steady = report(tmp_path / "steady.mp4")["summary"]["warp_error_mean"]
-    independent = report(tmp_path / "independent.mp4")["summary"]["warp_error_mean"]
-    assert steady < 0.5 * independent, (steady, independent)
+              "--min-iterations", "40", "--precision", "fp32"]
+    runs = {"both": [], "warm start only": ["--temporal-weight", "0"],
+            "neither": ["--no-warm-start", "--temporal-weight", "0"]}
+    error = {}
+    for name, options in runs.items():
+        out = tmp_path / f"{name}.mp4"
+        assert main([*common, "-o", str(out), *options]) == 0
+        error[name] = report(out)["summary"]["warp_error_mean"]
+    # Each has an effect of its own: warm start alone steadies the frames,
+    # and the temporal loss on top of it steadies them further.
+    assert error["warm start only"] < 0.7 * error["neither"], error
+    assert error["both"] < 0.7 * error["warm start only"], error
 
 
 def test_scene_cut_starts_cold(style, tmp_path):
