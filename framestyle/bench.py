@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import tempfile
@@ -30,7 +29,13 @@ import torch
 
 from framestyle.losses import ContentLoss, StyleLoss, gram
 from framestyle.optimize import Task, WeightedLoss, step_together
-from framestyle.runtime import autocast_dtype, cpu_has_native_bf16, encode_in, resolve_device
+from framestyle.runtime import (
+    autocast_dtype,
+    cpu_has_native_bf16,
+    encode_in,
+    native_bf16_turned_off,
+    resolve_device,
+)
 from framestyle.settings import DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS
 from framestyle.vgg import VGG19Encoder
 from framestyle.weights import resolve_weights
@@ -155,7 +160,7 @@ def cpu_kind() -> str:
     """Which of the two kinds of CPU this is, for the figures' sake."""
     if cpu_has_native_bf16():
         return "native bf16 (AVX512-BF16 or AMX): auto runs bf16"
-    if os.environ.get("FRAMESTYLE_NO_NATIVE_BF16", "") not in ("", "0"):
+    if native_bf16_turned_off():
         return "treated as without native bf16 (FRAMESTYLE_NO_NATIVE_BF16): auto runs fp32"
     return "no native bf16: auto runs fp32, bf16 is emulated and slow"
 

@@ -83,9 +83,14 @@ def cpu_has_native_bf16() -> bool:
     ``FRAMESTYLE_NO_NATIVE_BF16=1`` says to treat it as one that does not: so
     the choices made on CPUs without it (float32) can be run and tested on
     one with it."""
-    if os.environ.get("FRAMESTYLE_NO_NATIVE_BF16", "") not in ("", "0"):
+    if native_bf16_turned_off():
         return False
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def native_bf16_turned_off() -> bool:
+    """Whether ``FRAMESTYLE_NO_NATIVE_BF16`` is set (to anything but 0)."""
+    return os.environ.get("FRAMESTYLE_NO_NATIVE_BF16", "") not in ("", "0")
 
 
 def encode_in(encoder: torch.nn.Module, image: torch.Tensor, layers: Iterable[str],

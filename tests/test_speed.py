@@ -71,8 +71,7 @@ def test_the_network_runs_in_the_precision_asked_for(weights, activation_dtypes,
 def test_auto_precision_follows_the_hardware(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.delenv("FRAMESTYLE_NO_NATIVE_BF16", raising=False)
-    native = bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    assert autocast_dtype("auto", cpu) == (torch.bfloat16 if native else None)
+    assert autocast_dtype("auto", cpu) == (torch.bfloat16 if NATIVE_BF16 else None)
     # As on a CPU without native bf16, whatever this one has:
     monkeypatch.setenv("FRAMESTYLE_NO_NATIVE_BF16", "1")
     assert autocast_dtype("auto", cpu) is None
