@@ -672,7 +672,7 @@ def fingerprint(settings: Settings, info: SourceInfo, runtime: Runtime, segments
     stat = info.path.stat()
     split = [dataclasses.astuple(segment) for segment in segments or []]
     blob = json.dumps([shaping, str(info.path.resolve()), stat.st_size, stat.st_mtime_ns,
-                       runtime.weights.source] + ([split] if len(split) > 1 else []), sort_keys=True)
+                       runtime.weights.digest] + ([split] if len(split) > 1 else []), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -1,10 +1,12 @@
 """Video in (OpenCV, streamed) and out (the ffmpeg binary that imageio-ffmpeg ships).
 
 OpenCV reads frames one at a time, so a video is never held in memory. Its
-frame count and frame rate are the container's claims: the count is an
-estimate that the engine corrects as frames arrive, and a file that ends
-early is reported with the last good frame, keeping what was done. Frames
-are converted from OpenCV's BGR to RGB here, at the boundary.
+frame count and frame rate are the container's claims, checked against the
+packets themselves (``packet_timing``): a variable-rate video is encoded at
+its average rate so that it keeps its length and its sync with the sound.
+The count stays an estimate that the engine corrects as frames arrive, and a
+file that ends early is reported with the last good frame, keeping what was
+done. Frames are converted from OpenCV's BGR to RGB here, at the boundary.
 """
 
 from __future__ import annotations
@@ -59,6 +61,42 @@ def probe_audio(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
+def packet_timing(path: Path) -> tuple[int, float] | None:
+    """(video packets, seconds from the first frame's start to the last one's
+    end), read from the container without decoding; None if ffmpeg cannot."""
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "quiet", "-i", str(path),
+                             "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"],
+                            capture_output=True, text=True, errors="replace")
+    base = re.search(r"^#tb 0: (\d+)/(\d+)$", result.stdout, re.MULTILINE)
+    # Packet lines: stream, dts, pts, duration, size, checksum.
+    packets = [[int(field) for field in line.split(",")[2:4]]
+               for line in result.stdout.splitlines() if line.startswith("0,")]
+    if not base or not packets:
+        return None
+    start = min(pts for pts, _ in packets)
+    end = max(pts + duration for pts, duration in packets)
+    return len(packets), (end - start) * int(base.group(1)) / int(base.group(2))
+
+
+def average_timing(claimed_frames: int, nominal_fps: float, path: Path) -> tuple[int, float]:
+    """The frame count and rate to trust. OpenCV reports the container's
+    nominal rate, and where the container has no frame index (mkv, webm) a
+    count estimated from it; for a variable-rate video (phones, screen
+    recorders) both are wrong, and encoding at the nominal rate would shorten
+    the video against its sound. The packets tell the truth; the nominal rate
+    is kept where they agree with it, as it is exact (30000/1001)."""
+    timing = packet_timing(path)
+    if timing is None or timing[1] <= 0:
+        return claimed_frames, nominal_fps
+    packets, seconds = timing
+    average = packets / seconds
+    if nominal_fps <= 0:
+        return packets, average
+    if claimed_frames and seconds < (claimed_frames - 2) / nominal_fps:
+        return claimed_frames, nominal_fps  # packets missing: a file cut short keeps its claim
+    return packets, nominal_fps if abs(average - nominal_fps) < 0.005 * nominal_fps else average
+
+
 def check_readable(path: Path) -> None:
     """OpenCV says only "cannot open" for any failure; name the common ones."""
     try:
@@ -94,6 +132,7 @@ class VideoSource:
         if width <= 0 or height <= 0:
             self.capture.release()
             raise InputError("the video has no readable picture size")
+        count, fps = average_timing(count, fps, path)
         self.info = SourceInfo(path, "video", width, height, frame_count=count or None,
                                fps=fps if fps > 0 else None, rotation=rotation)
         self.frames_read = 0

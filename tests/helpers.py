@@ -80,3 +80,33 @@ def make_video(path: Path, frames: int = 6, width: int = 48, height: int = 32, f
     process.stdin.close()
     assert process.wait() == 0
     return path
+
+
+def make_vfr_video(path: Path, audio_codec: str = "pcm_s16le") -> Path:
+    """A variable-frame-rate 47x31 video, as phones and screen recorders make:
+    6 frames at 15 fps then 6 at 30 fps (0.6 s, on average 20 fps), with 0.6 s
+    of sound; the container (``path``'s extension) decides how the timing is stored."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error",
+                    "-f", "lavfi", "-i", "testsrc=size=47x31:rate=30",
+                    "-f", "lavfi", "-i", "sine=frequency=440:duration=0.6", "-frames:v", "12",
+                    "-vf", "setpts='if(lt(N,6),2*N,N+6)/30/TB'", "-fps_mode", "vfr",
+                    "-c:v", "libx264", "-pix_fmt", "yuv444p", "-c:a", audio_codec, str(path)], check=True)
+    return path
+
+
+def stream_seconds(path: Path, stream: str) -> float:
+    """How long the first video ("v") or audio ("a") stream of ``path`` plays,
+    as ffmpeg decodes it."""
+    import re
+    import subprocess
+
+    import imageio_ffmpeg
+
+    result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path),
+                             "-map", f"0:{stream}:0", "-f", "null", "-"], capture_output=True, text=True)
+    hours, minutes, seconds = re.findall(r"time=(\d+):(\d+):([\d.]+)", result.stderr)[-1]
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)

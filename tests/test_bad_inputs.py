@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import make_video, outputs, sample, save
+from helpers import make_video, outputs, sample, save, stream_seconds
 from PIL import Image
 
 from framestyle.cli import main
@@ -197,3 +197,26 @@ def test_damaged_videos_keep_what_can_be_read(tmp_path, capfd):
     partly = read_video_info(out / "ends mid-frame.mp4")[0]
     assert 4 <= partly <= 7
     assert not (out / "empty.mp4").exists() and not (out / "text.mp4").exists()
+
+
+@pytest.mark.parametrize("damage", ["corrupt middle", "cut short"])
+def test_damaged_video_with_sound_keeps_picture_and_sound_the_same_length(damage, tmp_path, capsys):
+    codec, suffix = ("libx264", ".mp4") if damage == "corrupt middle" else ("mjpeg", ".avi")
+    data = bytearray(make_video(tmp_path / f"whole{suffix}", frames=20, audio=True, codec=codec).read_bytes())
+    if damage == "corrupt middle":
+        start, stop = int(len(data) * 0.45), int(len(data) * 0.55)
+        data[start:stop] = np.random.default_rng(1).bytes(stop - start)
+    else:
+        data = data[: int(len(data) * 0.6)]
+    damaged = tmp_path / f"damaged{suffix}"
+    damaged.write_bytes(bytes(data))
+    save(tmp_path / "style.png", sample("swirls.jpg", 40))
+    out = tmp_path / "out.mp4"
+    assert main(["run", str(damaged), "--style", str(tmp_path / "style.png"), "-o", str(out), *FAST]) == 0
+    assert f"{damaged.name}: " in capsys.readouterr().err  # the damage is reported
+    frames, fps, has_audio = read_video_info(out)
+    assert has_audio and (frames == 20 if damage == "corrupt middle" else 0 < frames < 20)
+    picture, sound = stream_seconds(out, "v"), stream_seconds(out, "a")
+
+    assert abs(picture - sound) < 1.5 / fps, (picture, sound)  # AAC counts in 23 ms blocks
+    assert abs(sound - stream_seconds(damaged, "a")) < 1 / fps

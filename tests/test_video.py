@@ -3,18 +3,19 @@ scene cuts, resume after an interruption, damaged files."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from fractions import Fraction
 
 import numpy as np
 import pytest
-from helpers import make_video, outputs, sample, save
+from helpers import make_video, make_vfr_video, outputs, sample, save, stream_seconds
 from PIL import Image
 
 import framestyle
 from framestyle.cli import main
 from framestyle.host import PluginHost
-from framestyle.video import VideoSource, read_video_info
+from framestyle.video import VideoSource, probe_audio, read_video_info
 
 FAST = ["--size", "48", "--iterations", "60", "--min-iterations", "5"]
 CHEAP = ["--size", "48", "--iterations", "6", "--min-iterations", "2"]  # plumbing, not quality
@@ -75,6 +76,25 @@ def test_video_keeps_frame_count_rate_and_audio_and_warm_frames_need_fewer_itera
     assert data["weights"].startswith("Oxford") and data["versions"]["torch"]
     assert data["source"]["frames_read"] == 6 and data["settings"]["iterations"] == 120
     assert "6 frames, cold frames 120 iterations" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("container", ["mov", "mkv"])
+def test_odd_sized_variable_rate_video_with_pcm_sound_keeps_every_frame_and_its_length(
+        container, style, tmp_path, capsys):
+    source = make_vfr_video(tmp_path / f"phone.{container}")
+    out = tmp_path / "styled.mp4"
+    assert main(["run", str(source), "--style", str(style), "-o", str(out), *CHEAP]) == 0
+    assert "warning" not in capsys.readouterr().err  # neither truncated nor damaged
+    frames, fps, has_audio = read_video_info(out)
+    assert frames == 12 and has_audio
+    assert fps == 20  # the average rate: 12 frames in 0.6 s, not the container's nominal 18 or 30
+    capture = VideoSource(out)
+    assert (capture.info.width, capture.info.height) == (48, 32)  # yuv420p needs even sizes
+    capture.close()
+    assert probe_audio(out) == "aac"  # PCM has no place in an mp4
+    one_frame = 1 / 20
+    assert abs(stream_seconds(out, "a") - stream_seconds(source, "a")) < one_frame
+    assert abs(stream_seconds(out, "v") - stream_seconds(source, "a")) < one_frame  # picture and sound in step
 
 
 def test_style_must_be_an_image(clip, tmp_path, capsys):
@@ -148,21 +168,32 @@ def test_interrupted_video_resumes_without_redoing_frames_and_gives_the_same_vid
     assert again.skipped == 1 and again.done == 0
 
 
-def test_changed_settings_do_not_reuse_frames(clip, style, tmp_path, weights):
+@pytest.mark.parametrize("change", ["nothing", "settings", "source", "weights"])
+def test_finished_frames_are_reused_only_when_nothing_that_shapes_them_changed(change, style, tmp_path, weights):
+    clip = make_video(tmp_path / "clip.mp4", frames=4, audio=False)
 
     class StopAtTwo:
         @framestyle.hookimpl
         def on_frame_end(self, event):
-            if event.index == 1:
+            if event.index == 1 and not event.reused:
                 raise KeyboardInterrupt
 
     host = PluginHost(autoload=False)
     host.register(StopAtTwo(), "stop")
     out = tmp_path / "out.mp4"
-    framestyle.run(clip, style, out, host=host, size=48, iterations=5, weights=weights)
-    summary = framestyle.run(clip, style, out, size=48, iterations=6, weights=weights)
-    assert summary.exit_code == 0
-    assert not any(f["reused"] for f in report(out)["frames"])
+    options = dict(size=32, iterations=3, min_iterations=1, weights=weights)
+    assert framestyle.run(clip, style, out, host=host, **options).exit_code == 130
+    if change == "settings":
+        options["iterations"] = 4
+    elif change == "source":  # same name, same size, other pictures
+        make_video(clip, frames=4, audio=False, cut_at=0)
+    elif change == "weights":  # same file name and description, other numbers
+        first = next(iter(weights.state))
+        options["weights"] = dataclasses.replace(
+            weights, state={**weights.state, first: weights.state[first] * 1.01})
+    assert framestyle.run(clip, style, out, **options).exit_code == 0
+    reused = [f["reused"] for f in report(out)["frames"]]
+    assert reused == ([True, True, False, False] if change == "nothing" else [False] * 4)
 
 
 def test_frames_writer_and_folder_of_videos(clip, style, tmp_path):
