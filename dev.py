@@ -53,10 +53,9 @@ def ensure_environment() -> Path:
         print("dev.py: installing framestyle and its dependencies (first run takes a few minutes)",
               file=sys.stderr)
         pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-        subprocess.run([*pip, *PINS], check=True)
-        subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
-        for package in plugin_packages():
-            subprocess.run([*pip, "--no-deps", "-e", str(package)], check=True)
+        # One pip call: one resolution, and the plugins' "framestyle" is the checkout.
+        editable = [f"{ROOT}[test]", *map(str, plugin_packages())]
+        subprocess.run([*pip, *PINS, *(arg for path in editable for arg in ("-e", path))], check=True)
         STAMP.write_text(fingerprint())
     return python
 

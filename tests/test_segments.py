@@ -44,21 +44,45 @@ def long_clip(tmp_path_factory):
     return make_video(tmp_path_factory.mktemp("clip") / "clip.mp4", frames=24, audio=False)
 
 
-@pytest.fixture
-def style(tmp_path):
-    return save(tmp_path / "style.png", sample("swirls.jpg", 48))
+@pytest.fixture(scope="module")
+def style(tmp_path_factory):
+    return save(tmp_path_factory.mktemp("style") / "style.png", sample("swirls.jpg", 48))
 
 
-def test_a_video_in_two_segments_has_no_jump_where_they_meet(long_clip, style, tmp_path, weights, caplog,
-                                                              monkeypatch):
-    with caplog.at_level(logging.INFO, logger="framestyle"):
-        summary = framestyle.run(long_clip, style, tmp_path / "faded", batch_size=2, weights=weights,
+class Messages(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture(scope="module")
+def two_segments(long_clip, style, weights, tmp_path_factory) -> tuple[Path, list[str]]:
+    """The long clip stylised in two segments (as PNGs), and what the run logged."""
+    folder = tmp_path_factory.mktemp("two-segments") / "faded"
+    logger, handler = logging.getLogger("framestyle"), Messages()
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        summary = framestyle.run(long_clip, style, folder, batch_size=2, weights=weights,
                                  host=PluginHost(autoload=False), **OPTIONS)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
     assert summary.exit_code == 0
-    assert any("24 frames, 0 scene cut(s); 2 segments from frames 1, 13, 1 cross-faded over 4 frames" in r.message
-               for r in caplog.records)
-    faded = frames(tmp_path / "faded")
-    assert len(faded) == 24 and not list((tmp_path / "faded").glob("head_*"))
+    return folder, handler.messages
+
+
+def test_a_video_in_two_segments_has_no_jump_where_they_meet(two_segments, long_clip, style, tmp_path, weights,
+                                                              monkeypatch):
+    folder, messages = two_segments
+    assert any("24 frames, 0 scene cut(s); 2 segments from frames 1, 13, 1 cross-faded over 4 frames" in message
+               for message in messages)
+    faded = frames(folder)
+    assert len(faded) == 24 and not list(folder.glob("head_*"))
     monkeypatch.setattr(splitting, "OVERLAP", 0)
     framestyle.run(long_clip, style, tmp_path / "hard", batch_size=2, weights=weights,
                    host=PluginHost(autoload=False), **OPTIONS)
@@ -74,7 +98,6 @@ def test_a_video_in_two_segments_has_no_jump_where_they_meet(long_clip, style, t
     assert faded_steps[seam].max() < 1.3 * elsewhere.max()
 
 
-
 def test_a_segment_boundary_goes_to_a_scene_cut(tmp_path, style, weights, caplog):
     clip = make_video(tmp_path / "cut.mp4", frames=24, cut_at=10, audio=False)
     with caplog.at_level(logging.INFO, logger="framestyle"):
@@ -86,7 +109,8 @@ def test_a_segment_boundary_goes_to_a_scene_cut(tmp_path, style, weights, caplog
 
 
 @pytest.mark.parametrize("writer", ["frames", "mp4"])
-def test_an_interrupted_segmented_video_resumes_to_the_same_result(long_clip, style, tmp_path, weights, writer):
+def test_an_interrupted_segmented_video_resumes_to_the_same_result(two_segments, long_clip, style, tmp_path, weights,
+                                                                   writer):
     stylised: list[int] = []
 
     class StopAfterEight:
@@ -99,9 +123,11 @@ def test_an_interrupted_segmented_video_resumes_to_the_same_result(long_clip, st
 
     options = {**OPTIONS, "writer": writer}
     name = "out.mp4" if writer == "mp4" else "out"
-    reference = tmp_path / "reference" / name
-    framestyle.run(long_clip, style, reference, batch_size=2, weights=weights, host=PluginHost(autoload=False),
-                   **options)
+    reference = two_segments[0]  # an uninterrupted run
+    if writer == "mp4":
+        reference = tmp_path / "reference" / name
+        framestyle.run(long_clip, style, reference, batch_size=2, weights=weights,
+                       host=PluginHost(autoload=False), **options)
     host = PluginHost(autoload=False)
     host.register(StopAfterEight(), "stop")
     out = tmp_path / name

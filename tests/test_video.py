@@ -103,8 +103,9 @@ def test_style_must_be_an_image(clip, tmp_path, capsys):
 
 
 def test_warm_start_and_temporal_loss_each_lower_the_warp_error(clip, style, tmp_path):
-    common = ["run", str(clip), "--style", str(style), "--size", "48", "--iterations", "40",
-              "--min-iterations", "40", "--precision", "fp32"]
+    # 15 iterations a frame: the ratios are 0.39 and 0.16 here (0.30 and 0.03 at 40).
+    common = ["run", str(clip), "--style", str(style), "--size", "48", "--iterations", "15",
+              "--min-iterations", "15", "--precision", "fp32"]
     runs = {"both": [], "warm start only": ["--temporal-weight", "0"],
             "neither": ["--no-warm-start", "--temporal-weight", "0"]}
     error = {}
@@ -130,7 +131,7 @@ def test_scene_cut_starts_cold(style, tmp_path):
 
 
 def test_interrupted_video_resumes_without_redoing_frames_and_gives_the_same_video(clip, style, tmp_path, weights):
-    options = dict(size=48, iterations=30, min_iterations=5, weights=weights)
+    options = dict(size=32, iterations=8, min_iterations=3, weights=weights)  # resume, not quality
     reference = tmp_path / "reference.mp4"
     assert framestyle.run(clip, style, reference, **options).exit_code == 0
 
