@@ -208,26 +208,37 @@ if os.environ.get("KILL_IN_ENCODE"):
 '''
 
 
-@pytest.mark.parametrize("batch", ["1", "2"])
-def test_video_killed_at_fixed_points_resumes_to_the_same_video(video_job, tmp_path, batch):
+@pytest.fixture(scope="module")
+def two_segment_job(tmp_path_factory, video_job) -> tuple[list[object], Path, float]:
+    """A 16-frame clip, long enough for --batch-size 2 to split it into two
+    segments side by side, and its uninterrupted result."""
+    root = tmp_path_factory.mktemp("interrupt-segments")
+    clip = make_video(root / "clip.mp4", frames=16, width=48, height=32)
+    args = [clip, *video_job[0][1:], "--batch-size", "2"]
+    code, err, seconds = finish(["run", *args, "-o", root / "reference.mp4", "-v"])
+    assert code == 0 and "2 segments from frames 1, 9" in err, err
+    return args, root / "reference.mp4", seconds
+
+
+@pytest.mark.parametrize("job", ["video_job", "two_segment_job"], ids=["one segment", "two segments"])
+def test_video_killed_at_fixed_points_resumes_to_the_same_video(job, tmp_path, request):
     """One output, killed (SIGKILL) again and again as each run resumes the
-    last: after the first finished frame, after the 4th and the 7th of 8,
-    and while the final mp4 is encoded; unsplit and in two segments. Each run
-    keeps every frame kept before it and stylises only new ones (a redone
-    frame would count towards its kill point and leave fewer kept), and the
-    last run, which only encodes, gives the uninterrupted video byte for byte."""
-    clip = make_video(tmp_path / "clip.mp4", frames=8, width=48, height=32)
-    args = [clip, *video_job[0][1:], "--batch-size", batch]
+    last: after the first finished frame, after half and after all but one of
+    the n, and while the final mp4 is encoded. Each run keeps every frame
+    kept before it and stylises only new ones (a redone frame would count
+    towards its kill point and leave fewer kept), and the last run, which
+    only encodes, gives the uninterrupted video byte for byte."""
+    args, reference, _ = request.getfixturevalue(job)
+    n = {"video_job": 12, "two_segment_job": 16}[job]
     killer = tmp_path / "killer.py"
     killer.write_text(KILLER)
-    reference = tmp_path / "reference.mp4"
-    code, err, _ = finish(["run", *args, "-o", reference])
-    assert code == 0, err
     out = tmp_path / "out.mp4"
     work = tmp_path / f".{out.name}.framestyle-work"
     kept: set[int] = set()
-    points = [("after 1", {"KILL_AFTER_FRAMES": "1"}, 1), ("after 4", {"KILL_AFTER_FRAMES": "3"}, 4),
-              ("after 7", {"KILL_AFTER_FRAMES": "3"}, 7), ("in the encode", {"KILL_IN_ENCODE": "1"}, 8)]
+    points = [("after 1", {"KILL_AFTER_FRAMES": "1"}, 1),
+              ("after n/2", {"KILL_AFTER_FRAMES": str(n // 2 - 1)}, n // 2),
+              ("after n-1", {"KILL_AFTER_FRAMES": str(n // 2 - 1)}, n - 1),
+              ("in the encode", {"KILL_IN_ENCODE": "1"}, n)]
     for point, env, total in points:
         process = start(["run", *args, "-o", out, "-p", killer], env)
         process.communicate(timeout=300)
@@ -242,5 +253,5 @@ def test_video_killed_at_fixed_points_resumes_to_the_same_video(video_job, tmp_p
     assert code == 0, err
     assert out.read_bytes() == reference.read_bytes()
     frames = json.loads(out.with_name(out.name + ".report.json").read_text())["frames"]
-    assert all(f["reused"] for f in frames) and len(frames) == 8  # none redone, none lost
+    assert all(f["reused"] for f in frames) and len(frames) == n  # none redone, none lost
     assert not work.exists() and not list(tmp_path.glob(".*framestyle-partial"))

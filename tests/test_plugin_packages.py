@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
-import sys
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from helpers import sample, save
 from PIL import Image
 
+from framestyle.cli import main
 from framestyle.testing import tiny_video
 
 PACKAGES = {"gif": "framestyle_gif", "colorstats": "framestyle_colorstats", "gifsource": "framestyle_gifsource"}
@@ -27,14 +27,23 @@ def real_weights(weights):
     """Convert the weights once before any run reads the cache."""
 
 
-def framestyle(*args: object) -> subprocess.CompletedProcess:
-    """The installed CLI in a fresh process, with entry points loaded."""
-    env = {k: v for k, v in os.environ.items() if k != "FRAMESTYLE_DISABLE_PLUGIN_AUTOLOAD"}
-    return subprocess.run([sys.executable, "-m", "framestyle", *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=300)
+@pytest.fixture
+def framestyle(monkeypatch, capsys) -> Callable[..., subprocess.CompletedProcess]:
+    """The CLI as a user runs it, with the installed packages' entry points
+    loaded (discovery reads the installed metadata, in this process as in a
+    new one; a new one would cost ~4 s of imports)."""
+    monkeypatch.delenv("FRAMESTYLE_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+
+    def run(*args: object) -> subprocess.CompletedProcess:
+        capsys.readouterr()
+        code = main([str(arg) for arg in args])
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return run
 
 
-def test_installed_plugins_are_listed_with_their_hooks():
+def test_installed_plugins_are_listed_with_their_hooks(framestyle):
     listed = {p["name"]: p for p in json.loads(framestyle("plugins", "--json").stdout)}
     assert listed["gif"]["hooks"] == ["register_writers"] and listed["gif"]["distribution"] == "framestyle-gif"
     assert listed["colorstats"]["registers"] == {"losses": ["color-stats"]}
@@ -43,7 +52,7 @@ def test_installed_plugins_are_listed_with_their_hooks():
     assert blocked["gif"]["blocked"] and blocked["gif"]["hooks"] == []
 
 
-def test_gif_output_from_the_cli_and_blocking_it(tmp_path):
+def test_gif_output_from_the_cli_and_blocking_it(framestyle, tmp_path):
     clip = tiny_video(tmp_path / "clip.avi", frames=3, fps=20)
     style = save(tmp_path / "style.png", sample("swirls.jpg", 48))
     args = ["run", clip, "--style", style, "--size", "48", "--iterations", "2", "--min-iterations", "1"]
@@ -56,7 +65,7 @@ def test_gif_output_from_the_cli_and_blocking_it(tmp_path):
     assert not (tmp_path / "again.gif").exists()
 
 
-def test_plugin_loss_from_the_cli_changes_the_output(tmp_path):
+def test_plugin_loss_from_the_cli_changes_the_output(framestyle, tmp_path):
     content = save(tmp_path / "c.png", sample("chelsea.jpg", 48))
     style = save(tmp_path / "s.png", sample("swirls.jpg", 48))
     args = ["run", content, "--style", style, "--size", "48", "--iterations", "10"]
@@ -67,7 +76,7 @@ def test_plugin_loss_from_the_cli_changes_the_output(tmp_path):
     assert np.abs(plain - stats).mean() > 1.0
 
 
-def test_gif_loader_frames_reach_the_writer(tmp_path):
+def test_gif_loader_frames_reach_the_writer(framestyle, tmp_path):
     from framestyle.testing import pattern
 
     frames = [Image.fromarray(pattern(i)) for i in range(3)]
