@@ -1,0 +1,107 @@
+"""Break the code on purpose, one way at a time, and check that the test
+meant to catch each break fails; every file is restored afterwards.
+
+    .venv/bin/python tests/mutations.py            # all of them (~4 min)
+    .venv/bin/python tests/mutations.py blend sigterm   # those whose name has these words
+
+A test that still passes with its break in place proves nothing: add a break
+here when you write a test whose point is to catch one. Exit status 1 if any
+break went unnoticed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# (what is broken, file, text, replacement, the pytest arguments that must fail)
+BREAKS = [
+    ("bf16 silently not used", "framestyle/runtime.py",
+     "    with torch.autocast(image.device.type, dtype=dtype):",
+     "    with torch.autocast(image.device.type, enabled=False):",
+     "tests/test_speed.py::test_the_network_runs_in_the_precision_asked_for"),
+    ("no-frames message changed", "framestyle/video.py",
+     'raise InputError("not a video OpenCV can read")', 'raise InputError("cannot be read")',
+     "tests/test_bad_inputs.py::test_damaged_videos_keep_what_can_be_read"),
+    ("blend weights ignored (equal)", "framestyle/builtin/losses.py",
+     "term = gram(features) * (weight / len(group))", "term = gram(features) * (1.0 / len(groups) / len(group))",
+     "tests/test_artist.py -k blend"),
+    ("style folder: first image only", "framestyle/builtin/losses.py",
+     "        for style in group:\n", "        for style in group[:1]:\n",
+     "tests/test_artist.py -k style_folder"),
+    ("warm start off", "framestyle/engine.py",
+     "and not motion.cut and settings.warm_start", "and not motion.cut and settings.warm_start and False",
+     "tests/test_video.py::test_warm_start_and_temporal_loss_each_lower_the_warp_error"),
+    ("temporal loss never built", "framestyle/builtin/losses.py",
+     "    if not job.warm:\n        return None\n    return TemporalLoss",
+     "    if True:\n        return None\n    return TemporalLoss",
+     "tests/test_video.py::test_warm_start_and_temporal_loss_each_lower_the_warp_error"),
+    ("SIGTERM not handled", "framestyle/cli.py",
+     "        signal.signal(signal.SIGTERM, handler)", "        pass",
+     "tests/test_cli.py::test_sigterm_stops_cleanly_keeping_finished_outputs"),
+    ("resume never reuses frames", "framestyle/builtin/video.py",
+     "        if previous_fingerprint(marker) != fingerprint or not reuse:", "        if True:",
+     "tests/test_interrupt.py -k fixed_points"),
+    ("on_run_end never called", "framestyle/engine.py",
+     "        self.hooks.on_run_end(summary)", "        pass",
+     "tests/test_hook_order.py"),
+    ("meta: on_run_end never called", "framestyle/engine.py",
+     "        self.hooks.on_run_end(summary)", "        pass",
+     "tests/test_hook_order.py -k every_hook"),
+    ("meta: no test implements on_run_end", "tests/test_plugins.py",
+     "        def on_run_end(self, event):", "        def on_run_ended(self, event):",
+     "tests/test_hook_order.py -k every_hook"),
+    ("--scales ignored", "framestyle/builtin/stylize.py",
+     "        if job.settings.scales > 1 and not job.warm and budget > 0:", "        if False:",
+     "tests/test_speed.py -k coarse_to_fine"),
+    ("FFmpeg's decoder noise let through", "framestyle/video.py",
+     '        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")', "        pass",
+     "tests/test_bad_inputs.py::test_damaged_videos_keep_what_can_be_read"),
+    ("source change not seen", "framestyle/engine.py",
+     "str(info.path.resolve()), stat.st_size, stat.st_mtime_ns,", "str(info.path.resolve()),",
+     "tests/test_video.py -k reused_only"),
+    ("requires-python says 3.10", "pyproject.toml",
+     'requires-python = ">=3.11"', 'requires-python = ">=3.10"',
+     "tests/test_packaging.py"),
+    ("damaged frames dropped, not repeated", "framestyle/video.py",
+     "                for _ in missing:\n", "                for _ in missing[:0]:\n",
+     "tests/test_bad_inputs.py -k sound"),
+    ("nominal rate for VFR", "framestyle/video.py",
+     "        count, fps = average_timing(count, fps, path)\n", "",
+     "tests/test_video.py -k odd_sized"),
+]
+
+
+def main(words: list[str]) -> int:
+    unnoticed = []
+    for name, file, old, new, test in BREAKS:
+        if words and not any(word.lower() in name.lower() for word in words):
+            continue
+        path = ROOT / file
+        original = path.read_text()
+        if original.count(old) != 1:
+            print(f"## {name}: the text to break is not in {file} exactly once; update this list")
+            unnoticed.append(name)
+            continue
+        try:
+            path.write_text(original.replace(old, new))
+            result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                                     *test.split()], cwd=ROOT, capture_output=True, text=True)
+        finally:
+            path.write_text(original)
+        last = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-200:]
+        print(f"## {name}: {test}\n   {'caught' if result.returncode == 1 else 'NOT CAUGHT'}: {last}")
+        for line in [line for line in result.stdout.splitlines() if line.startswith("E ")][:2]:
+            print("   ", line[:200])
+        if result.returncode != 1:
+            unnoticed.append(name)
+    if unnoticed:
+        print(f"not caught: {', '.join(unnoticed)}")
+    return 1 if unnoticed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
