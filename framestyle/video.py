@@ -61,6 +61,9 @@ def probe_audio(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
+NO_TIMESTAMP = -(2**63)  # FFmpeg's AV_NOPTS_VALUE
+
+
 def packet_timing(path: Path) -> tuple[int, float] | None:
     """(video packets, seconds from the first frame's start to the last one's
     end), read from the container without decoding; None if ffmpeg cannot."""
@@ -68,14 +71,22 @@ def packet_timing(path: Path) -> tuple[int, float] | None:
                              "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"],
                             capture_output=True, text=True, errors="replace")
     base = re.search(r"^#tb 0: (\d+)/(\d+)$", result.stdout, re.MULTILINE)
-    # Packet lines: stream, dts, pts, duration, size, checksum.
-    packets = [[int(field) for field in line.split(",")[2:4]]
-               for line in result.stdout.splitlines() if line.startswith("0,")]
-    if not base or not packets:
+    packets = [line.split(",") for line in result.stdout.splitlines() if line.startswith("0,")]
+    # Presentation times where every packet has one; else decode times (MPEG
+    # program streams leave most presentation times unset), whose span is the
+    # same at a constant rate but not where B-frames meet a change of rate.
+    try:
+        column = 2 if all(int(fields[2]) != NO_TIMESTAMP for fields in packets) else 1
+        timed = [(int(fields[column]), int(fields[3])) for fields in packets if int(fields[column]) != NO_TIMESTAMP]
+    except (ValueError, IndexError):
         return None
-    start = min(pts for pts, _ in packets)
-    end = max(pts + duration for pts, duration in packets)
-    return len(packets), (end - start) * int(base.group(1)) / int(base.group(2))
+    if not base or len(timed) < 2:
+        return None
+    first = min(time for time, _ in timed)
+    last, last_duration = max(timed)
+    if last_duration <= 0:  # a container that stores no durations: the mean interval
+        last_duration = (last - first) / (len(timed) - 1)
+    return len(packets), (last + last_duration - first) * int(base.group(1)) / int(base.group(2))
 
 
 def average_timing(claimed_frames: int, nominal_fps: float, path: Path) -> tuple[int, float]:

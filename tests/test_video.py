@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 from fractions import Fraction
 
 import numpy as np
@@ -15,7 +16,7 @@ from PIL import Image
 import framestyle
 from framestyle.cli import main
 from framestyle.host import PluginHost
-from framestyle.video import VideoSource, probe_audio, read_video_info
+from framestyle.video import VideoSource, exact_fps, ffmpeg_exe, probe_audio, read_video_info
 
 FAST = ["--size", "48", "--iterations", "60", "--min-iterations", "5"]
 CHEAP = ["--size", "48", "--iterations", "6", "--min-iterations", "2"]  # plumbing, not quality
@@ -76,6 +77,19 @@ def test_video_keeps_frame_count_rate_and_audio_and_warm_frames_need_fewer_itera
     assert data["weights"].startswith("Oxford") and data["versions"]["torch"]
     assert data["source"]["frames_read"] == 6 and data["settings"]["iterations"] == 120
     assert "6 frames, cold frames 120 iterations" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("container", ["avi", "ts", "mpg", "webm", "ogv", "wmv", "mkv", "mov"])
+def test_a_constant_rate_keeps_its_exact_rate_in_every_container(container, tmp_path):
+    """The packet check that finds a variable rate must not disturb a constant
+    one, whether the container stores durations, decode times only (MPEG-PS)
+    or no frame index (mkv, webm)."""
+    path = tmp_path / f"clip.{container}"
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=48x32:rate=30000/1001",
+                    "-frames:v", "12", str(path)], check=True)
+    source = VideoSource(path)
+    source.close()
+    assert (source.info.frame_count, exact_fps(source.info.fps)) == (12, Fraction(30000, 1001))
 
 
 @pytest.mark.parametrize("container", ["mov", "mkv"])
