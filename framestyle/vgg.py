@@ -71,7 +71,10 @@ class VGG19Encoder(nn.Module):
         for index, name in enumerate(LAYER_NAMES[: self.depth]):
             if name.startswith("conv"):
                 weight = state[f"features.{index}.weight"]
-                conv = nn.Conv2d(weight.shape[1], weight.shape[0], 3, padding=0 if index == 0 else 1)
+                # skip_init: the random initialisation (most of building the
+                # network) would only be overwritten.
+                conv = nn.utils.skip_init(nn.Conv2d, weight.shape[1], weight.shape[0], 3,
+                                          padding=0 if index == 0 else 1)
                 with torch.no_grad():
                     conv.weight.copy_(weight)
                     conv.bias.copy_(state[f"features.{index}.bias"])  # type: ignore[union-attr]

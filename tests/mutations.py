@@ -60,6 +60,16 @@ BREAKS = [
     ("FFmpeg's decoder noise let through", "framestyle/video.py",
      '        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")', "        pass",
      "tests/test_bad_inputs.py::test_damaged_videos_keep_what_can_be_read"),
+    ("a tensor kept per frame", "framestyle/optimize.py",
+     "        return StylizeResult(self.best.image, self.done, self.best.loss, self.best.losses)",
+     "        globals().setdefault('KEPT', []).append(self.best.image.clone())\n"
+     "        return StylizeResult(self.best.image, self.done, self.best.loss, self.best.losses)",
+     "tests/test_memory.py"),
+    ("an autograd graph kept per pass", "framestyle/optimize.py",
+     "    if total.requires_grad:\n        total.backward()\n",
+     "    if total.requires_grad:\n        total.backward(retain_graph=True)\n"
+     "        globals().setdefault('KEPT', []).append(total.grad_fn)\n",
+     "tests/test_memory.py"),
     ("source change not seen", "framestyle/engine.py",
      "str(info.path.resolve()), stat.st_size, stat.st_mtime_ns,", "str(info.path.resolve()),",
      "tests/test_video.py -k reused_only"),
