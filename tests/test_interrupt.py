@@ -1,8 +1,12 @@
-"""Kill real framestyle processes at random moments (SIGINT and SIGKILL),
-rerun, and check that nothing finished was lost or redone and that the end
-result is identical to an uninterrupted run.
+"""Kill real framestyle processes, rerun, and check that nothing finished
+was lost or redone and that the end result is identical to an uninterrupted
+run.
 
-The moments are random on purpose; a failure prints the seed, and
+Each kind of job meets each kind of stop once: a folder is killed (SIGKILL)
+at a random moment here and interrupted (SIGTERM, handled as Ctrl-C) on its
+second photo in test_cli.py; a video is interrupted (SIGINT) at a random
+moment and killed at fixed points, in one segment and in two, here. The
+random moments are random on purpose; a failure prints the seed, and
 ``FRAMESTYLE_INTERRUPT_SEED=N`` replays it.
 """
 
@@ -16,7 +20,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -63,19 +66,15 @@ def interrupt(args: list[object], signum: int, after: float) -> int:
     return process.returncode
 
 
-def killed_runs(args: list[object], stem: Path, suffix: str, signum: int, seconds: float,
-                trials: int = 2) -> Iterator[tuple[Path, str]]:
-    """Start the run ``trials`` times, each into a new output, and send
-    ``signum`` at a random moment within ``seconds`` (the time an
-    uninterrupted run took); yield each output and a description to replay it."""
-    moments = random.Random(f"{SEED}-{stem.name}{suffix}-{signum}")
-    for trial in range(trials):
-        out = stem.with_name(f"{stem.name}{trial}{suffix}")
-        after = moments.uniform(0.3, seconds)
-        context = f"seed {SEED}, {signal.Signals(signum).name} after {after:.2f} s"
-        code = interrupt(["run", *args, "-o", out], signum, after)
-        assert code in (0, 130, -signal.SIGINT, -signal.SIGKILL), context  # -SIGINT: stopped while starting
-        yield out, context
+def killed_run(args: list[object], out: Path, signum: int, seconds: float) -> str:
+    """Run into ``out`` and send ``signum`` at a random moment within
+    ``seconds`` (the time an uninterrupted run took); return a description
+    that replays it."""
+    after = random.Random(f"{SEED}-{out.name}-{signum}").uniform(0.3, seconds)
+    context = f"seed {SEED}, {signal.Signals(signum).name} after {after:.2f} s"
+    code = interrupt(["run", *args, "-o", out], signum, after)
+    assert code in (0, 130, -signal.SIGINT, -signal.SIGKILL), context  # -SIGINT: stopped while starting
+    return context
 
 
 def files(folder: Path) -> dict[str, Path]:
@@ -109,24 +108,23 @@ def folder_job(tmp_path_factory, weights) -> tuple[list[object], Path, float]:
     return args, root / "reference", seconds
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
-def test_folder_run_killed_at_random_moments_resumes_to_the_same_result(folder_job, tmp_path, signum):
+def test_folder_run_killed_at_a_random_moment_resumes_to_the_same_result(folder_job, tmp_path):
     args, reference, seconds = folder_job
     expected = {name: path.read_bytes() for name, path in files(reference).items()}
-    for out, context in killed_runs(args, tmp_path / "out", "", signum, seconds, trials=1):
+    out = tmp_path / "out"
+    context = killed_run(args, out, signal.SIGKILL, seconds)
+    finished = files(out) if out.exists() else {}
+    visible = {name: path for name, path in finished.items() if not Path(name).name.startswith(".")}
+    for name, path in visible.items():  # whatever sits under a final name is complete and right
+        assert path.read_bytes() == expected[name], context
+    before = {name: identity(path) for name, path in visible.items()}
 
-        finished = files(out) if out.exists() else {}
-        visible = {name: path for name, path in finished.items() if not Path(name).name.startswith(".")}
-        for name, path in visible.items():  # whatever sits under a final name is complete and right
-            assert path.read_bytes() == expected[name], context
-        before = {name: identity(path) for name, path in visible.items()}
-
-        code, err, _ = finish(["run", *args, "-o", out])
-        assert code == 0, (context, err)
-        assert (count(err, "skipped"), count(err, "done")) == (len(before), len(expected) - len(before)), context
-        after_rerun = files(out)
-        assert {name: path.read_bytes() for name, path in after_rerun.items()} == expected, context
-        assert all(identity(after_rerun[name]) == before[name] for name in before), context  # not redone
+    code, err, _ = finish(["run", *args, "-o", out])
+    assert code == 0, (context, err)
+    assert (count(err, "skipped"), count(err, "done")) == (len(before), len(expected) - len(before)), context
+    after_rerun = files(out)
+    assert {name: path.read_bytes() for name, path in after_rerun.items()} == expected, context
+    assert all(identity(after_rerun[name]) == before[name] for name in before), context  # not redone
 
 
 @pytest.fixture(scope="module")
@@ -161,25 +159,24 @@ def decoded(path: Path) -> list[np.ndarray]:
     return frames
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
-def test_video_run_killed_at_random_moments_resumes_to_the_same_video(video_job, tmp_path, signum):
+def test_video_run_interrupted_at_a_random_moment_resumes_to_the_same_video(video_job, tmp_path):
     args, reference, seconds = video_job
-    # One random moment per signal: the fixed points below cover the rest.
-    for out, context in killed_runs(args, tmp_path / "out", ".mp4", signum, seconds, trials=1):
-        if out.exists():  # the signal came after the video was complete: it must be whole and right
-            assert same_frames(out, reference), context
-        work = tmp_path / f".{out.name}.framestyle-work"
-        kept = len(list(work.glob("frame_*.png")))  # finished frames under their final names
-
-        code, err, _ = finish(["run", *args, "-o", out])
-        assert code == 0, (context, err)
+    out = tmp_path / "out.mp4"
+    context = killed_run(args, out, signal.SIGINT, seconds)
+    if out.exists():  # the signal came after the video was complete: it must be whole and right
         assert same_frames(out, reference), context
-        assert not work.exists() and not list(tmp_path.glob(".*framestyle-partial")), context
-        if count(err, "skipped"):
-            continue  # it was complete already: nothing to resume
-        report = json.loads(out.with_name(out.name + ".report.json").read_text())
-        reused = [frame["reused"] for frame in report["frames"]]
-        assert reused == [True] * kept + [False] * (12 - kept), context  # none redone, none lost
+    work = tmp_path / f".{out.name}.framestyle-work"
+    kept = len(list(work.glob("frame_*.png")))  # finished frames under their final names
+
+    code, err, _ = finish(["run", *args, "-o", out])
+    assert code == 0, (context, err)
+    assert same_frames(out, reference), context
+    assert not work.exists() and not list(tmp_path.glob(".*framestyle-partial")), context
+    if count(err, "skipped"):
+        return  # it was complete already: nothing to resume
+    report = json.loads(out.with_name(out.name + ".report.json").read_text())
+    reused = [frame["reused"] for frame in report["frames"]]
+    assert reused == [True] * kept + [False] * (12 - kept), context  # none redone, none lost
 
 
 # A plugin loaded into the run under test with -p: it kills its own process
