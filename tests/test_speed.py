@@ -9,7 +9,6 @@ import pytest
 import torch
 from helpers import sample, step_losses
 
-import framestyle
 from framestyle.builtin.stylize import pyramid, split_iterations
 from framestyle.errors import UsageError
 from framestyle.runtime import autocast_dtype
