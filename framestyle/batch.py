@@ -59,9 +59,12 @@ class Stream(Protocol):
 
 
 class Scheduler:
-    def __init__(self, encode: Encode, capacity: int) -> None:
+    def __init__(self, encode: Encode, capacity: int, lanes: int | None = None) -> None:
         self.encode = encode
         self.capacity = max(1, capacity)
+        # The most frames this run can have in flight at once (its streams
+        # can be fewer than the capacity): the CPU pass layout follows it.
+        self.lanes = max(1, min(lanes or self.capacity, self.capacity))
         self.active: list[tuple[Stream, Work]] = []
         self.waiting: deque[tuple[Stream, Work]] = deque()  # moved out by an out-of-memory error
         self.later: deque[Stream] = deque()  # streams whose next frame could not start for lack of memory
@@ -75,7 +78,8 @@ class Scheduler:
             if not self.active:
                 return
             try:
-                step_together([work.task for _, work in self.active if work.task is not None], self.encode)
+                step_together([work.task for _, work in self.active if work.task is not None], self.encode,
+                              lanes=min(self.lanes, self.capacity))
             except Exception as error:
                 if not is_out_of_memory(error):
                     raise

@@ -147,7 +147,8 @@ class Engine:
         self.records: dict[int, ItemRecord] = {}
         self.in_flight: list[ItemRun] = []
         interrupted = False
-        self.scheduler = Scheduler(self.runtime.encode, self.batch_capacity())
+        capacity = self.batch_capacity()
+        self.scheduler = Scheduler(self.runtime.encode, capacity, self.lanes(items, capacity))
         try:
             self.scheduler.run(self.streams(items, together=self.scheduler.capacity > 1))
         except KeyboardInterrupt:
@@ -177,6 +178,18 @@ class Engine:
         level = logging.INFO if self.runtime.device.type == "cuda" else logging.DEBUG
         log.log(level, "batch size %d (auto, %s)", capacity, self.runtime.device)
         return capacity
+
+    def lanes(self, items: list[WorkItem], capacity: int) -> int:
+        """The most frames that can be in flight at once: one per image or
+        unsplit video, up to ``capacity`` per video split into segments."""
+        loaders = self.hooks.loaders()
+        streams = 0
+        for item in items:
+            video = any(spec.kind == "video" for spec in loaders.for_extension(item.path.suffix))
+            streams += capacity if video and self.split_videos else 1
+            if streams >= capacity:
+                return capacity
+        return max(1, streams)
 
     def streams(self, items: list[WorkItem], together: bool) -> Iterator[ItemRun | SegmentRun]:
         """Each input's frames for the scheduler, opened only when the batch

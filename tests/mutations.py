@@ -70,6 +70,10 @@ BREAKS = [
      "    if total.requires_grad:\n        total.backward(retain_graph=True)\n"
      "        globals().setdefault('KEPT', []).append(total.grad_fn)\n",
      "tests/test_memory.py"),
+    ("CPU pass layout follows the frames in flight", "framestyle/batch.py",
+     "                              lanes=min(self.lanes, self.capacity))",
+     "                              lanes=None)",
+     "tests/test_interrupt.py -k two"),
     ("source change not seen", "framestyle/engine.py",
      "str(info.path.resolve()), stat.st_size, stat.st_mtime_ns,", "str(info.path.resolve()),",
      "tests/test_video.py -k reused_only"),

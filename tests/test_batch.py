@@ -60,7 +60,7 @@ def record_passes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str, int]]
 def one_pass_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Passes as on a GPU: the frames of one size stacked in one pass, so
     that out of memory (faked below per pass) depends on the batch size."""
-    monkeypatch.setattr(framestyle.optimize, "cpu_lanes", lambda: 1)
+    monkeypatch.setattr(framestyle.optimize, "cpu_layout", lambda task: False)
 
 
 def results(folder: Path) -> dict[str, np.ndarray]:
@@ -89,7 +89,7 @@ def test_a_batch_gives_each_image_what_it_gets_alone(folder, tmp_path, weights, 
         assert alone.exit_code == together.exit_code == 0
         # 12 iterations of the three landscape images, then of the two portrait ones, their passes
         # spread over the 2 cores: two side by side in worker threads of one intra-op thread each.
-        assert sorted(size for size, _, _ in passes) == [1] * 36 + [2] * 12
+        assert sorted(size for size, _, _ in passes) == [1] * 60
         if torch.get_num_threads() == 2:
             assert {(thread, threads) for _, thread, threads in passes} == {("framestyle-pass", 1)}
         first, second = results(tmp_path / f"alone-{optimizer}"), results(tmp_path / optimizer)
