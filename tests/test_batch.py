@@ -73,35 +73,32 @@ def final_losses(folder: Path) -> dict[str, float]:
 
 
 def test_a_batch_gives_each_image_what_it_gets_alone(folder, tmp_path, weights, monkeypatch):
-    """With Adam, batched, every pixel is what it is alone (rounding aside).
-    L-BFGS without a line search magnifies 1e-7
-    rounding differences between a batched and a single convolution over a
-    few steps, so there the outcome compared is the final loss."""
+    """Batched, every pixel is what it is alone (rounding aside). Adam, as its
+    steps do not magnify 1e-7 rounding differences the way L-BFGS's do
+    (without a line search); the batching itself is the optimizer's business
+    nowhere (each task steps on its own)."""
     style = tmp_path / "style.jpg"
-    for optimizer in ("adam", "lbfgs"):
-        options = {**COMMON, "optimizer": optimizer}
-        alone = run(folder, style, tmp_path / f"alone-{optimizer}", batch_size=1, host=PluginHost(autoload=False),
-                    weights=weights, **options)
-        passes = record_passes(monkeypatch)
-        together = run(folder, style, tmp_path / optimizer, batch_size=3, host=PluginHost(autoload=False),
-                       weights=weights, **options)
-        monkeypatch.undo()
-        assert alone.exit_code == together.exit_code == 0
-        # 12 iterations of the three landscape images, then of the two portrait ones, their passes
-        # spread over the 2 cores: two side by side in worker threads of one intra-op thread each.
-        assert sorted(size for size, _, _ in passes) == [1] * 60
-        if torch.get_num_threads() == 2:
-            assert {(thread, threads) for _, thread, threads in passes} == {("framestyle-pass", 1)}
-        first, second = results(tmp_path / f"alone-{optimizer}"), results(tmp_path / optimizer)
-        assert sorted(first) == sorted(second) == ["a.png", "b.png", "c.png", "d.png", "e.png"]
-        if optimizer == "adam":
-            for name in first:  # a few pixels may differ by a level or two (Adam's steps are sign-like where the gradient is ~0)
-                difference = np.abs(first[name] - second[name])
-                assert difference.mean() < 0.25 and difference.max() <= 4, name
-        losses_alone, losses_together = final_losses(tmp_path / f"alone-{optimizer}"), final_losses(tmp_path / optimizer)
-        for name, loss in losses_alone.items():
-            assert losses_together[name] == pytest.approx(loss, rel=0.1), (optimizer, name)
-        assert np.mean(list(losses_together.values())) == pytest.approx(np.mean(list(losses_alone.values())), rel=0.04)
+    options = {**COMMON, "optimizer": "adam"}
+    alone = run(folder, style, tmp_path / "alone", batch_size=1, host=PluginHost(autoload=False),
+                weights=weights, **options)
+    passes = record_passes(monkeypatch)
+    together = run(folder, style, tmp_path / "together", batch_size=3, host=PluginHost(autoload=False),
+                   weights=weights, **options)
+    monkeypatch.undo()
+    assert alone.exit_code == together.exit_code == 0
+    # 12 iterations of the three landscape images, then of the two portrait ones, one image a
+    # pass, spread over the 2 cores: side by side in worker threads of one intra-op thread each.
+    assert sorted(size for size, _, _ in passes) == [1] * 60
+    if torch.get_num_threads() == 2:
+        assert {(thread, threads) for _, thread, threads in passes} == {("framestyle-pass", 1)}
+    first, second = results(tmp_path / "alone"), results(tmp_path / "together")
+    assert sorted(first) == sorted(second) == ["a.png", "b.png", "c.png", "d.png", "e.png"]
+    for name in first:  # a few pixels may differ by a level or two (Adam's steps are sign-like where the gradient is ~0)
+        difference = np.abs(first[name] - second[name])
+        assert difference.mean() < 0.25 and difference.max() <= 4, name
+    losses_alone, losses_together = final_losses(tmp_path / "alone"), final_losses(tmp_path / "together")
+    for name, loss in losses_alone.items():
+        assert losses_together[name] == pytest.approx(loss, rel=0.1), name
 
 
 def test_frames_in_one_batch_stop_on_their_own(encoder):

@@ -100,9 +100,10 @@ def test_a_video_in_two_segments_has_no_jump_where_they_meet(two_segments, long_
 
 def test_a_segment_boundary_goes_to_a_scene_cut(tmp_path, style, weights, caplog):
     clip = make_video(tmp_path / "cut.mp4", frames=24, cut_at=10, audio=False)
+    cheap = {**OPTIONS, "iterations": 1, "first_iterations": 1, "min_iterations": 1}  # the plan, not the pictures
     with caplog.at_level(logging.INFO, logger="framestyle"):
         summary = framestyle.run(clip, style, tmp_path / "out", batch_size=2, weights=weights,
-                                 host=PluginHost(autoload=False), **OPTIONS)
+                                 host=PluginHost(autoload=False), **cheap)
     assert summary.exit_code == 0 and len(frames(tmp_path / "out")) == 24
     assert any("1 scene cut(s); 2 segments from frames 1, 11" in r.message and "cross-faded" not in r.message
                for r in caplog.records)
