@@ -64,7 +64,7 @@ class Scheduler:
         self.capacity = max(1, capacity)
         # The most frames this run can have in flight at once (its streams
         # can be fewer than the capacity): the CPU pass layout follows it.
-        self.lanes = max(1, min(lanes or self.capacity, self.capacity))
+        self.lanes = max(1, lanes or self.capacity)
         self.active: list[tuple[Stream, Work]] = []
         self.waiting: deque[tuple[Stream, Work]] = deque()  # moved out by an out-of-memory error
         self.later: deque[Stream] = deque()  # streams whose next frame could not start for lack of memory

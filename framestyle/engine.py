@@ -26,7 +26,7 @@ import torch
 from framestyle import segments as splitting
 from framestyle.ahead import Frame, ReadAhead
 from framestyle.batch import Scheduler
-from framestyle.discover import WorkItem, plan
+from framestyle.discover import WorkItem, kind_of, plan
 from framestyle.errors import FramestyleError, InputError, PluginError, UsageError
 from framestyle.host import PluginHost
 from framestyle.images import (
@@ -185,7 +185,7 @@ class Engine:
         loaders = self.hooks.loaders()
         streams = 0
         for item in items:
-            video = any(spec.kind == "video" for spec in loaders.for_extension(item.path.suffix))
+            video = kind_of(item.path, self.settings, loaders) == "video"
             streams += capacity if video and self.split_videos else 1
             if streams >= capacity:
                 return capacity

@@ -188,7 +188,7 @@ def step_together(tasks: Sequence[Task], encode: Encode, lanes: int | None = Non
     bytes as an uninterrupted one. None: lay out by the tasks at hand."""
     active = [task for task in tasks if not task.finished]
     fixed = lanes is not None and lanes > 1 and bool(active) and cpu_layout(active[0])
-    run_passes(passes(active, one_each=fixed), encode, min(cpu_lanes(), lanes or 1) if fixed else None)
+    run_passes(passes(active, one_each=fixed), encode, min(cpu_lanes(), lanes) if lanes and fixed else None)
     for task in active:
         if not task.finished:
             task.step()

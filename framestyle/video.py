@@ -11,6 +11,7 @@ done. Frames are converted from OpenCV's BGR to RGB here, at the boundary.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -66,7 +67,18 @@ NO_TIMESTAMP = -(2**63)  # FFmpeg's AV_NOPTS_VALUE
 
 def packet_timing(path: Path) -> tuple[int, float] | None:
     """(video packets, seconds from the first frame's start to the last one's
-    end), read from the container without decoding; None if ffmpeg cannot."""
+    end), read from the container without decoding; None if ffmpeg cannot.
+    A run opens a video several times (its length for the progress, its
+    frames, each segment's): the file is read for this once while unchanged."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return scanned_packet_timing(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def scanned_packet_timing(path: Path, size: int, mtime_ns: int) -> tuple[int, float] | None:
     result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "quiet", "-i", str(path),
                              "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"],
                             capture_output=True, text=True, errors="replace")
