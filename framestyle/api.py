@@ -75,7 +75,7 @@ def stylize(
     _, tensor, size = runtime.prepare_content(rgb)
     info = SourceInfo(Path(str(content)) if isinstance(content, (str, os.PathLike)) else Path("<image>"),
                       "image", width, height, frame_count=1)
-    job = FrameJob(info, 0, tensor, None, settings, runtime)
+    job = FrameJob(info, 0, tensor, None, settings, runtime, iterations=settings.frame_iterations(False, False))
     result = host.hooks.stylize(job, host.hooks.init_image(job))
     return runtime.finish(result.image, tensor, size)
 

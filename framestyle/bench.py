@@ -142,7 +142,7 @@ def video_frames_per_second(clip: Path, frames: int, size: int, precision: str, 
     from framestyle.api import run
     from framestyle.video import ffmpeg_exe
 
-    style = Path(__file__).resolve().parent.parent / "samples" / "styles" / "swirls.jpg"
+    style = bundled_style()
     with tempfile.TemporaryDirectory() as folder:
         short = Path(folder) / f"first{frames}.mp4"
         subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(clip), "-frames:v", str(frames), "-c:v", "libx264",
@@ -154,6 +154,12 @@ def video_frames_per_second(clip: Path, frames: int, size: int, precision: str, 
     described = (f"{stats['frames']} frames, cold {stats['cold_iterations_mean'] or 0:.0f} it, "
                  f"warm {stats['warm_iterations_mean'] or 0:.1f} it on average")
     return stats["frames"] / summary.seconds, described
+
+
+def bundled_style() -> Path:
+    """The style image the video timing uses, shipped inside the package
+    (an installed framestyle has no samples/ folder)."""
+    return Path(__file__).resolve().parent / "data" / "swirls.jpg"
 
 
 def cpu_kind() -> str:

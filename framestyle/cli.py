@@ -23,6 +23,7 @@ from framestyle.settings import (
     DEFAULT_STYLE_LAYERS,
     PRECISIONS,
     Settings,
+    parse_layer_weights,
 )
 
 log = logging.getLogger("framestyle")
@@ -74,17 +75,11 @@ def common_options() -> argparse.ArgumentParser:
 
 
 def layer_weights(text: str) -> dict[str, float]:
-    """``relu1_1:1,relu2_1:0.75`` (a bare name means weight 1)."""
-    weights = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, _, weight = part.partition(":")
-        try:
-            weights[name.strip()] = float(weight) if weight else 1.0
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"bad layer weight {part!r}; use NAME:WEIGHT") from None
-    if not weights:
-        raise argparse.ArgumentTypeError("no layers given")
-    return weights
+    """``--style-layers``: see :func:`framestyle.settings.parse_layer_weights`."""
+    try:
+        return parse_layer_weights(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def loss_weight(text: str) -> tuple[str, float]:

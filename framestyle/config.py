@@ -25,7 +25,7 @@ from typing import Any
 import tomllib
 
 from framestyle.errors import UsageError, did_you_mean
-from framestyle.settings import Settings
+from framestyle.settings import Settings, parse_layer_weights
 
 PRESETS: dict[str, dict[str, Any]] = {
     # A quick look: small, few iterations, video frames stop early.
@@ -106,9 +106,10 @@ def convert(path: Path, key: str, value: Any, default: Any) -> Any:
         return paths if key == "style" else paths[0]
     if key == "style_layers":
         if isinstance(value, str):
-            from framestyle.cli import layer_weights
-
-            return layer_weights(value)
+            try:
+                return parse_layer_weights(value)
+            except ValueError as exc:
+                raise UsageError(f"{where}: {exc}") from None
         if not isinstance(value, dict) or not all(isinstance(v, (int, float)) for v in value.values()):
             raise UsageError(f"{where}: expected a table of layer = weight")
         return {k: float(v) for k, v in value.items()}

@@ -28,7 +28,7 @@ from framestyle.ahead import Frame, ReadAhead
 from framestyle.batch import Scheduler
 from framestyle.discover import WorkItem, kind_of, plan
 from framestyle.errors import FramestyleError, InputError, PluginError, UsageError
-from framestyle.host import PluginHost
+from framestyle.host import PluginHost, WrapperCalls
 from framestyle.images import (
     IMAGE_EXTENSIONS,
     image_size,
@@ -123,7 +123,7 @@ class Engine:
         self.runtime = Runtime(settings, self.hooks, weights)
         # The built-in optimisation alone: frames can be batched, and the
         # engine drives it directly; a plugin's stylize gets one frame a call.
-        self.own_stylize = self.hooks.implementers("stylize") == ["stylize"]
+        self.own_stylize = self.hooks.implementers("stylize", wrappers=False) == ["stylize"]
         # Segments start cold, so a video is split only where the batch runs
         # them faster than one after another: on a GPU, or when asked for.
         self.split_videos = settings.batch_size > 0 or self.runtime.device.type == "cuda"
@@ -169,7 +169,7 @@ class Engine:
         ``stylize`` (it gets one frame a call)."""
         if not self.own_stylize:
             if self.settings.batch_size != 1:
-                others = [name for name in self.hooks.implementers("stylize") if name != "stylize"]
+                others = [name for name in self.hooks.implementers("stylize", wrappers=False) if name != "stylize"]
                 log.info("frames are stylised one at a time: plugin(s) %s implement stylize", ", ".join(others))
             return 1
         if self.settings.batch_size:
@@ -323,6 +323,7 @@ class Pending:
         self.part = part  # "frame", or "head": a segment's start that only fades into the output
         self.started = time.perf_counter()
         self.iterations, self.loss, self.losses = 0, math.nan, {}
+        self.wrappers: WrapperCalls | None = None  # stylize wrappers around the engine's own optimisation
 
     @property
     def task(self) -> Any:
@@ -337,7 +338,8 @@ class Pending:
 
     def result(self) -> StylizeResult:
         if hasattr(self.work, "result"):
-            return self.work.result()
+            result = self.work.result()
+            return self.wrappers.finish(result) if self.wrappers is not None else result
         assert self.work is not None
         return self.work
 
@@ -463,12 +465,13 @@ class ItemRun:
         motion = frame.motion if previous else None
         warm = previous is not None and motion is not None and not motion.cut and settings.warm_start
         video = info.kind == "video"
-        budget = settings.cold_iterations() if video and not warm else settings.iterations
+        budget = settings.frame_iterations(video, warm)
         estimate = max(info.frame_count or 0, index + 1) if video else info.frame_count
         if part == "frame" and index not in self.starting:
             self.hooks.on_frame_start(FrameStart(info.path, index, estimate, size[0], size[1], budget))
             self.starting.add(index)
         work: Any = None
+        wrappers = None
         if not reuse:
             last = to_tensor(previous.output, self.runtime.device) if previous else None
             job = FrameJob(info, index, content, last, settings, self.runtime, motion=motion, warm=warm,
@@ -477,10 +480,13 @@ class ItemRun:
             if self.engine.own_stylize:
                 from framestyle.builtin.stylize import FrameWork
 
+                wrappers = self.hooks.stylize_wrappers(job, init)
                 work = FrameWork(job, init)
             else:
                 work = self.hooks.stylize(job, init)
-        return Pending(index, content_rgb, content, size, motion, previous, warm, reuse, work, part)
+        pending = Pending(index, content_rgb, content, size, motion, previous, warm, reuse, work, part)
+        pending.wrappers = wrappers
+        return pending
 
     def finish(self, pending: Pending) -> None:
         """Write a finished frame and remember it for the next."""

@@ -68,6 +68,13 @@ BUILTIN_PLUGINS: dict[str, str] = {
 }
 
 
+# Built-ins a run cannot do without (as pytest's essential plugins).
+UNBLOCKABLE = {
+    "stylize": "it is the optimisation itself; a plugin that implements stylize or init_image "
+               "takes over from it without blocking it",
+}
+
+
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
 
@@ -149,6 +156,10 @@ class Hooks:
         self._pm = pm
         self._registries: dict[str, Registry[Any]] = {}
 
+    def refresh(self) -> None:
+        """Collect the registries again at next use (a plugin came or went)."""
+        self._registries.clear()
+
     # registration ----------------------------------------------------------
 
     def _collect(self, hook_name: str, kind: str) -> Registry[Any]:
@@ -210,9 +221,17 @@ class Hooks:
             traceback = traceback.tb_next
         return culprit
 
-    def implementers(self, hook_name: str) -> list[str]:
-        """The plugins implementing ``hook_name`` (wrappers included)."""
-        return [impl.plugin_name for impl in getattr(self._pm.hook, hook_name).get_hookimpls()]
+    def implementers(self, hook_name: str, wrappers: bool = True) -> list[str]:
+        """The plugins implementing ``hook_name`` (with or without its wrappers)."""
+        return [impl.plugin_name for impl in getattr(self._pm.hook, hook_name).get_hookimpls()
+                if wrappers or not (impl.wrapper or impl.hookwrapper)]
+
+    def stylize_wrappers(self, job: FrameJob, init: torch.Tensor) -> WrapperCalls:
+        """The ``stylize`` wrappers entered for a frame the engine optimises
+        in a batch: their code before ``yield`` runs now, the rest when
+        :meth:`WrapperCalls.finish` gets the frame's result."""
+        impls = [impl for impl in reversed(self._pm.hook.stylize.get_hookimpls()) if impl.wrapper or impl.hookwrapper]
+        return WrapperCalls("stylize", impls, {"job": job, "init": init})
 
     # pipeline ----------------------------------------------------------------
 
@@ -252,6 +271,41 @@ class Hooks:
         self._call("on_run_end", event=event)
 
 
+class WrapperCalls:
+    """Wrappers of a first-result hook entered by hand, outermost first, so
+    that the result they wrap can be computed elsewhere (a batch of frames)
+    and handed to them later, as pluggy would have."""
+
+    def __init__(self, hook_name: str, impls: Sequence[Any], kwargs: dict[str, Any]) -> None:
+        self.hook_name = hook_name
+        self.entered: list[tuple[Any, Any]] = []
+        for impl in impls:
+            generator = self._guard(impl, lambda i=impl: i.function(*(kwargs[name] for name in i.argnames)))
+            self._guard(impl, lambda g=generator: next(g))
+            self.entered.append((impl, generator))
+
+    def finish(self, result: Any) -> Any:
+        """Each wrapper's code after ``yield``, innermost first; what they return."""
+        for impl, generator in reversed(self.entered):
+            outcome = pluggy.Result(result, None) if impl.hookwrapper else None
+            try:
+                self._guard(impl, lambda g=generator, o=outcome: g.send(o if o is not None else result))
+                raise PluginError(f"plugin {impl.plugin_name!r}: its {self.hook_name} wrapper yields more than once")
+            except StopIteration as stop:
+                result = outcome.get_result() if outcome is not None else stop.value
+        self.entered = []
+        return result
+
+    def _guard(self, impl: Any, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except (FramestyleError, KeyboardInterrupt, StopIteration):
+            raise
+        except Exception as exc:
+            raise HookFailure(f"plugin {impl.plugin_name!r} failed in {self.hook_name}: "
+                              f"{type(exc).__name__}: {exc}") from exc
+
+
 class PluginHost:
     """A fresh plugin manager with the built-ins, entry points and ``-p`` plugins.
 
@@ -272,6 +326,8 @@ class PluginHost:
         self.strict = env_flag(STRICT_ENV) if strict is None else strict
         self.records: list[PluginRecord] = []
         self.blocked = {p[3:] for p in plugins if p.startswith("no:")}
+        for name in self.blocked & UNBLOCKABLE.keys():
+            raise UsageError(f"-p no:{name}: the built-in plugin {name!r} cannot be blocked: {UNBLOCKABLE[name]}")
         for name in self.blocked:
             self.pm.set_blocked(name)
         if builtins:
@@ -355,12 +411,12 @@ class PluginHost:
         if registered is None:
             raise PluginError(f"plugin {name!r} is blocked")
         self.pm.check_pending()
-        self.hooks = Hooks(self.pm)  # registries are rebuilt with the new plugin
+        self.hooks.refresh()  # the same object: whoever holds it sees the new plugin
         return registered
 
     def unregister(self, name: str) -> None:
         self.pm.unregister(name=name)
-        self.hooks = Hooks(self.pm)
+        self.hooks.refresh()
 
     # listing -------------------------------------------------------------------
 

@@ -31,6 +31,20 @@ DEFAULT_STYLE_LAYERS: dict[str, float] = {
 }
 
 
+def parse_layer_weights(text: str) -> dict[str, float]:
+    """``relu1_1:1,relu2_1:0.75`` (a bare name means weight 1); ValueError if malformed."""
+    weights = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, weight = part.partition(":")
+        try:
+            weights[name.strip()] = float(weight) if weight else 1.0
+        except ValueError:
+            raise ValueError(f"bad layer weight {part!r}; use NAME:WEIGHT") from None
+    if not weights:
+        raise ValueError("no layers given")
+    return weights
+
+
 @dataclass
 class Settings:
     """Everything that decides what a run produces.
@@ -102,8 +116,13 @@ class Settings:
         weights.update(self.losses)
         return weights
 
-    def cold_iterations(self) -> int:
-        return self.iterations if self.first_iterations is None else self.first_iterations
+    def frame_iterations(self, video: bool, warm: bool) -> int:
+        """A frame's iteration budget, decided here only: ``iterations``, or
+        for a video's cold frames (its first, the first after a cut)
+        ``first_iterations`` when given. A warm frame may stop sooner."""
+        if video and not warm and self.first_iterations is not None:
+            return self.first_iterations
+        return self.iterations
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready copy, for run reports and ``--json`` output."""

@@ -200,7 +200,8 @@ class FrameJob:
     ``motion`` how this frame moved from the previous one (flow, occlusion
     mask, scene cut). ``warm`` says the frame continues a shot, so it starts
     from the previous result and may stop early; ``iterations`` is its
-    budget. ``scratch`` is for plugins to share per-frame work.
+    budget (:meth:`Settings.frame_iterations`), used as it is: 0 is none.
+    ``scratch`` is for plugins to share per-frame work.
     """
 
     source: SourceInfo

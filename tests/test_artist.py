@@ -352,6 +352,8 @@ def test_config_values_are_converted(tmp_path, monkeypatch, text, field, expecte
     ("overwrite = 1", "overwrite: expected true or false"),
     ("inputs = ['a.jpg']", "unknown setting 'inputs'"),
     ("size = ", "not valid TOML"),
+    ('style-layers = "relu1_1:x"', "style_layers: bad layer weight 'relu1_1:x'"),
+    ('style-layers = ","', "style_layers: no layers given"),
 ])
 def test_bad_config_values_are_usage_errors_naming_the_file(tmp_path, monkeypatch, text, message):
     from framestyle.config import resolve
@@ -362,3 +364,12 @@ def test_bad_config_values_are_usage_errors_naming_the_file(tmp_path, monkeypatc
     with pytest.raises(UsageError, match=str(tmp_path / "framestyle.toml")) as raised:
         resolve({})
     assert message in str(raised.value)
+
+
+def test_a_bad_style_layers_in_the_config_file_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    (tmp_path / "framestyle.toml").write_text('style-layers = "relu1_1:heavy"\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "missing.jpg", "--style", "missing.jpg", "-o", "out"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert "framestyle.toml" in err and "relu1_1:heavy" in err

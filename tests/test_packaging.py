@@ -54,3 +54,13 @@ def test_requires_python_is_what_the_code_needs():
     assert not too_new, f"requires-python >={minimum[0]}.{minimum[1]}, but the code imports {too_new}"
     # ... and no lower claim would hold: something needs exactly the minimum.
     assert max((version for _, version in used), default=(3, 0)) == minimum, used
+
+
+def test_bench_finds_its_style_image_inside_the_installed_package():
+    from framestyle.bench import bundled_style
+
+    style = bundled_style()
+    assert style.is_file() and style.stat().st_size > 10_000
+    assert (ROOT / "framestyle") in style.resolve().parents  # not samples/, which an install lacks
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert any(style.name in pattern or "*.jpg" in pattern for pattern in data["framestyle"])

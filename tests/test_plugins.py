@@ -11,7 +11,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 import torch
-from helpers import sample
+from helpers import sample, save
 from PIL import Image
 
 import framestyle
@@ -319,3 +319,64 @@ def test_hook_calls_can_be_traced(photos, tmp_path, monkeypatch, capsys):
     host.hooks.on_run_end(framestyle.types.RunEnd(0, 0, [], False, 0.0, 0))
     err = capsys.readouterr().err
     assert "framestyle: trace:" in err and "on_run_end" in err
+
+
+def test_hooks_taken_before_a_register_see_the_new_plugin():
+    host = PluginHost(autoload=False)
+    hooks = host.hooks  # held by a runtime built before the registration
+    assert "extra" not in hooks.losses()
+
+    class Extra:
+        @framestyle.hookimpl
+        def register_losses(self, register):
+            register(LossSpec("extra", lambda job: None))
+
+    host.register(Extra(), "extra")
+    assert "extra" in hooks.losses()
+    host.unregister("extra")
+    assert "extra" not in hooks.losses()
+
+
+def test_blocking_the_built_in_optimisation_is_refused_in_one_line(photos, tmp_path, capsys):
+    from framestyle.cli import main
+
+    code = main(["run", str(photos), "--style", str(tmp_path / "style.jpg"), "-o", str(tmp_path / "out"),
+                 "--size", "32", "--iterations", "1", "-p", "no:stylize"])
+    err = capsys.readouterr().err
+    assert code == 2
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "stylize" in errors[0] and "cannot be blocked" in errors[0], err
+    assert "one at a time" not in err and not (tmp_path / "out").exists()
+
+
+def test_a_stylize_wrapper_keeps_frames_batched_and_sees_each_result(photos, tmp_path, weights):
+    """Two images of one size go through the batch together (their steps
+    interleave); the wrapper's code before and after runs for each frame,
+    and what it returns is what is written."""
+    order: list[tuple[str, int]] = []
+
+    class Brighten:
+        @framestyle.hookimpl(wrapper=True)
+        def stylize(self, job, init):
+            order.append(("before", job.source.path.name))
+            result = yield
+            order.append(("after", job.source.path.name))
+            return StylizeResult(torch.ones_like(result.image), result.iterations, result.loss, result.losses)
+
+        @framestyle.hookimpl
+        def on_step(self, event):
+            order.append(("step", event.path.name))
+
+    save(photos / "space" / "rocket.png", sample("chelsea.jpg", 40))  # both 40x26: one working size
+    host = PluginHost(autoload=False)
+    host.register(Brighten(), "brighten")
+    summary = framestyle.run(photos, tmp_path / "style.jpg", tmp_path / "out", size=40, iterations=4, scales=1,
+                             batch_size=2, host=host, weights=weights)
+    assert summary.exit_code == 0
+    names = [name for kind, name in order if kind == "step"]
+    assert names[0] != names[1]  # a step of each before either goes on: one batch
+    for name in ("cat.jpg", "rocket.png"):
+        mine = [kind for kind, n in order if n == name]
+        assert mine[0] == "before" and mine[-1] == "after" and mine.count("step") == 4
+    for written in (tmp_path / "out" / "cat.png", tmp_path / "out" / "space" / "rocket.png"):
+        assert np.asarray(Image.open(written)).min() == 255

@@ -134,11 +134,14 @@ def test_warm_start_and_temporal_loss_each_lower_the_warp_error(clip, style, tmp
 
 
 def test_scene_cut_starts_cold(style, tmp_path):
+    """... with --first-iterations' budget, even 0 (the content as it is)."""
     clip = make_video(tmp_path / "cut.mp4", frames=6, cut_at=3, audio=False)
-    assert main(["run", str(clip), "--style", str(style), "-o", str(tmp_path / "o.mp4"), *CHEAP]) == 0
+    assert main(["run", str(clip), "--style", str(style), "-o", str(tmp_path / "o.mp4"), *CHEAP,
+                 "--first-iterations", "0"]) == 0
     per_frame = report(tmp_path / "o.mp4")["frames"]
     assert [f["cut"] for f in per_frame] == [False, False, False, True, False, False]
     assert [f["warm"] for f in per_frame] == [False, True, True, False, True, True]
+    assert [f["iterations"] for f in per_frame if not f["warm"]] == [0, 0]
     assert per_frame[3]["warp_error"] is None
     frames, _, has_audio = read_video_info(tmp_path / "o.mp4")
     assert frames == 6 and not has_audio

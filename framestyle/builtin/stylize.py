@@ -98,7 +98,7 @@ class FrameWork:
 
     def __init__(self, job: FrameJob, init: torch.Tensor) -> None:
         self.job = job
-        budget = job.iterations or job.settings.iterations
+        budget = job.iterations
         height, width = job.content.shape[-2:]
         if job.settings.scales > 1 and not job.warm and budget > 0:
             levels = pyramid(height, width, job.settings.scales)
