@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from framestyle.config import resolve
-from framestyle.engine import Engine, validate
+from framestyle.driver import Driver, validate
 from framestyle.errors import UsageError
 from framestyle.host import PluginHost
 from framestyle.images import read_image
@@ -102,7 +102,7 @@ def run(
     options = {**options, "inputs": [Path(p) for p in inputs], "style": [Path(s) for s in styles],
                "output": Path(output)}
     settings = resolve_settings(options, preset, config)
-    return Engine(settings, host or PluginHost(plugins), weights).run()
+    return Driver(settings, host or PluginHost(plugins), weights).run()
 
 
 def resolve_settings(options: dict[str, Any], preset: str | None, config: str | os.PathLike | None) -> Settings:

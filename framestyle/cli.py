@@ -213,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames optimised together: images of one size, or a video split into N "
                         "segments; auto: what the GPU's free memory holds; on the CPU 4 images "
                         "(up to --size 512) and videos unsplit")
+    g.add_argument("--executor", default=defaults.executor, metavar="NAME",
+                   help="what runs the planned units: local (this process, batched), subprocess "
+                        "(a process per unit), or a plugin's (framestyle plugins --all lists them)")
     g.add_argument("--precision", default=defaults.precision, choices=PRECISIONS,
                    help="VGG-19 arithmetic: auto picks bf16 where the device is fast at it "
                         "(CUDA, recent CPUs), else fp32; Grams and losses stay fp32")
@@ -347,7 +350,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from framestyle.engine import run
+    from framestyle.driver import run
     from framestyle.host import PluginHost
 
     settings = settings_from(args)

@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from framestyle.choose import kind_of
 from framestyle.errors import UsageError
 from framestyle.host import Registry
 from framestyle.settings import Settings
@@ -112,13 +113,6 @@ def single_output_file(settings: Settings, writers: Registry[WriterSpec]) -> boo
             f"to write into a folder of that name, create it first"
         )
     return True
-
-
-def kind_of(path: Path, settings: Settings, loaders: Registry[LoaderSpec]) -> str:
-    if settings.loader:
-        return loaders.get(settings.loader).kind
-    candidates = loaders.for_extension(path.suffix)
-    return candidates[0].kind if candidates else "image"
 
 
 def plan(settings: Settings, loaders: Registry[LoaderSpec], writers: Registry[WriterSpec]) -> Plan:

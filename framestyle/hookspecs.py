@@ -7,7 +7,7 @@ may accept any subset of a hook's arguments. Built-in plugins live in
 
 Order over a run (see ``tests/test_hook_order.py``)::
 
-    register_loaders, register_writers, register_losses, register_optimizers
+    register_loaders, register_writers, register_losses, register_optimizers, register_executors
     on_run_start
       for each input:  on_source_start
         for each frame:  on_frame_start, init_image, stylize (on_step per iteration), on_frame_end
@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from framestyle.types import (
+        ExecutorSpec,
         FrameEnd,
         FrameJob,
         FrameStart,
@@ -99,6 +100,14 @@ def register_losses(register: Callable[[LossSpec], None]) -> None:
 def register_optimizers(register: Callable[[OptimizerSpec], None]) -> None:
     """Register optimizers: ``register(OptimizerSpec(...))``, chosen with
     ``--optimizer NAME``."""
+
+
+@hookspec
+def register_executors(register: Callable[[ExecutorSpec], None]) -> None:
+    """Register executors: ``register(ExecutorSpec(...))``, chosen with
+    ``--executor NAME`` (default ``local``). An executor runs the plan's
+    units: pipeline hooks run where it runs them, observer hooks (``on_*``)
+    on the driver, from the units' events."""
 
 
 # --------------------------------------------------------------------------- pipeline

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from framestyle.types import (
+        ExecutorSpec,
         FrameEnd,
         FrameJob,
         FrameStart,
@@ -64,6 +65,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "losses": "framestyle.builtin.losses",
     "optimizers": "framestyle.builtin.optimizers",
     "stylize": "framestyle.builtin.stylize",
+    "executors": "framestyle.builtin.executors",
     "progress": "framestyle.builtin.progress",
 }
 
@@ -194,6 +196,9 @@ class Hooks:
     def optimizers(self) -> Registry[OptimizerSpec]:
         return self._collect("register_optimizers", "optimizer")
 
+    def executors(self) -> Registry[ExecutorSpec]:
+        return self._collect("register_executors", "executor")
+
     # calling -----------------------------------------------------------------
 
     def _call(self, name: str, **kwargs: Any) -> Any:
@@ -322,6 +327,8 @@ class PluginHost:
         builtins: bool = True,
     ) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.plugin_args, self.autoload = tuple(plugins), autoload  # what another process needs to do the same
+        self.registered_here: list[str] = []  # plugin objects given to register(): this process only
         self.pm.add_hookspecs(hookspecs)
         self.strict = env_flag(STRICT_ENV) if strict is None else strict
         self.records: list[PluginRecord] = []
@@ -410,12 +417,15 @@ class PluginHost:
         registered = self.pm.register(plugin, name=name)
         if registered is None:
             raise PluginError(f"plugin {name!r} is blocked")
+        self.registered_here.append(registered)
         self.pm.check_pending()
         self.hooks.refresh()  # the same object: whoever holds it sees the new plugin
         return registered
 
     def unregister(self, name: str) -> None:
         self.pm.unregister(name=name)
+        if name in self.registered_here:
+            self.registered_here.remove(name)
         self.hooks.refresh()
 
     # listing -------------------------------------------------------------------
@@ -427,6 +437,7 @@ class PluginHost:
             "writers": self.hooks.writers(),
             "losses": self.hooks.losses(),
             "optimizers": self.hooks.optimizers(),
+            "executors": self.hooks.executors(),
         }
         out = []
         for record in self.records:

@@ -45,8 +45,8 @@ def finite(value: float | None) -> float | None:
 class FrameLog:
     """Collects per-frame results of one source; writes the report for videos."""
 
-    def __init__(self, info: SourceInfo, output: Path, settings: Settings, runtime: Any) -> None:
-        self.info, self.output, self.settings, self.runtime = info, output, settings, runtime
+    def __init__(self, info: SourceInfo, output: Path, settings: Settings, device: str, weights: str) -> None:
+        self.info, self.output, self.settings, self.device, self.weights = info, output, settings, device, weights
         self.frames: list[FrameEnd] = []
         self.started = time.perf_counter()
 
@@ -83,8 +83,8 @@ class FrameLog:
                        "frames_read": len(self.frames), "rotation": self.info.rotation},
             "settings": self.settings.to_json(),
             "versions": versions(),
-            "device": str(self.runtime.device),
-            "weights": self.runtime.weights.source,
+            "device": self.device,
+            "weights": self.weights,
             "summary": summary,
             "frames": [{k: finite(v) if isinstance(v, float) else v
                         for k, v in asdict(f).items() if k != "path"} for f in self.frames],

@@ -77,6 +77,7 @@ class Settings:
     # 0 is auto: on CUDA what its free memory holds; on the CPU 4 images (up
     # to 512 px) and videos unsplit (Runtime.auto_batch_size; README, Performance).
     batch_size: int = 0
+    executor: str = "local"  # what runs the planned units (--executor; plugins add more)
     optimizer: str = "lbfgs"
     learning_rate: float | None = None  # None: the optimizer's own default
     init: str = "content"  # "content", "noise" or the path of an image

@@ -85,13 +85,15 @@ class ResumableWriter(Writer, Protocol):
 
 
 class OutOfOrderWriter(ResumableWriter, Protocol):
-    """A resumable writer that also takes finished frames out of order, so
-    that ``--batch-size`` can split a video into segments optimised side by
-    side. The engine keeps each finished frame with :meth:`keep` as soon as
-    it is done and still calls ``write`` once per frame, in order, when the
-    frames before it are done too. Parts other than ``"frame"`` (``"head"``:
-    a segment's frames that overlap the last segment) are kept until the
-    output is complete, never written."""
+    """A resumable writer that also keeps finished frames out of order, so
+    that a video can be split into segments optimised side by side (or on
+    other processes). Each segment keeps its frames with :meth:`keep` as
+    they finish; the assembly then reads them back with :meth:`kept` and
+    calls ``write`` once per frame, in order. Parts other than ``"frame"``
+    (``"tail"`` and ``"head"``: the two segments' results where they overlap,
+    cross-faded into the frame) are kept until the output is complete, never
+    written. Segments may run in different processes at once: keeping a
+    frame must not disturb the others."""
 
     def keep(self, index: int, frame: np.ndarray, part: str = "frame") -> None:
         """Keep finished frame ``index`` (HxWx3 uint8 RGB) on disk now."""
@@ -185,6 +187,24 @@ class OptimizerSpec:
     name: str
     build: Callable[[list[torch.Tensor], Settings], torch.optim.Optimizer]
     description: str = ""
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """A way to run a plan's units, chosen with ``--executor NAME``.
+
+    ``build()`` returns an object with ``run(units, session)``: see
+    :mod:`framestyle.executors` for the contract and the built-in ``local``
+    and ``subprocess`` executors. ``in_process``: it runs units in the
+    driver's own process, so plugin objects registered there (the Python
+    API's ``host.register``) take part; others rebuild the plugins from the
+    ``-p`` arguments and the installed entry points.
+    """
+
+    name: str
+    build: Callable[[], Any]
+    description: str = ""
+    in_process: bool = False
 
 
 # --------------------------------------------------------------------------- pipeline

@@ -171,7 +171,7 @@ def test_version_and_help(capsys):
     assert main(["--version"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"framestyle {framestyle.__version__}")
-    for word in ("torch", "OpenCV", "device:", "plugins: images, video, losses, optimizers, stylize, progress"):
+    for word in ("torch", "OpenCV", "device:", "plugins: images, video, losses, optimizers, stylize, executors, progress"):
         assert word in out
     for command in (["run"], ["plugins"]):
         with pytest.raises(SystemExit) as exit_info:

@@ -40,10 +40,12 @@ FINGERPRINT = "fingerprint.json"
 class FrameStore:
     """Numbered PNG frames in a folder, with the fingerprint of the run that
     made them, so only a run with the same settings and source reuses them.
-    Besides the frames (part ``frame``) it may keep other parts, such as the
-    heads of a video's segments (``head``), until the output is complete."""
+    Besides the frames (part ``frame``) it keeps, until the output is
+    complete, the two results of frames where a split video's segments
+    overlap: the earlier segment's (``tail``) and the later one's (``head``),
+    from which the written frame is cross-faded."""
 
-    PARTS = ("frame", "head")
+    PARTS = ("frame", "tail", "head")
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -142,6 +144,7 @@ class FramesWriter(KeepsFrames):
             self.store.path(index).unlink()
             index += 1
         self.store.remove("head")
+        self.store.remove("tail")
         (self.store.folder / COMPLETE).write_text(f"{self.store.count} frames\n")
         (self.store.folder / FINGERPRINT).unlink(missing_ok=True)
 

@@ -1,0 +1,62 @@
+"""Which loader opens an input and which writer makes an output: one place.
+
+As imageio's ``imopen``: a name given (``--loader``, ``--writer``) wins;
+otherwise the plugins that claim the file's extension are tried by
+descending priority, a loader may decline a file (return None) so the next
+one is tried, and when none fits the error lists what is installed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from framestyle.errors import InputError, UsageError
+from framestyle.host import Hooks, Registry
+from framestyle.settings import Settings
+from framestyle.types import LoaderSpec, Source, WriterSpec
+
+
+def kind_of(path: Path, settings: Settings, loaders: Registry[LoaderSpec]) -> str:
+    """"image" or "video": what the loader that would open ``path`` reads."""
+    if settings.loader:
+        return loaders.get(settings.loader).kind
+    candidates = loaders.for_extension(path.suffix)
+    return candidates[0].kind if candidates else "image"
+
+
+def open_source(path: Path, settings: Settings, hooks: Hooks) -> Source:
+    """``path`` opened by the first loader that accepts it, within ``--max-pixels``."""
+    loaders = hooks.loaders()
+    candidates = [loaders.get(settings.loader)] if settings.loader else loaders.for_extension(path.suffix)
+    if not candidates:
+        raise InputError(f"no loader reads {path.suffix or 'extensionless'} files "
+                         f"(installed: {', '.join(loaders.names()) or 'none'})")
+    for spec in candidates:
+        source = spec.open(path)
+        if source is not None:
+            return within_limits(source, settings.max_pixels)
+    raise InputError(f"no loader accepted the file (tried {', '.join(s.name for s in candidates)})")
+
+
+def within_limits(source: Source, max_pixels: int) -> Source:
+    """Refuse a source whose frames are larger than ``max_pixels``, from its
+    header, before a frame is decoded."""
+    info = source.info
+    if info.width * info.height > max_pixels:
+        source.close()
+        what = "its frames are" if info.kind == "video" else "it is"
+        raise InputError(f"{what} {info.width}x{info.height} pixels, more than the limit of "
+                         f"{max_pixels:,} (--max-pixels); not decoded")
+    return source
+
+
+def writer_for(target: Path, settings: Settings, hooks: Hooks) -> WriterSpec:
+    """The writer that makes ``target``."""
+    writers = hooks.writers()
+    if settings.writer:
+        return writers.get(settings.writer)
+    candidates = writers.for_extension(target.suffix)
+    if not candidates:
+        raise UsageError(f"no writer makes {target.suffix or 'extensionless'} files ({target}); "
+                         f"installed: {', '.join(writers.names()) or 'none'}")
+    return candidates[0]

@@ -1,0 +1,252 @@
+"""The run, top down: check the settings, plan the units, hand them to the
+executor, and turn the units' events into hooks, records and reports.
+
+Each input succeeds or fails on its own: a bad file is logged in one line
+and the run goes on (``-x`` stops at the first). Outputs appear under their
+final names only when complete, so a rerun skips them (resume) and an
+interrupted run leaves nothing half-written behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from framestyle.errors import UsageError
+from framestyle.host import PluginHost
+from framestyle.plan import Plan, make_plan
+from framestyle.report import FrameLog
+from framestyle.runrecord import ItemRecord, write_records
+from framestyle.runtime import Runtime
+from framestyle.settings import COLOR_MODES, MAX_BATCH, MAX_PIXELS, Settings
+from framestyle.types import FrameEnd, FrameStart, RunEnd, RunStart, SourceEnd, SourceStart, Step
+from framestyle.unitrun import Context
+from framestyle.units import AssembleVideo, Event, Item, Outcome, RunSpec, Unit, items_of
+from framestyle.weights import Weights
+
+log = logging.getLogger("framestyle")
+
+
+def validate(settings: Settings, host: PluginHost) -> None:
+    """Check every name in the settings before any work starts."""
+    hooks = host.hooks  # collecting the registries calls the register_* hooks, once
+    hooks.optimizers().get(settings.optimizer)
+    losses = hooks.losses()
+    for name in settings.losses:
+        losses.get(name)
+    if settings.loader:
+        hooks.loaders().get(settings.loader)
+    if settings.writer:
+        hooks.writers().get(settings.writer)
+    executor = hooks.executors().get(settings.executor)
+    if not executor.in_process and host.registered_here:
+        raise UsageError(f"--executor {settings.executor}: runs units in other processes, where plugin objects "
+                         f"registered in this one ({', '.join(host.registered_here)}) do not exist; "
+                         "install them as plugins or use -p")
+    if settings.size < 16:
+        raise UsageError(f"--size {settings.size}: must be at least 16 pixels")
+    if settings.iterations < 0:
+        raise UsageError(f"--iterations {settings.iterations}: must not be negative")
+    if settings.preserve_colors not in (None, *COLOR_MODES):
+        raise UsageError(f"--preserve-colors {settings.preserve_colors}: choose luminance or histogram")
+    if not 0.1 <= settings.style_scale <= 4:
+        raise UsageError(f"--style-scale {settings.style_scale}: must be between 0.1 and 4")
+    if not 1 <= settings.scales <= 12 or not 0 < settings.final_share <= 1:
+        raise UsageError("--scales must be from 1 to 12 and --final-share between 0 and 1")
+    if not 0 <= settings.batch_size <= MAX_BATCH:
+        raise UsageError(f"--batch-size {settings.batch_size}: must be auto or from 1 to {MAX_BATCH}")
+    if settings.preview < 0:
+        raise UsageError(f"--preview {settings.preview}: must not be negative")
+    if not 1 <= settings.max_pixels <= MAX_PIXELS:
+        raise UsageError(f"--max-pixels {settings.max_pixels}: must be between 1 and {MAX_PIXELS}")
+    if settings.size * settings.size > settings.max_pixels:
+        # Checked before anything is allocated: a square input would be optimised at size x size.
+        raise UsageError(f"--size {settings.size}: a {settings.size}x{settings.size} image is more than "
+                         f"--max-pixels {settings.max_pixels}")
+
+
+def run(settings: Settings, host: PluginHost | None = None, weights: Weights | None = None) -> RunEnd:
+    """Run ``settings`` with a fresh plugin host (or the one given)."""
+    return Driver(settings, host or PluginHost(), weights).run()
+
+
+@dataclass
+class ItemState:
+    """An input as the driver follows it from its units' events."""
+
+    item: Item
+    started: float = field(default_factory=time.perf_counter)
+    frames: FrameLog | None = None
+    iterations: int = 0
+    ended: bool = False
+
+
+class Driver:
+    def __init__(self, settings: Settings, host: PluginHost, weights: Weights | None = None) -> None:
+        validate(settings, host)
+        self.settings, self.host, self.hooks = settings, host, host.hooks
+        self.runtime = Runtime(settings, self.hooks, weights)
+        # The built-in optimisation alone: frames can be batched, and the
+        # unit drives it directly; a plugin's stylize gets one frame a call.
+        self.own_stylize = self.hooks.implementers("stylize", wrappers=False) == ["stylize"]
+        self.capacity = self.batch_capacity()
+        # Segments start cold, so a video is split only where the batch runs
+        # them faster than one after another: on a GPU, or when asked for.
+        split_videos = settings.batch_size > 0 or self.runtime.device.type == "cuda"
+        self.plan: Plan = make_plan(settings, self.hooks, self.runtime, self.capacity, split_videos)
+        self.spec = RunSpec(settings, host.plugin_args, host.autoload, self.capacity,
+                            lanes(self.plan.units, self.capacity), self.runtime.weights.digest, self.own_stylize)
+        self.by_number = {item.number: item for unit in self.plan.units for item in items_of(unit)}
+        self.items: dict[int, ItemState] = {}
+        self.records: dict[int, ItemRecord] = {}
+        self.counts = {"done": 0, "skipped": 0}
+        self.failed: list[tuple[Path, str]] = []
+        self._context: Context | None = None
+
+    # the session executors see ---------------------------------------------------
+
+    def context(self) -> Context:
+        if self._context is None:
+            self._context = Context(self.spec, self.hooks, self.runtime)
+        return self._context
+
+    def stopping(self) -> bool:
+        return self.settings.exitfirst and bool(self.failed)
+
+    def emit(self, event: Event) -> None:
+        """One event of a unit: the observer hooks, the video's frame log, the records."""
+        payload = event.payload
+        state = self.items.get(event.item)
+        if isinstance(payload, SourceStart):
+            if state is None:  # a video's segments each open it: announced once
+                state = self.items[event.item] = ItemState(self.by_number[event.item])
+                assert payload.info is not None
+                state.frames = FrameLog(payload.info, state.item.output, self.settings, str(self.runtime.device),
+                                        self.runtime.weights.source)
+                self.hooks.on_source_start(payload)
+        elif state is None and isinstance(payload, Outcome):  # it failed before it was opened
+            self.unstarted(self.by_number[event.item], payload)
+        elif state is None or state.ended:
+            return  # what a failed input's other units still say
+        elif isinstance(payload, FrameStart):
+            self.hooks.on_frame_start(payload)
+        elif isinstance(payload, Step):
+            self.hooks.on_step(payload)
+        elif isinstance(payload, FrameEnd):
+            assert state.frames is not None
+            state.frames.add(payload)
+            self.hooks.on_frame_end(payload)
+        elif isinstance(payload, Outcome):
+            state.iterations += payload.iterations
+            if payload.status != "part":
+                self.end(state, payload)
+
+    # the run --------------------------------------------------------------------
+
+    def run(self) -> RunEnd:
+        started = time.perf_counter()
+        plan = self.plan
+        for path in plan.unclaimed:
+            log.debug("skipped %s: no loader reads %s files", path, path.suffix or "extensionless")
+        if plan.unclaimed:
+            log.info("skipped %d file(s) that are not images (-v lists them)", len(plan.unclaimed))
+        for item, path, message in plan.failed:
+            if item is None:
+                log.error("%s: %s", path, message)
+                self.failed.append((path, message))
+        self.hooks.on_run_start(RunStart(self.settings, plan.total, str(self.runtime.device), self.runtime.weights.source,
+                                         plan.frames + len(plan.skipped)))
+        for item in plan.skipped:
+            self.unstarted(item, Outcome("skipped", message="already complete (--overwrite redoes it)"))
+        for item, _, message in plan.failed:
+            if item is not None:
+                self.unstarted(item, Outcome("failed", message=message))
+        interrupted = False
+        try:
+            executor = self.hooks.executors().get(self.settings.executor).build()
+            executor.run(plan.units, self)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            for state in list(self.items.values()):  # interrupted, or a usage or plugin error
+                if not state.ended:
+                    self.end(state, Outcome("interrupted"))
+        self.write_records([self.records[n] for n in sorted(self.records)], interrupted)
+        exit_code = 130 if interrupted else 1 if self.failed else 0
+        summary = RunEnd(self.counts["done"], self.counts["skipped"], self.failed, interrupted,
+                         time.perf_counter() - started, exit_code)
+        self.hooks.on_run_end(summary)
+        return summary
+
+    def batch_capacity(self) -> int:
+        """How many frames are optimised together: ``--batch-size``, or for
+        auto what the device's free memory holds; 1 when a plugin implements
+        ``stylize`` (it gets one frame a call)."""
+        if not self.own_stylize:
+            if self.settings.batch_size != 1:
+                others = [name for name in self.hooks.implementers("stylize", wrappers=False) if name != "stylize"]
+                log.info("frames are stylised one at a time: plugin(s) %s implement stylize", ", ".join(others))
+            return 1
+        if self.settings.batch_size:
+            return self.settings.batch_size
+        capacity = self.runtime.auto_batch_size()
+        level = logging.INFO if self.runtime.device.type == "cuda" else logging.DEBUG
+        log.log(level, "batch size %d (auto, %s)", capacity, self.runtime.device)
+        return capacity
+
+    # an input's end ----------------------------------------------------------------
+
+    def unstarted(self, item: Item, outcome: Outcome) -> None:
+        """An input that ends before any unit opened it (skipped, or failed while planned)."""
+        state = self.items[item.number] = ItemState(item)
+        self.hooks.on_source_start(SourceStart(item.number, item.total, item.path, item.output, None))
+        self.end(state, outcome)
+
+    def end(self, state: ItemState, outcome: Outcome) -> None:
+        """Announce an input's end, once, and record it."""
+        item = state.item
+        state.ended = True
+        loss = None
+        if outcome.status == "done" and state.frames is not None:
+            try:
+                state.frames.finish()  # a video's report beside it
+            except OSError as exc:
+                log.warning("%s: could not write its report: %s", item.output, exc)
+            last = max(state.frames.frames, key=lambda frame: frame.index, default=None)
+            loss = last.loss if last is not None and math.isfinite(last.loss) else None
+        if outcome.status == "failed":
+            log.error("%s: %s", item.path, outcome.message)
+            self.failed.append((item.path, outcome.message))
+        elif outcome.status in self.counts:
+            self.counts[outcome.status] += 1
+        seconds = time.perf_counter() - state.started
+        frames = outcome.frames
+        kind = outcome.kind or (state.frames.info.kind if state.frames else "")
+        self.hooks.on_source_end(SourceEnd(item.number, item.path, item.output, outcome.status, frames, seconds,
+                                           outcome.message))
+        self.records[item.number] = ItemRecord(str(item.path), str(item.output), kind, outcome.status, frames,
+                                               state.iterations, round(seconds, 3), loss, outcome.message)
+
+    def write_records(self, records: list[ItemRecord], interrupted: bool) -> None:
+        """The resolved settings and the manifest beside the outputs, and the
+        HTML report with --report. Losing them must not fail the run."""
+        assert self.settings.output is not None
+        try:
+            manifest = write_records(self.settings, Path(self.settings.output), self.plan.to_file, records)
+            if manifest is not None and self.settings.report and not interrupted:
+                from framestyle.htmlreport import write_report
+
+                log.info("report: %s", write_report(manifest))
+        except Exception as exc:  # the outputs are what matter; their records are secondary
+            log.debug("traceback", exc_info=True)
+            log.warning("could not write the run's records beside the outputs: %s", exc)
+
+
+def lanes(units: list[Unit], capacity: int) -> int:
+    """The most frames the run can have in flight at once: one per image,
+    unsplit video or segment, up to ``capacity``."""
+    streams = sum(0 if isinstance(unit, AssembleVideo) else len(items_of(unit)) for unit in units)
+    return max(1, min(capacity, streams))

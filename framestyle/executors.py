@@ -1,0 +1,182 @@
+"""Executors: what runs a plan's units. Registered by plugins
+(``register_executors``) and chosen with ``--executor NAME``.
+
+An executor gets the units in the order they should start and a
+:class:`Session`, and runs every unit whose ``needs`` finished well, with
+:mod:`framestyle.unitrun` (in this process or another), handing each event
+to ``session.emit`` as it comes. It returns when all are done; a Ctrl-C
+passes through it, with nothing left open.
+"""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+from framestyle.errors import PluginError, UsageError
+from framestyle.units import Event, Outcome, RunSpec, Unit, items_of
+
+# The statuses with which a unit leaves its inputs for the units that need it.
+FINISHED = ("done", "part")
+
+
+class Session(Protocol):
+    """The driver's side of a run, as executors see it."""
+
+    spec: RunSpec
+
+    def context(self) -> Any:
+        """This process's :class:`~framestyle.unitrun.Context` (built once)."""
+
+    def emit(self, event: Event) -> None:
+        """Hand one event to the driver (observer hooks, records, progress)."""
+
+    def stopping(self) -> bool:
+        """True once no new input may start (``-x`` after a failure)."""
+
+
+class Ledger:
+    """Which units finished well, from their events, to release the units
+    that need them."""
+
+    def __init__(self, units: Sequence[Unit]) -> None:
+        self.left = {unit.uid: {item.number for item in items_of(unit)} for unit in units}
+        self.failed: set[str] = set()
+
+    def note(self, uid: str, event: Event) -> None:
+        if isinstance(event.payload, Outcome) and event.item in self.left.get(uid, ()):
+            self.left[uid].discard(event.item)
+            if event.payload.status not in FINISHED:
+                self.failed.add(uid)
+
+    def finished(self, uid: str) -> bool:
+        return not self.left.get(uid) and uid not in self.failed
+
+    def ready(self, unit: Unit) -> bool | None:
+        """True: its needs finished well; False: one did not; None: not yet."""
+        if any(need in self.failed for need in unit.needs):
+            return False
+        return True if all(self.finished(need) for need in unit.needs) else None
+
+
+class LocalExecutor:
+    """Every unit in this process, as one batch: images of one size and a
+    video's segments optimised side by side, decoding read ahead, the batch
+    halved on out-of-memory errors, Ctrl-C leaving finished work on disk."""
+
+    def run(self, units: Sequence[Unit], session: Session) -> None:
+        from framestyle.batch import Scheduler
+
+        context = session.context()
+        context.stopping = session.stopping
+        self.ledger = Ledger(units)
+        self.streams: list[Any] = []
+        self.waiting: list[Unit] = []
+        scheduler = Scheduler(context.runtime.encode, session.spec.capacity, session.spec.lanes)
+        try:
+            scheduler.run(self.feed(units, context, session))
+        finally:  # done, or interrupted: nothing stays open
+            for stream in self.streams:
+                stream.drop()
+
+    def feed(self, units: Sequence[Unit], context: Any, session: Session) -> Iterator[Any]:
+        """The units' streams, each unit started when the batch has room for
+        it; one that needs others waits for them."""
+        for unit in units:
+            if session.stopping():
+                return
+            if unit.needs:
+                self.waiting.append(unit)
+                self.start_ready(context, session)
+                continue
+            yield from self.start(unit, context, session)
+
+    def start(self, unit: Unit, context: Any, session: Session) -> list[Any]:
+        from framestyle.unitrun import unit_streams
+
+        streams = unit_streams(unit, context, self.emitter(unit, context, session))
+        self.streams += streams
+        return streams
+
+    def emitter(self, unit: Unit, context: Any, session: Session) -> Callable[[Event], None]:
+        def emit(event: Event) -> None:
+            session.emit(event)
+            self.ledger.note(unit.uid, event)
+            if isinstance(event.payload, Outcome) and event.payload.status not in FINISHED:
+                for stream in self.streams:  # the input's other units stop, and let go of its files
+                    if stream.item.number == event.item:
+                        stream.drop()
+            elif self.ledger.finished(unit.uid):
+                self.start_ready(context, session)
+
+        return emit
+
+    def start_ready(self, context: Any, session: Session) -> None:
+        """Start the waiting units whose needs finished (an assembly has no
+        frames: it runs to its end here); forget those whose needs failed."""
+        for unit in list(self.waiting):
+            ready = self.ledger.ready(unit)
+            if ready is not None:
+                self.waiting.remove(unit)
+            if ready:
+                self.start(unit, context, session)
+
+
+class SubprocessExecutor:
+    """Each unit in a fresh Python process of its own, one after another:
+    the unit and the run's spec pickled to it, its events pickled back.
+    Slow (every process loads the network), and the proof that a unit needs
+    nothing of the process that planned it."""
+
+    def run(self, units: Sequence[Unit], session: Session) -> None:
+        ledger = Ledger(units)
+        for unit in units:
+            if session.stopping():
+                return
+            if unit.needs and not ledger.ready(unit):
+                continue
+            for event in self.events(unit, session.spec):
+                ledger.note(unit.uid, event)
+                session.emit(event)
+
+    def events(self, unit: Unit, spec: RunSpec) -> Iterator[Event]:
+        process = subprocess.Popen([sys.executable, "-m", "framestyle.worker"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE)
+        assert process.stdin is not None and process.stdout is not None
+        ended: set[int] = set()
+        try:
+            pickle.dump((spec, unit), process.stdin)
+            process.stdin.close()
+            while True:
+                try:
+                    message = pickle.load(process.stdout)
+                except EOFError:
+                    break
+                if isinstance(message, Fatal):
+                    raise message.error()
+                if isinstance(message.payload, Outcome):
+                    ended.add(message.item)
+                yield message
+        except BaseException:
+            process.kill()
+            raise
+        finally:
+            code = process.wait()
+        for item in items_of(unit):
+            if item.number not in ended:
+                yield Event(item.number, Outcome("failed", message=f"its worker process ended with code {code}"))
+
+
+class Fatal:
+    """An error that ends the whole run, raised again in the driver."""
+
+    KINDS: dict[str, type[Exception]] = {"UsageError": UsageError, "PluginError": PluginError}
+
+    def __init__(self, error: Exception) -> None:
+        self.kind, self.message = type(error).__name__, str(error)
+
+    def error(self) -> Exception:
+        return self.KINDS.get(self.kind, PluginError)(self.message)

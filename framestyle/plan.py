@@ -1,0 +1,138 @@
+"""The driver's plan: inputs into units of work.
+
+Inputs are walked and named (:mod:`framestyle.discover`); finished outputs
+are skipped (resume); images are grouped by the size they are optimised at,
+so that a group is one batch; a video is split into segments where frames
+optimised side by side pay (a GPU, or ``--batch-size``), at scene cuts where
+it can. The plan touches inputs only to read headers and, for a video to be
+split, its frames once for its length and cuts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from framestyle import discover
+from framestyle import segments as splitting
+from framestyle.choose import kind_of, open_source, writer_for
+from framestyle.errors import PluginError, UsageError
+from framestyle.host import Hooks
+from framestyle.images import IMAGE_EXTENSIONS, image_size
+from framestyle.motion import estimate as estimate_motion
+from framestyle.runtime import Runtime
+from framestyle.segments import Segment
+from framestyle.settings import Settings
+from framestyle.types import SourceInfo
+from framestyle.unitrun import describe_error, fingerprint
+from framestyle.units import AssembleVideo, ImageGroup, Item, Unit, VideoSegment, WholeVideo
+
+log = logging.getLogger("framestyle")
+
+
+@dataclass
+class Plan:
+    units: list[Unit] = field(default_factory=list)
+    skipped: list[Item] = field(default_factory=list)  # outputs already complete
+    failed: list[tuple[Item | None, Path, str]] = field(default_factory=list)  # inputs that cannot be planned
+    unclaimed: list[Path] = field(default_factory=list)  # files in folders that no loader reads
+    to_file: bool = False  # -o names the one output file
+    frames: int = 0  # frames in the whole job (an image is one; a video as its header claims)
+    total: int = 0  # inputs, whatever becomes of them
+
+
+def make_plan(settings: Settings, hooks: Hooks, runtime: Runtime, capacity: int, split_videos: bool) -> Plan:
+    """The run's units, in the order they should start."""
+    found = discover.plan(settings, hooks.loaders(), hooks.writers())
+    total = len(found.items)
+    numbered = [Item(n, total, work.path, work.output) for n, work in enumerate(found.items, start=1)]
+    plan = Plan(failed=[(None, path, message) for path, message in found.failures], unclaimed=found.unclaimed,
+                to_file=found.to_file, total=total)
+    if capacity > 1:  # a batch holds images of one size: plan them in order of size
+        numbered.sort(key=lambda item: working_size(item.path, runtime))
+    groups: list[list[Item]] = []  # in order of their first image
+    filling: dict[tuple[int, int], list[Item]] = {}  # by working size, the group with room left
+    for item in numbered:
+        if not settings.overwrite and writer_for(item.output, settings, hooks).is_complete(item.output):
+            plan.skipped.append(item)
+        elif kind_of(item.path, settings, hooks.loaders()) == "video":
+            plan.units += video_units(item, settings, hooks, runtime, capacity if split_videos else 1, plan)
+        else:
+            plan.frames += 1
+            size = working_size(item.path, runtime)
+            group = filling.get(size)
+            if group is None or len(group) >= capacity or size == (0, 0):
+                group = filling[size] = []
+                groups.append(group)
+                plan.units.append(ImageGroup(()))  # its place in the order; filled in below
+            group.append(item)
+    images = iter(groups)
+    plan.units = [ImageGroup(tuple(next(images))) if isinstance(unit, ImageGroup) else unit for unit in plan.units]
+    return plan
+
+
+def working_size(path: Path, runtime: Runtime) -> tuple[int, int]:
+    """(height, width) an image is optimised at, from its header; (0, 0)
+    for videos and for files whose header cannot be read (they fail, or
+    not, when their turn comes)."""
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        return (0, 0)
+    try:
+        width, height = image_size(path, runtime.settings.max_pixels)
+    except Exception:
+        return (0, 0)
+    (width, height), _ = runtime.sizes(width, height)
+    return (height, width)
+
+
+def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, wanted: int,
+                plan: Plan) -> list[Unit]:
+    """A video as one unit, or split into ``wanted`` segments and their
+    assembly; the segments' frame store is prepared here, once, so that
+    segments running at the same time never race to clear it."""
+    try:
+        source = open_source(item.path, settings, hooks)
+        info = source.info
+        source.close()
+        plan.frames += max(1, info.frame_count or 1)
+        spec = writer_for(item.output, settings, hooks)
+        if wanted < 2 or not hasattr(spec.open(item.output, info), "keep"):
+            return [WholeVideo(item)]
+        segments = split(item, info, settings, hooks, runtime, wanted)
+        if segments is None:
+            return [WholeVideo(item)]
+        print_ = fingerprint(settings, info, runtime.weights.digest, segments)
+        store = spec.open(item.output, info)
+        store.resume(print_, not settings.overwrite)  # type: ignore[attr-defined]
+        store.abort()
+    except (UsageError, PluginError):
+        raise
+    except Exception as error:
+        plan.frames += 1
+        plan.failed.append((item, item.path, describe_error(error, item.path)))
+        return []
+    units: list[Unit] = [VideoSegment(item, info, segment, later)
+                         for segment, later in zip(segments, [*segments[1:], None], strict=True)]
+    return [*units, AssembleVideo(item, info, tuple(segments), print_, needs=tuple(u.uid for u in units))]
+
+
+def split(item: Item, info: SourceInfo, settings: Settings, hooks: Hooks, runtime: Runtime,
+          wanted: int) -> list[Segment] | None:
+    """Read the video once for its length and its scene cuts, and split it;
+    None when it is too short to split."""
+    source = open_source(item.path, settings, hooks)
+    cuts, count, last = [], 0, None
+    try:
+        for index, frame in enumerate(source.frames()):
+            working = runtime.working_frame(frame)[0]
+            if last is not None and estimate_motion(last, working).cut:
+                cuts.append(index)
+            last, count = working, index + 1
+    finally:
+        source.close()
+    segments = splitting.plan_segments(count, wanted, cuts)
+    if len(segments) < 2:
+        return None
+    log.info("%s: %d frames, %d scene cut(s); %s", info.path, count, len(cuts), splitting.describe(segments))
+    return segments

@@ -1,0 +1,92 @@
+"""A run is a plan of independent units: any executor gives the same bytes.
+
+The subprocess executor runs each unit in a fresh Python process, handed
+only the pickled unit and the run's spec; its outputs must equal the local
+executor's byte for byte, on a folder of images (batched by size) and on a
+video split into segments (cross-faded where they meet, then assembled).
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import replace
+
+import pytest
+from helpers import make_video, outputs, sample, save
+
+import framestyle
+from framestyle.driver import Driver
+from framestyle.host import PluginHost
+from framestyle.settings import Settings
+from framestyle.types import ExecutorSpec
+from framestyle.units import AssembleVideo, ImageGroup, VideoSegment
+
+
+@pytest.fixture
+def job(tmp_path):
+    """Three photos, two of one working size, and a 16-frame clip that
+    --batch-size 2 splits into two overlapping segments."""
+    folder = tmp_path / "in"
+    save(folder / "a.png", sample("chelsea.jpg", 40))
+    save(folder / "b.png", sample("coffee.jpg", 40))
+    save(folder / "c.png", sample("rocket.jpg", 40))
+    make_video(folder / "clip.mp4", frames=16, width=48, height=32, audio=True)
+    save(tmp_path / "style.png", sample("swirls.jpg", 40))
+    return Settings(inputs=[folder], style=[tmp_path / "style.png"], size=32, iterations=4, first_iterations=6,
+                    min_iterations=2, batch_size=2, precision="fp32", verbosity=-1)
+
+
+def run(settings, host=None, weights=None):
+    return Driver(settings, host or PluginHost(autoload=False), weights).run()
+
+
+def test_the_plan_is_units_that_pickle(job, tmp_path, weights):
+    units = Driver(replace(job, output=tmp_path / "out"), PluginHost(autoload=False), weights).plan.units
+    kinds = [type(unit).__name__ for unit in units]
+    assert kinds.count("VideoSegment") == 2 and kinds.count("AssembleVideo") == 1
+    groups = [unit for unit in units if isinstance(unit, ImageGroup)]
+    assert sorted(len(group.items) for group in groups) == [1, 2]  # a and b share a size; c does not
+    assemble = next(unit for unit in units if isinstance(unit, AssembleVideo))
+    segments = [unit for unit in units if isinstance(unit, VideoSegment)]
+    assert set(assemble.needs) == {segment.uid for segment in segments}
+    assert segments[1].segment.head and segments[0].later == segments[1].segment  # they overlap
+    assert pickle.loads(pickle.dumps(units)) == units
+
+
+def test_each_unit_in_a_process_of_its_own_gives_the_local_bytes(job, tmp_path, weights):
+    (job.inputs[0] / "c.png").unlink()  # a group of two is enough; each process costs ~5 s
+    local, apart = tmp_path / "local", tmp_path / "apart"
+    for executor, out in (("local", local), ("subprocess", apart)):
+        summary = run(replace(job, output=out, executor=executor), weights=weights)
+        assert summary.exit_code == 0 and summary.done == 3, (executor, summary)
+    written = outputs(local)
+    assert written == outputs(apart) == ["a.png", "b.png", "clip.mp4", "clip.mp4.report.json"]
+    for name in written[:-1]:
+        assert (local / name).read_bytes() == (apart / name).read_bytes(), name
+
+
+def test_an_executor_plugin_runs_the_units_its_own_way(job, tmp_path, weights):
+    """A third-party executor: each unit pickled, then run alone, one after
+    another, with a context of its own; the outputs are complete."""
+    ran: list[str] = []
+
+    class OneByOne:
+        def run(self, units, session):
+            from framestyle.unitrun import Context, run_unit
+
+            context = Context.build(session.spec)
+            for unit in units:
+                ran.append(unit.uid)
+                run_unit(pickle.loads(pickle.dumps(unit)), context, session.emit)
+
+    class Plugin:
+        @framestyle.hookimpl
+        def register_executors(self, register):
+            register(ExecutorSpec("one-by-one", OneByOne, in_process=True))
+
+    host = PluginHost(autoload=False)
+    host.register(Plugin(), "one-by-one")
+    summary = run(replace(job, output=tmp_path / "out", executor="one-by-one"), host, weights)
+    assert summary.exit_code == 0 and summary.done == 4
+    assert len(ran) == 5 and ran.index("assemble:4") > max(ran.index("segment:4:0"), ran.index("segment:4:8"))
+    assert outputs(tmp_path / "out") == ["a.png", "b.png", "c.png", "clip.mp4", "clip.mp4.report.json"]
