@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from framestyle.config import resolve
+from framestyle.context import PluginContext
 from framestyle.driver import Driver, validate
 from framestyle.errors import UsageError
 from framestyle.host import PluginHost
@@ -75,7 +76,8 @@ def stylize(
     _, tensor, size = runtime.prepare_content(rgb)
     info = SourceInfo(Path(str(content)) if isinstance(content, (str, os.PathLike)) else Path("<image>"),
                       "image", width, height, frame_count=1)
-    job = FrameJob(info, 0, tensor, None, settings, runtime, iterations=settings.frame_iterations(False, False))
+    context = PluginContext(runtime, host.hooks, host.hooks.on_step)
+    job = FrameJob(info, 0, tensor, None, settings, context, iterations=settings.frame_iterations(False, False))
     result = host.hooks.stylize(job, host.hooks.init_image(job))
     return runtime.finish(result.image, tensor, size)
 

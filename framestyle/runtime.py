@@ -17,9 +17,7 @@ from framestyle.colors import keep_luminance, match_colors
 from framestyle.errors import InputError, UsageError, did_you_mean
 from framestyle.host import Hooks
 from framestyle.images import IMAGE_EXTENSIONS, fit_long_side, read_image, resize
-from framestyle.motion import warp
 from framestyle.settings import PRECISIONS, Settings
-from framestyle.types import FrameJob
 from framestyle.vgg import LAYER_INDEX, VGG19Encoder
 from framestyle.weights import Weights, resolve_weights
 
@@ -127,9 +125,9 @@ def to_rgb8(image: torch.Tensor) -> np.ndarray:
 
 
 class Runtime:
-    """Shared state of one run. ``cache`` holds targets that do not change
-    between frames (style Grams per size); plugins may use it too, with keys
-    that start with their own name."""
+    """Shared state of one run in one process. ``cache`` holds the style
+    images per size; ``plugin_caches`` a dict per plugin for targets that do
+    not change between frames (:meth:`FrameContext.cache`)."""
 
     def __init__(
         self,
@@ -154,6 +152,7 @@ class Runtime:
             self.encoder = compiled(self.encoder, self.device)
         self.autocast = autocast_dtype(settings.precision, self.device)
         self.cache: dict[Any, Any] = {}
+        self.plugin_caches: dict[str, dict[Any, Any]] = {}
         self.validate_layers()
 
     def validate_layers(self) -> None:
@@ -301,15 +300,3 @@ def at_least(width: int, height: int, side: int = MIN_SIDE) -> tuple[int, int]:
     """(width, height) enlarged, keeping the aspect, so the short side is at least ``side``."""
     scale = max(1.0, side / min(width, height))
     return round(width * scale), round(height * scale)
-
-
-def warped_previous(job: FrameJob) -> tuple[torch.Tensor, torch.Tensor]:
-    """The previous stylised frame warped to this one by the flow of the
-    original frames, and the mask (1x1xHxW) of pixels the flow explains."""
-    if "warped_previous" not in job.scratch:
-        assert job.previous is not None and job.motion is not None
-        previous = to_rgb8(job.previous)
-        warped = to_tensor(warp(previous, job.motion.flow), job.content.device)
-        mask = torch.from_numpy(job.motion.mask)[None, None].to(job.content.device)
-        job.scratch["warped_previous"] = (warped, mask)
-    return job.scratch["warped_previous"]

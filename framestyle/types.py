@@ -8,7 +8,7 @@ annotations.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -18,7 +18,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from framestyle.motion import Motion
-    from framestyle.runtime import Runtime
     from framestyle.settings import Settings
 
 
@@ -168,7 +167,8 @@ class LossSpec:
 
     ``build(job)`` is called once per frame and returns a :class:`Loss`, or
     None to sit this frame out (the temporal loss on a video's first frame);
-    targets that do not change between frames belong in ``job.runtime.cache``.
+    targets that do not change between frames belong in
+    ``job.context.cache(plugin_name)``.
     A loss with ``default_weight`` 0 is off unless asked for.
     """
 
@@ -210,6 +210,52 @@ class ExecutorSpec:
 # --------------------------------------------------------------------------- pipeline
 
 
+@runtime_checkable
+class FrameContext(Protocol):
+    """What a frame's plugins may use of the run (``FrameJob.context``), in
+    whichever process the frame is optimised."""
+
+    @property
+    def device(self) -> torch.device:
+        """Where the frame's tensors live."""
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The dtype VGG-19 runs in under autocast; None: float32."""
+
+    @property
+    def style_weights(self) -> Sequence[float]:
+        """``--style-weights``, one per style, summing to 1."""
+
+    def encode(self, image: torch.Tensor, layers: Iterable[str]) -> Mapping[str, torch.Tensor]:
+        """VGG-19 activations of ``layers`` (``"relu4_2"`` …) for ``image``
+        (Bx3xHxW in [0, 1]), in the dtype the network ran in."""
+
+    def style_images(self, height: int, width: int) -> list[torch.Tensor]:
+        """Every style image, sized for a content of ``height`` x ``width``."""
+
+    def style_groups(self, height: int, width: int, palette: np.ndarray | None = None) -> list[list[torch.Tensor]]:
+        """The same, grouped per ``--style``; with ``palette``, recoloured to it."""
+
+    def cache(self, owner: str) -> dict[Any, Any]:
+        """A dict for plugin ``owner`` that lives as long as the process's
+        run: targets that do not change between frames."""
+
+    def losses(self) -> Mapping[str, LossSpec]:
+        """Every registered loss, by name."""
+
+    def optimizer(self, name: str) -> OptimizerSpec:
+        """The registered optimizer ``name``."""
+
+    def step(self, event: Step) -> None:
+        """Announce an iteration (``on_step``, on the driver)."""
+
+    def as_written(self, image: torch.Tensor, content: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+        """``image`` as the frame it would be written as: HxWx3 uint8 at
+        ``size`` (width, height), in the content's colours where asked."""
+
+
+
 @dataclass
 class FrameJob:
     """Everything ``init_image`` and ``stylize`` get about the frame at hand.
@@ -217,6 +263,7 @@ class FrameJob:
     ``content`` is the resized content frame, 1x3xHxW float32 RGB in [0, 1] on
     the run's device; ``previous`` is the previous stylised frame of the same
     source as written (``None`` for the first frame and for images), and
+    ``previous_rgb`` the same as HxWx3 uint8, as it was written; and
     ``motion`` how this frame moved from the previous one (flow, occlusion
     mask, scene cut). ``warm`` says the frame continues a shot, so it starts
     from the previous result and may stop early; ``iterations`` is its
@@ -229,12 +276,13 @@ class FrameJob:
     content: torch.Tensor
     previous: torch.Tensor | None
     settings: Settings
-    runtime: Runtime
+    context: FrameContext
     motion: Motion | None = None
     warm: bool = False
     iterations: int = 0
     scratch: dict[str, Any] = field(default_factory=dict)
     output: Path | None = None  # where the result goes (for previews); None from the API
+    previous_rgb: np.ndarray | None = None
 
     @property
     def new_shot(self) -> bool:

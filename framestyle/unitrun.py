@@ -30,6 +30,7 @@ from framestyle import segments as splitting
 from framestyle.ahead import Frame, ReadAhead
 from framestyle.batch import Scheduler
 from framestyle.choose import open_source, writer_for
+from framestyle.context import PluginContext
 from framestyle.errors import FramestyleError, InputError, PluginError, UsageError
 from framestyle.host import Hooks, PluginHost, WrapperCalls
 from framestyle.images import preview_path, resize
@@ -172,6 +173,7 @@ class Chain:
         self.starting: set[int] = set()  # frames announced whose work may be built again (out of memory)
         self.iterations = 0  # over all its frames, heads included
         self.frames = 0  # frames announced as ended
+        self.plugins = PluginContext(context.runtime, context.hooks, lambda step: emit(Event(item.number, step)))
 
     def prepare(self, frame: Frame, reuse: bool, part: str = "frame") -> Pending:
         """A frame's start. A video frame that continues a shot starts warm
@@ -191,8 +193,8 @@ class Chain:
         if reuse:
             return Pending(frame, content, previous, warm, reuse, None, part)
         last = to_tensor(previous.output, runtime.device) if previous else None
-        job = FrameJob(self.info, frame.index, content, last, settings, runtime, motion=motion, warm=warm,
-                       iterations=budget, output=self.item.output)
+        job = FrameJob(self.info, frame.index, content, last, settings, self.plugins, motion=motion, warm=warm,
+                       iterations=budget, output=self.item.output, previous_rgb=previous.output if previous else None)
         init = hooks.init_image(job)
         if not self.context.spec.own_stylize:
             return Pending(frame, content, previous, warm, reuse, hooks.stylize(job, init), part)

@@ -15,13 +15,14 @@ from framestyle.losses import (
     TotalVariationLoss,
     gram,
 )
-from framestyle.runtime import to_rgb8, warped_previous
+from framestyle.motion import warp
+from framestyle.runtime import to_rgb8, to_tensor
 from framestyle.types import FrameJob, LossSpec
 
 
 def build_content(job: FrameJob) -> ContentLoss:
     layer = job.settings.content_layer
-    target = job.runtime.encode(job.content, [layer])[layer]
+    target = job.context.encode(job.content, [layer])[layer]
     return ContentLoss(layer, target)
 
 
@@ -31,7 +32,7 @@ def build_style(job: FrameJob) -> StyleLoss:
     the first frame of each shot, so the targets change only at scene cuts."""
     layers = dict(job.settings.style_layers)
     _, _, height, width = job.content.shape
-    cache = job.runtime.cache
+    cache = job.context.cache("losses")
     if job.settings.preserve_colors == "histogram":
         # One entry for the whole run, the current shot's: a folder of
         # images (each its own shot) must not keep every image's Grams.
@@ -50,11 +51,11 @@ def blended_grams(job: FrameJob, layers: dict[str, float], palette: np.ndarray |
     """Σ_i w_i · (mean Gram of style group i), w from ``--style-weights``:
     the images of one group (a style folder) count equally."""
     _, _, height, width = job.content.shape
-    groups = job.runtime.style_groups(height, width, palette)
+    groups = job.context.style_groups(height, width, palette)
     blended: dict[str, torch.Tensor] = {}
-    for weight, group in zip(job.runtime.style_weights, groups, strict=True):
+    for weight, group in zip(job.context.style_weights, groups, strict=True):
         for style in group:
-            for name, features in job.runtime.encode(style, layers).items():
+            for name, features in job.context.encode(style, layers).items():
                 term = gram(features) * (weight / len(group))
                 blended[name] = blended[name] + term if name in blended else term
     return blended
@@ -69,6 +70,18 @@ def build_temporal(job: FrameJob) -> TemporalLoss | None:
     if not job.warm:
         return None
     return TemporalLoss(*warped_previous(job))
+
+
+def warped_previous(job: FrameJob) -> tuple[torch.Tensor, torch.Tensor]:
+    """The previous stylised frame warped to this one by the flow of the
+    original frames, and the mask (1x1xHxW) of pixels the flow explains;
+    shared by the warm start and the temporal loss through ``job.scratch``."""
+    if "warped_previous" not in job.scratch:
+        assert job.previous_rgb is not None and job.motion is not None
+        warped = to_tensor(warp(job.previous_rgb, job.motion.flow), job.content.device)
+        mask = torch.from_numpy(job.motion.mask)[None, None].to(job.content.device)
+        job.scratch["warped_previous"] = (warped, mask)
+    return job.scratch["warped_previous"]
 
 
 @hookimpl

@@ -20,7 +20,8 @@ from framestyle.images import (
     write_image_atomic,
 )
 from framestyle.optimize import StopRule, Task, WeightedLoss, step_together
-from framestyle.runtime import MIN_SIDE, to_tensor, warped_previous
+from framestyle.builtin.losses import warped_previous
+from framestyle.runtime import MIN_SIDE, to_tensor
 from framestyle.types import FrameJob, Step, StylizeResult
 
 log = logging.getLogger("framestyle")
@@ -47,10 +48,10 @@ def init_image(job: FrameJob) -> torch.Tensor:
 
 def active_losses(job: FrameJob) -> list[WeightedLoss]:
     """Every loss with a non-zero weight that takes part in this frame."""
-    registry = job.runtime.hooks.losses()
-    weights = {spec.name: spec.default_weight for spec in registry.specs.values()}
+    specs = job.context.losses()
+    weights = {spec.name: spec.default_weight for spec in specs.values()}
     weights.update(job.settings.loss_weights())
-    built = [(name, weight, registry.get(name).build(job)) for name, weight in weights.items() if weight != 0]
+    built = [(name, weight, specs[name].build(job)) for name, weight in weights.items() if weight != 0]
     return [WeightedLoss(name, weight, loss) for name, weight, loss in built if loss is not None]
 
 
@@ -73,7 +74,7 @@ def previewer(job: FrameJob) -> Callable[[int, torch.Tensor], None] | None:
 
     def write(iteration: int, image: torch.Tensor) -> None:
         if iteration % every == 0:
-            write_image_atomic(target, job.runtime.finish(image, job.content, out_size))
+            write_image_atomic(target, job.context.as_written(image, job.content, out_size))
 
     return write
 
@@ -82,7 +83,7 @@ def previewer(job: FrameJob) -> Callable[[int, torch.Tensor], None] | None:
 def stylize(job: FrameJob, init: torch.Tensor) -> StylizeResult:
     work = FrameWork(job, init)
     while not work.finished:
-        step_together([work.task], job.runtime.encode)
+        step_together([work.task], job.context.encode)
         work.advance()
     return work.result()
 
@@ -133,13 +134,11 @@ class FrameWork:
         here (out of memory) leaves the frame as it was."""
         job, settings = self.level_job(level), self.job.settings
         (h, w), iterations = self.plan[level]
-        hooks = job.runtime.hooks
-
         def on_step(iteration: int, loss: float, losses: dict[str, float]) -> None:
-            hooks.on_step(Step(job.source.path, job.index, done + iteration, self.total, loss, losses))
+            job.context.step(Step(job.source.path, job.index, done + iteration, self.total, loss, losses))
 
         losses = active_losses(job)
-        spec = hooks.optimizers().get("adam" if safe else settings.optimizer)
+        spec = job.context.optimizer("adam" if safe else settings.optimizer)
         chosen = dataclasses.replace(settings, learning_rate=None) if safe else settings
         if safe:
             losses = safe_losses(losses)
@@ -149,7 +148,7 @@ class FrameWork:
         # L-BFGS wanders outside, and the clamped image that is written then
         # scores worse than the one optimised (measured: 0.708 against 0.766
         # after 300 iterations at 256 px; README, Performance).
-        return Task(resize_tensor(image, h, w), losses, job.runtime.encode,
+        return Task(resize_tensor(image, h, w), losses, job.context.encode,
                     lambda params: spec.build(params, chosen), iterations, on_step, clamp_each_step=True,
                     stop=StopRule(settings.min_iterations, settings.tolerance) if job.warm else None,
                     on_image=previewer(self.job) if last else None)

@@ -31,13 +31,12 @@ class ColorStatsLoss:
 
 def build(job: FrameJob) -> ColorStatsLoss:
     _, _, height, width = job.content.shape
-    key = ("colorstats", height, width)  # plugin cache keys start with the plugin's name
-    if key not in job.runtime.cache:
-        styles = job.runtime.style_images(height, width)
-        stats = [channel_stats(style) for style in styles]
-        job.runtime.cache[key] = (torch.stack([m for m, _ in stats]).mean(0),
-                                  torch.stack([s for _, s in stats]).mean(0))
-    return ColorStatsLoss(*job.runtime.cache[key])
+    cache = job.context.cache("colorstats")  # the style's statistics, once per size
+    if (height, width) not in cache:
+        stats = [channel_stats(style) for style in job.context.style_images(height, width)]
+        cache[height, width] = (torch.stack([m for m, _ in stats]).mean(0),
+                                torch.stack([s for _, s in stats]).mean(0))
+    return ColorStatsLoss(*cache[height, width])
 
 
 @framestyle.hookimpl

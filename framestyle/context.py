@@ -1,0 +1,60 @@
+"""The run as a frame's plugins see it: :class:`framestyle.types.FrameContext`.
+
+A thin face over the runtime and the plugin hooks, so that what plugins may
+use is declared (and stays put while the core changes behind it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from framestyle.host import Hooks
+from framestyle.runtime import Runtime
+from framestyle.types import LossSpec, OptimizerSpec, Step
+
+
+class PluginContext:
+    """:class:`~framestyle.types.FrameContext` over one process's runtime;
+    ``announce`` takes each :class:`Step` to the driver's ``on_step``."""
+
+    def __init__(self, runtime: Runtime, hooks: Hooks, announce: Callable[[Step], None]) -> None:
+        self._runtime, self._hooks, self._announce = runtime, hooks, announce
+
+    @property
+    def device(self) -> torch.device:
+        return self._runtime.device
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        return self._runtime.autocast
+
+    @property
+    def style_weights(self) -> list[float]:
+        return self._runtime.style_weights
+
+    def encode(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        return self._runtime.encode(image, layers)
+
+    def style_images(self, height: int, width: int) -> list[torch.Tensor]:
+        return self._runtime.style_images(height, width)
+
+    def style_groups(self, height: int, width: int, palette: np.ndarray | None = None) -> list[list[torch.Tensor]]:
+        return self._runtime.style_groups(height, width, palette)
+
+    def cache(self, owner: str) -> dict[Any, Any]:
+        return self._runtime.plugin_caches.setdefault(owner, {})
+
+    def losses(self) -> Mapping[str, LossSpec]:
+        return self._hooks.losses().specs
+
+    def optimizer(self, name: str) -> OptimizerSpec:
+        return self._hooks.optimizers().get(name)
+
+    def step(self, event: Step) -> None:
+        self._announce(event)
+
+    def as_written(self, image: torch.Tensor, content: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+        return self._runtime.finish(image, content, size)
