@@ -2,7 +2,8 @@
 """Set up a local virtual environment (once) and run framestyle's two main jobs.
 
     python3 dev.py samples        stylise samples/photos/ and samples/video/ into out/samples/
-    python3 dev.py test [ARGS]    run the test suite (ARGS go to pytest)
+    python3 dev.py test [ARGS]    lint (ruff) and type-check (mypy), then run the test
+                                  suite (ARGS go to pytest)
 
 Only the standard library is used here, so this works on a fresh machine with
 Python 3.11+ and pip. The environment lives in .venv/ and is reinstalled only
@@ -83,7 +84,9 @@ def main(argv: list[str]) -> int:
     python = ensure_environment()
     if argv[0] == "test":
         ensure_browser()
-        return run([str(python), "-m", "pytest", *argv[1:]])
+        checks = [[str(python), "-m", "ruff", "check", "--quiet", "."], [str(python), "-m", "mypy"]]
+        failed = [command for command in checks if run(command)]
+        return run([str(python), "-m", "pytest", *argv[1:]]) or (1 if failed else 0)
     framestyle = [str(python), "-m", "framestyle", "run", "--style", "samples/styles/swirls.jpg"]
     photos = run([*framestyle, "samples/photos", "-o", "out/samples/photos",
                   "--size", "256", "--iterations", "100", *argv[1:]])

@@ -21,10 +21,11 @@ import torch
 
 import framestyle
 from framestyle.builtin.losses import build_content, build_style
+from framestyle.engine.runtime import Runtime
 from framestyle.host import PluginHost
-from framestyle.images import fit_long_side, read_image, resize
-from framestyle.runtime import Runtime, to_tensor
+from framestyle.media.images import fit_long_side, read_image, resize
 from framestyle.settings import Settings
+from framestyle.transfer.pixels import to_tensor
 from framestyle.types import FrameJob, SourceInfo
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -86,7 +87,8 @@ def main() -> None:
     style = read_image(args.style)
     checkpoints = [int(c) for c in args.checkpoints.split(",")]
     print(f"content {args.content.name} at {content.shape[1]}x{content.shape[0]}, style {args.style.name}, "
-          f"{torch.get_num_threads()} threads; objective of the content itself: {objective(content, content, style):.4f}")
+          f"{torch.get_num_threads()} threads; objective of the content itself: "
+          f"{objective(content, content, style):.4f}")
     named = {"adam-seed": {"precision": "fp32", "optimizer": "adam", "learning_rate": 0.003 * 0.226}}
     for name in args.configs.split(","):
         race(name, content, style, checkpoints, size=args.size, **named.get(name) or parse_config(name))

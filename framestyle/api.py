@@ -5,24 +5,24 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image
 
 from framestyle.config import resolve
-from framestyle.context import PluginContext
-from framestyle.driver import Driver, validate
+from framestyle.engine.context import PluginContext
+from framestyle.engine.driver import Driver, validate
+from framestyle.engine.runtime import Runtime, read_style
 from framestyle.errors import UsageError
 from framestyle.host import PluginHost
-from framestyle.images import read_image
-from framestyle.images import to_rgb8 as pil_to_rgb8
-from framestyle.runtime import Runtime, read_style
+from framestyle.media.images import read_image
+from framestyle.media.images import to_rgb8 as pil_to_rgb8
 from framestyle.settings import Settings
+from framestyle.transfer.weights import Weights
 from framestyle.types import FrameJob, RunEnd, SourceInfo
-from framestyle.weights import Weights
 
-ImageLike = Union[str, os.PathLike, np.ndarray, Image.Image]
+ImageLike = str | os.PathLike | np.ndarray | Image.Image
 
 
 def as_rgb8(image: ImageLike) -> np.ndarray:
@@ -66,7 +66,7 @@ def stylize(
     >>> out = framestyle.stylize("photo.jpg", ["a.jpg", "b.jpg"], style_weights=[0.7, 0.3],
     ...                          preserve_colors="luminance", preset="fast")
     """
-    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    styles: list[ImageLike] = list(style) if isinstance(style, (list, tuple)) else [cast(ImageLike, style)]
     settings = resolve_settings(options, preset, config)
     host = host or PluginHost(plugins)
     validate(settings, host)  # the same checks as a run's, before any work

@@ -27,9 +27,7 @@ from typing import TypeVar
 
 import torch
 
-from framestyle.losses import ContentLoss, StyleLoss, gram
-from framestyle.optimize import Task, WeightedLoss, step_together
-from framestyle.runtime import (
+from framestyle.engine.runtime import (
     autocast_dtype,
     cpu_has_native_bf16,
     encode_in,
@@ -37,8 +35,10 @@ from framestyle.runtime import (
     resolve_device,
 )
 from framestyle.settings import DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS
-from framestyle.vgg import VGG19Encoder
-from framestyle.weights import resolve_weights
+from framestyle.transfer.losses import ContentLoss, StyleLoss, gram
+from framestyle.transfer.optimize import Task, WeightedLoss, step_together
+from framestyle.transfer.vgg import VGG19Encoder
+from framestyle.transfer.weights import resolve_weights
 
 # (input channels, output channels) of each convolution up to conv5_1, and
 # how many 2x poolings come before it.
@@ -66,7 +66,7 @@ def synchronise(device: torch.device) -> None:
 class IterationTimer:
     """``batch`` frames optimised together as a run does it: each with its
     own content and style losses and its own L-BFGS, advanced by
-    :func:`~framestyle.optimize.step_together`; :meth:`time` times one
+    :func:`~framestyle.transfer.optimize.step_together`; :meth:`time` times one
     iteration of all of them."""
 
     def __init__(self, encoder: torch.nn.Module, device: torch.device, dtype: torch.dtype | None,
@@ -140,7 +140,7 @@ def video_frames_per_second(clip: Path, frames: int, size: int, precision: str, 
     the whole pipeline with the default settings (warm start; with ``batch``
     above 1, that many segments side by side), and a summary."""
     from framestyle.api import run
-    from framestyle.video import ffmpeg_exe
+    from framestyle.media.video import ffmpeg_exe
 
     style = bundled_style()
     with tempfile.TemporaryDirectory() as folder:

@@ -19,10 +19,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from framestyle.errors import UsageError, did_you_mean
 from framestyle.settings import Settings, parse_layer_weights

@@ -8,6 +8,7 @@ load is skipped with a warning naming it and its distribution, unless
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -15,20 +16,19 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from framestyle import hookspecs
 from framestyle.errors import (
     FramestyleError,
-    InputError,
     PluginError,
     UsageError,
-    did_you_mean,
 )
+from framestyle.registry import PluginRecord, Registry
+from framestyle.wrappers import HookFailure, WrapperCalls
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -79,76 +79,6 @@ UNBLOCKABLE = {
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
-
-
-@dataclass
-class PluginRecord:
-    """What the host knows about one plugin, for ``framestyle plugins``."""
-
-    name: str
-    kind: str  # "builtin", "entrypoint" or "option" (-p)
-    module: str
-    distribution: str | None = None
-    version: str | None = None
-    error: str | None = None  # set when it failed to load
-    blocked: bool = False
-    hooks: list[str] = field(default_factory=list)
-    registers: dict[str, list[str]] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-class HookFailure(InputError):
-    """A plugin raised inside a hook while an input was processed."""
-
-
-T = TypeVar("T")
-
-
-class Registry(Generic[T]):
-    """Named specs of one kind (loaders, writers, …) with the plugin that gave each."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.specs: dict[str, T] = {}
-        self.owners: dict[str, str] = {}
-
-    def add(self, spec: T, owner: str) -> None:
-        name = getattr(spec, "name", None)
-        if not isinstance(name, str) or not name:
-            raise PluginError(f"plugin {owner!r} registered a {self.kind} without a name: {spec!r}")
-        if name in self.specs:
-            raise PluginError(
-                f"{self.kind} {name!r} is registered by both {self.owners[name]!r} and {owner!r}; "
-                f"block one with -p no:NAME"
-            )
-        self.specs[name] = spec
-        self.owners[name] = owner
-
-    def get(self, name: str) -> T:
-        try:
-            return self.specs[name]
-        except KeyError:
-            raise UsageError(f"unknown {self.kind} {name!r}{did_you_mean(name, self.specs)}") from None
-
-    def names(self) -> list[str]:
-        return list(self.specs)
-
-    def for_extension(self, suffix: str) -> list[T]:
-        """Specs that claim ``suffix`` (".png"), highest priority first."""
-        suffix = suffix.lower()
-        matching = [s for s in self.specs.values() if suffix in getattr(s, "extensions", ())]
-        return sorted(matching, key=lambda s: -getattr(s, "priority", 0))
-
-    def extensions(self) -> set[str]:
-        return {ext for s in self.specs.values() for ext in getattr(s, "extensions", ())}
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.specs
-
-    def __len__(self) -> int:
-        return len(self.specs)
 
 
 class Hooks:
@@ -276,41 +206,6 @@ class Hooks:
         self._call("on_run_end", event=event)
 
 
-class WrapperCalls:
-    """Wrappers of a first-result hook entered by hand, outermost first, so
-    that the result they wrap can be computed elsewhere (a batch of frames)
-    and handed to them later, as pluggy would have."""
-
-    def __init__(self, hook_name: str, impls: Sequence[Any], kwargs: dict[str, Any]) -> None:
-        self.hook_name = hook_name
-        self.entered: list[tuple[Any, Any]] = []
-        for impl in impls:
-            generator = self._guard(impl, lambda i=impl: i.function(*(kwargs[name] for name in i.argnames)))
-            self._guard(impl, lambda g=generator: next(g))
-            self.entered.append((impl, generator))
-
-    def finish(self, result: Any) -> Any:
-        """Each wrapper's code after ``yield``, innermost first; what they return."""
-        for impl, generator in reversed(self.entered):
-            outcome = pluggy.Result(result, None) if impl.hookwrapper else None
-            try:
-                self._guard(impl, lambda g=generator, o=outcome: g.send(o if o is not None else result))
-                raise PluginError(f"plugin {impl.plugin_name!r}: its {self.hook_name} wrapper yields more than once")
-            except StopIteration as stop:
-                result = outcome.get_result() if outcome is not None else stop.value
-        self.entered = []
-        return result
-
-    def _guard(self, impl: Any, call: Callable[[], Any]) -> Any:
-        try:
-            return call()
-        except (FramestyleError, KeyboardInterrupt, StopIteration):
-            raise
-        except Exception as exc:
-            raise HookFailure(f"plugin {impl.plugin_name!r} failed in {self.hook_name}: "
-                              f"{type(exc).__name__}: {exc}") from exc
-
-
 class PluginHost:
     """A fresh plugin manager with the built-ins, entry points and ``-p`` plugins.
 
@@ -339,7 +234,7 @@ class PluginHost:
             self.pm.set_blocked(name)
         if builtins:
             for name, module in BUILTIN_PLUGINS.items():
-                self._add(name, "builtin", lambda m=module: importlib.import_module(m), module)
+                self._add(name, "builtin", functools.partial(importlib.import_module, module), module)
         if autoload if autoload is not None else not env_flag(NO_AUTOLOAD_ENV):
             self._load_entry_points()
         for spec in plugins:

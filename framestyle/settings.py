@@ -12,7 +12,7 @@ from typing import Any
 DEFAULT_CONTENT_LAYER = "relu4_2"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
-# --preserve-colors: see framestyle.colors.
+# --preserve-colors: see framestyle.transfer.colors.
 COLOR_MODES = ("luminance", "histogram")
 
 # Inputs with more pixels than this are refused from their header, before
@@ -49,7 +49,7 @@ def parse_layer_weights(text: str) -> dict[str, float]:
 class Settings:
     """Everything that decides what a run produces.
 
-    Loss weights multiply scale-free losses (see :mod:`framestyle.losses`), so
+    Loss weights multiply scale-free losses (see :mod:`framestyle.transfer.losses`), so
     the same weights work whichever VGG-19 weights are loaded.
     """
 
@@ -58,7 +58,7 @@ class Settings:
     output: Path | None = None
     style_weights: list[float] | None = None  # blend weights, one per style; None: equal
     style_scale: float = 1.0  # style image's long side relative to the content's (brush size)
-    preserve_colors: str | None = None  # None, "luminance" or "histogram" (see framestyle.colors)
+    preserve_colors: str | None = None  # None, "luminance" or "histogram" (see framestyle.transfer.colors)
 
     size: int = 512  # long side of the output; larger inputs are resized down
     max_pixels: int = MAX_PIXELS  # inputs larger than this are refused before they are decoded

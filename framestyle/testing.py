@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from framestyle.host import PluginHost
+from framestyle.transfer.weights import Weights
 from framestyle.types import RunEnd
-from framestyle.weights import Weights
 
 PATTERN_SIZE = (48, 32)  # width, height: the smallest frame VGG-19 takes without enlarging
 
@@ -70,8 +70,8 @@ def tiny_weights(seed: int = 0) -> Weights:
     """A randomly initialised VGG-19: real shapes, no learned features."""
     import torch
 
-    from framestyle.vgg import CONV_INDICES
-    from framestyle.weights import check_state
+    from framestyle.transfer.vgg import CONV_INDICES
+    from framestyle.transfer.weights import check_state
 
     generator = torch.Generator().manual_seed(seed)
     channels = [3, 64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512]

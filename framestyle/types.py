@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import torch
 
-    from framestyle.motion import Motion
+    from framestyle.media.motion import Motion
     from framestyle.settings import Settings
 
 
@@ -97,7 +97,7 @@ class OutOfOrderWriter(ResumableWriter, Protocol):
     def keep(self, index: int, frame: np.ndarray, part: str = "frame") -> None:
         """Keep finished frame ``index`` (HxWx3 uint8 RGB) on disk now."""
 
-    def kept(self, index: int, part: str = "frame") -> np.ndarray:  # type: ignore[override]
+    def kept(self, index: int, part: str = "frame") -> np.ndarray:
         """A kept frame, read back."""
 
     def finished(self, part: str = "frame") -> set[int]:
@@ -149,7 +149,7 @@ class Loss(Protocol):
     called every optimizer step with the image being optimised (1x3xHxW, RGB in
     [0, 1]) and those activations, and returns a scalar tensor. The activations
     come in the dtype the network ran in (bfloat16 under ``--precision bf16``):
-    sum in float32 (``.float()``, or :func:`framestyle.losses.gram`). Its weight
+    sum in float32 (``.float()``, or :func:`framestyle.transfer.losses.gram`). Its weight
     is applied by the optimizer loop, not by the loss. On the CPU the losses
     of a batch's frames may be called at once from worker threads: a call must
     not change state that other frames share.
@@ -194,7 +194,7 @@ class ExecutorSpec:
     """A way to run a plan's units, chosen with ``--executor NAME``.
 
     ``build()`` returns an object with ``run(units, session)``: see
-    :mod:`framestyle.executors` for the contract and the built-in ``local``
+    :mod:`framestyle.engine.executors` for the contract and the built-in ``local``
     and ``subprocess`` executors. ``in_process``: it runs units in the
     driver's own process, so plugin objects registered there (the Python
     API's ``host.register``) take part; others rebuild the plugins from the

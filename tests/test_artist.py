@@ -15,9 +15,9 @@ from PIL import Image
 
 import framestyle
 from framestyle.cli import main
-from framestyle.colors import to_ycbcr
-from framestyle.losses import style_distance
-from framestyle.runtime import to_tensor
+from framestyle.transfer.colors import to_ycbcr
+from framestyle.transfer.losses import style_distance
+from framestyle.transfer.pixels import to_tensor
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +51,7 @@ def test_preserve_colors_in_a_video_follows_the_source_frame_by_frame(tmp_path, 
     code = main(["run", str(clip), "--style", str(style), "-o", str(out), "--writer", "frames", "--size", "48",
                  "--iterations", "8", "--min-iterations", "2", "--preserve-colors"])
     assert code == 0, capsys.readouterr().err
-    from framestyle.video import VideoSource
+    from framestyle.media.video import VideoSource
 
     source = VideoSource(clip)
     errors = [chroma_error(np.asarray(Image.open(out / f"frame_{i + 1:06d}.png")), frame)
@@ -62,7 +62,7 @@ def test_preserve_colors_in_a_video_follows_the_source_frame_by_frame(tmp_path, 
 
 
 def test_histogram_colours_are_matched_once_per_shot(tmp_path, weights, monkeypatch):
-    from framestyle.runtime import Runtime
+    from framestyle.engine.runtime import Runtime
 
     palettes = []
     real = Runtime.style_groups

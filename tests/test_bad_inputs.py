@@ -16,7 +16,7 @@ from helpers import make_video, outputs, sample, save, stream_seconds
 from PIL import Image
 
 from framestyle.cli import main
-from framestyle.video import read_video_info
+from framestyle.media.video import read_video_info
 
 FAST = ["--size", "32", "--iterations", "2"]
 
@@ -36,7 +36,8 @@ def png_claiming(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
 
 
 def make_messy_folder(root: Path) -> tuple[dict[str, str], list[str]]:
@@ -56,7 +57,7 @@ def make_messy_folder(root: Path) -> tuple[dict[str, str], list[str]]:
     keep("alpha.png", rgb.convert("RGBA"))
     keep("palette.png", rgb.convert("P"))
     keep("cmyk.jpg", rgb.convert("CMYK"))
-    keep("sixteen.png", Image.fromarray((np.asarray(rgb.convert("L"), np.uint16) * 257)))
+    keep("sixteen.png", Image.fromarray(np.asarray(rgb.convert("L"), np.uint16) * 257))
     exif = Image.Exif()
     exif[0x0112] = 6  # stored on its side: the reader must turn it upright
     keep("rotated.jpg", rgb, exif=exif)

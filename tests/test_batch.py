@@ -14,13 +14,13 @@ import torch
 from helpers import make_video, sample, save
 
 import framestyle
-import framestyle.optimize
+import framestyle.transfer.optimize
 from framestyle.api import run
+from framestyle.engine.runtime import Runtime
 from framestyle.host import PluginHost
-from framestyle.images import read_image, resize
-from framestyle.losses import ContentLoss
-from framestyle.optimize import StopRule, Task, WeightedLoss, step_together
-from framestyle.runtime import Runtime
+from framestyle.media.images import read_image, resize
+from framestyle.transfer.losses import ContentLoss
+from framestyle.transfer.optimize import StopRule, Task, WeightedLoss, step_together
 
 # On the CPU whatever the machine has: the pass layouts asserted below are the
 # CPU's (on CUDA the frames of one size share one pass).
@@ -45,14 +45,14 @@ def record_passes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str, int]]
     """Each VGG-19 pass: its number of images, the thread it ran in and that
     thread's intra-op threads. Runs as if on 2 cores, whatever this machine has."""
     seen: list[tuple[int, str, int]] = []
-    original = framestyle.optimize.run_pass
+    original = framestyle.transfer.optimize.run_pass
 
     def spy(group, encode):
         seen.append((len(group), threading.current_thread().name.split("_")[0], torch.get_num_threads()))
         return original(group, encode)
 
-    monkeypatch.setattr(framestyle.optimize, "run_pass", spy)
-    monkeypatch.setattr(framestyle.optimize, "cpu_lanes", lambda: 2)
+    monkeypatch.setattr(framestyle.transfer.optimize, "run_pass", spy)
+    monkeypatch.setattr(framestyle.transfer.optimize, "cpu_lanes", lambda: 2)
     return seen
 
 
@@ -60,7 +60,7 @@ def record_passes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str, int]]
 def one_pass_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Passes as on a GPU: the frames of one size stacked in one pass, so
     that out of memory (faked below per pass) depends on the batch size."""
-    monkeypatch.setattr(framestyle.optimize, "cpu_layout", lambda task: False)
+    monkeypatch.setattr(framestyle.transfer.optimize, "cpu_layout", lambda task: False)
 
 
 def results(folder: Path) -> dict[str, np.ndarray]:
@@ -93,7 +93,8 @@ def test_a_batch_gives_each_image_what_it_gets_alone(folder, tmp_path, weights, 
         assert {(thread, threads) for _, thread, threads in passes} == {("framestyle-pass", 1)}
     first, second = results(tmp_path / "alone"), results(tmp_path / "together")
     assert sorted(first) == sorted(second) == ["a.png", "b.png", "c.png", "d.png", "e.png"]
-    for name in first:  # a few pixels may differ by a level or two (Adam's steps are sign-like where the gradient is ~0)
+    # A few pixels may differ by a level or two (Adam's steps are sign-like where the gradient is ~0).
+    for name in first:
         difference = np.abs(first[name] - second[name])
         assert difference.mean() < 0.25 and difference.max() <= 4, name
     losses_alone, losses_together = final_losses(tmp_path / "alone"), final_losses(tmp_path / "together")
@@ -124,7 +125,7 @@ def test_frames_in_one_batch_stop_on_their_own(encoder):
 def test_out_of_memory_in_one_of_the_passes_side_by_side_is_raised_after_both_end(encoder, monkeypatch):
     """Passes in worker threads: the error of one reaches the caller (to
     shrink the batch), and only once the other pass has finished too."""
-    monkeypatch.setattr(framestyle.optimize, "cpu_lanes", lambda: 2)
+    monkeypatch.setattr(framestyle.transfer.optimize, "cpu_lanes", lambda: 2)
     generator = torch.Generator().manual_seed(0)
     goal = encoder(torch.rand(1, 3, 32, 32, generator=generator), ["relu2_1"])["relu2_1"]
     failing, fine = torch.rand(1, 3, 32, 32, generator=generator), torch.rand(1, 3, 32, 32, generator=generator)

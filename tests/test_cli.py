@@ -171,7 +171,8 @@ def test_version_and_help(capsys):
     assert main(["--version"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"framestyle {framestyle.__version__}")
-    for word in ("torch", "OpenCV", "device:", "plugins: images, video, losses, optimizers, stylize, executors, progress"):
+    plugins = "plugins: images, video, losses, optimizers, stylize, executors, progress"
+    for word in ("torch", "OpenCV", "device:", plugins):
         assert word in out
     for command in (["run"], ["plugins"]):
         with pytest.raises(SystemExit) as exit_info:

@@ -15,11 +15,11 @@ import pytest
 from helpers import make_video, outputs, sample, save
 
 import framestyle
-from framestyle.driver import Driver
+from framestyle.engine.driver import Driver
+from framestyle.engine.units import AssembleVideo, ImageGroup, VideoSegment
 from framestyle.host import PluginHost
 from framestyle.settings import Settings
 from framestyle.types import ExecutorSpec
-from framestyle.units import AssembleVideo, ImageGroup, VideoSegment
 
 
 @pytest.fixture
@@ -72,9 +72,10 @@ def test_an_executor_plugin_runs_the_units_its_own_way(job, tmp_path, weights):
 
     class OneByOne:
         def run(self, units, session):
-            from framestyle.unitrun import Context, run_unit
+            from framestyle.engine.context import UnitContext
+            from framestyle.engine.unitrun import run_unit
 
-            context = Context.build(session.spec)
+            context = UnitContext.build(session.spec)
             for unit in units:
                 ran.append(unit.uid)
                 run_unit(pickle.loads(pickle.dumps(unit)), context, session.emit)

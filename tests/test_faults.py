@@ -14,8 +14,8 @@ from PIL import Image
 
 import framestyle
 from framestyle.cli import main
-from framestyle.images import partial_path
-from framestyle.video import read_video_info
+from framestyle.media.images import partial_path
+from framestyle.media.video import read_video_info
 
 FAST = ["--size", "32", "--iterations", "3"]
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from framestyle.errors import InputError
-from framestyle.images import image_size, read_image
+from framestyle.media.images import image_size, read_image
 
 
 def encoded(fmt: str) -> bytes:

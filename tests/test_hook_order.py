@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from framestyle import hookspecs
-from framestyle.driver import run
+from framestyle.engine.driver import run
 from framestyle.host import PluginHost, iter_hook_names
 from framestyle.settings import Settings
 

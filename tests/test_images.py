@@ -11,9 +11,9 @@ import pytest
 from helpers import sample, save
 from PIL import Image
 
-from framestyle.discover import natural_key, plan
+from framestyle.engine.discover import natural_key, plan
 from framestyle.errors import InputError
-from framestyle.images import (
+from framestyle.media.images import (
     is_complete_image,
     partial_path,
     read_image,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from helpers import sample
 
-from framestyle.motion import estimate, warp, warp_error
+from framestyle.media.motion import estimate, warp, warp_error
 
 
 def test_flow_warps_the_previous_frame_onto_the_current_one():

@@ -11,10 +11,10 @@ import pytest
 from helpers import make_video, sample, save
 
 import framestyle
-from framestyle import segments as splitting
+from framestyle.engine import segments as splitting
+from framestyle.engine.segments import Segment, plan_segments
 from framestyle.host import PluginHost
-from framestyle.images import read_image
-from framestyle.segments import Segment, plan_segments
+from framestyle.media.images import read_image
 
 OPTIONS = dict(size=48, iterations=8, first_iterations=16, min_iterations=3, precision="fp32", verbosity=-1,
                writer="frames")
@@ -36,7 +36,7 @@ def frames(folder: Path) -> list[np.ndarray]:
 def steps(images: list[np.ndarray]) -> np.ndarray:
     """Mean absolute change from each frame to the next where the clip's
     background moved (it pans 2 pixels a frame to the left)."""
-    return np.array([np.abs(b[:, :-2] - a[:, 2:]).mean() for a, b in zip(images, images[1:])])
+    return np.array([np.abs(b[:, :-2] - a[:, 2:]).mean() for a, b in zip(images, images[1:], strict=False)])
 
 
 @pytest.fixture(scope="module")

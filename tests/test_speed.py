@@ -9,9 +9,9 @@ import pytest
 import torch
 from helpers import sample, step_losses
 
-from framestyle.builtin.stylize import pyramid, split_iterations
+from framestyle.engine.runtime import autocast_dtype
 from framestyle.errors import UsageError
-from framestyle.runtime import autocast_dtype
+from framestyle.transfer.frame import pyramid, split_iterations
 
 
 @pytest.fixture(autouse=True)
@@ -25,17 +25,17 @@ NATIVE_BF16 = bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_ti
 @pytest.fixture
 def activation_dtypes(monkeypatch) -> list[torch.dtype]:
     """The dtype of every activation the network hands the losses."""
-    import framestyle.runtime
+    import framestyle.engine.runtime
 
     seen: list[torch.dtype] = []
-    original = framestyle.runtime.encode_in
+    original = framestyle.engine.runtime.encode_in
 
     def spy(*args, **kwargs):
         features = original(*args, **kwargs)
         seen.extend(value.dtype for value in features.values())
         return features
 
-    monkeypatch.setattr(framestyle.runtime, "encode_in", spy)
+    monkeypatch.setattr(framestyle.engine.runtime, "encode_in", spy)
     return seen
 
 
@@ -88,17 +88,17 @@ def test_pyramid_and_iteration_split():
 
 
 def test_coarse_to_fine_spends_the_budget_across_levels_and_ends_at_full_size(weights, monkeypatch):
-    import framestyle.optimize
+    import framestyle.transfer.optimize
     from framestyle.host import PluginHost
 
     steps, sizes, passes = [], [], []
-    original = framestyle.optimize.run_pass
+    original = framestyle.transfer.optimize.run_pass
 
     def spy(group, encode):
         passes.append(tuple(group[0].image.shape[-2:]))
         return original(group, encode)
 
-    monkeypatch.setattr(framestyle.optimize, "run_pass", spy)
+    monkeypatch.setattr(framestyle.transfer.optimize, "run_pass", spy)
 
     class Watch:
         @framestyle.hookimpl
@@ -130,7 +130,7 @@ def test_benchmark_counts_the_flops_torch_counts(weights):
 
     from framestyle.bench import vgg_gflop
     from framestyle.settings import DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS
-    from framestyle.vgg import VGG19Encoder
+    from framestyle.transfer.vgg import VGG19Encoder
 
     encoder = VGG19Encoder(weights.state, weights.pad_rgb, deepest="relu5_1")
     image = torch.rand(1, 3, 64, 96)
@@ -149,7 +149,7 @@ def test_bench_command_reports_every_combination(capsys):
     assert [(r[0], r[1]) for r in rows] == [("fp32", "1"), ("fp32", "2"), ("bf16", "1"), ("bf16", "2")]
     from framestyle.bench import vgg_gflop
 
-    for precision, batch, ms, per_image, gflop, achieved, peak, fraction in rows:
+    for _precision, batch, ms, per_image, gflop, achieved, peak, fraction in rows:
         assert float(gflop) == pytest.approx(2 * vgg_gflop(32, 32) * int(batch), rel=0.01)
         assert float(ms) > 0 and float(per_image) == pytest.approx(float(ms) / int(batch), rel=0.01)
         # Four significant digits printed: the printed columns agree with the fraction.

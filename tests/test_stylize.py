@@ -11,8 +11,8 @@ from helpers import sample, step_losses
 
 import framestyle
 from framestyle.host import PluginHost
-from framestyle.losses import relative_mse, style_distance
 from framestyle.settings import DEFAULT_STYLE_LAYERS
+from framestyle.transfer.losses import relative_mse, style_distance
 
 
 def tensor(rgb: np.ndarray) -> torch.Tensor:
@@ -68,8 +68,8 @@ def test_each_optimizer_lowers_the_loss(weights, optimizer):
 def test_result_is_the_best_image_evaluated(pair, weights, encoder):
     """L-BFGS without a line search may overshoot on its last step; the
     result is the best image seen, and its reported loss is its own."""
-    from framestyle.losses import ContentLoss, StyleLoss, gram
-    from framestyle.optimize import Task, WeightedLoss
+    from framestyle.transfer.losses import ContentLoss, StyleLoss, gram
+    from framestyle.transfer.optimize import Task, WeightedLoss
 
     content, style = (tensor(x) for x in pair)
     targets = {k: gram(v) for k, v in encoder(style, DEFAULT_STYLE_LAYERS).items()}
@@ -102,7 +102,7 @@ def test_gram_and_its_gradient_are_autograds_in_float32(dtype):
     """The Gram's own backward pass gives what autograd gives for the
     float32 product, in the features' dtype (bf16 features: a bf16 gradient,
     computed in float32 and rounded once)."""
-    from framestyle.losses import gram
+    from framestyle.transfer.losses import gram
 
     generator = torch.Generator().manual_seed(1)
     features = torch.rand(2, 16, 12, 9, generator=generator).to(dtype).requires_grad_()

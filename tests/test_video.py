@@ -10,13 +10,13 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from helpers import make_video, make_vfr_video, outputs, sample, save, stream_seconds
+from helpers import make_vfr_video, make_video, outputs, sample, save, stream_seconds
 from PIL import Image
 
 import framestyle
 from framestyle.cli import main
 from framestyle.host import PluginHost
-from framestyle.video import VideoSource, exact_fps, ffmpeg_exe, probe_audio, read_video_info
+from framestyle.media.video import VideoSource, exact_fps, ffmpeg_exe, probe_audio, read_video_info
 
 FAST = ["--size", "48", "--iterations", "60", "--min-iterations", "5"]
 CHEAP = ["--size", "48", "--iterations", "6", "--min-iterations", "2"]  # plumbing, not quality

@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from helpers import sample
 
-from framestyle import weights as weights_module
 from framestyle.errors import WeightsNotFoundError
-from framestyle.losses import ContentLoss, StyleLoss, gram
-from framestyle.vgg import CONV_INDICES, VGG19Encoder
-from framestyle.weights import (
+from framestyle.transfer import weights as weights_module
+from framestyle.transfer.losses import ContentLoss, StyleLoss, gram
+from framestyle.transfer.vgg import CONV_INDICES, VGG19Encoder
+from framestyle.transfer.weights import (
     CAFFE_MEAN_BGR,
     KERAS_MD5,
     md5sum,

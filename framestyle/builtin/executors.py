@@ -9,13 +9,13 @@ from framestyle.types import ExecutorSpec
 
 
 def local() -> object:
-    from framestyle.executors import LocalExecutor
+    from framestyle.engine.executors import LocalExecutor
 
     return LocalExecutor()
 
 
 def subprocess() -> object:
-    from framestyle.executors import SubprocessExecutor
+    from framestyle.engine.executors import SubprocessExecutor
 
     return SubprocessExecutor()
 

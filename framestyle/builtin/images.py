@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from framestyle.hookspecs import hookimpl
-from framestyle.images import (
+from framestyle.media.images import (
     IMAGE_EXTENSIONS,
     image_size,
     is_complete_image,

@@ -8,15 +8,15 @@ import numpy as np
 import torch
 
 from framestyle.hookspecs import hookimpl
-from framestyle.losses import (
+from framestyle.media.motion import warp
+from framestyle.transfer.losses import (
     ContentLoss,
     StyleLoss,
     TemporalLoss,
     TotalVariationLoss,
     gram,
 )
-from framestyle.motion import warp
-from framestyle.runtime import to_rgb8, to_tensor
+from framestyle.transfer.pixels import to_rgb8, to_tensor
 from framestyle.types import FrameJob, LossSpec
 
 
@@ -47,7 +47,8 @@ def build_style(job: FrameJob) -> StyleLoss:
     return StyleLoss(layers, cache[key])
 
 
-def blended_grams(job: FrameJob, layers: dict[str, float], palette: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+def blended_grams(job: FrameJob, layers: dict[str, float],
+                  palette: np.ndarray | None = None) -> dict[str, torch.Tensor]:
     """Σ_i w_i · (mean Gram of style group i), w from ``--style-weights``:
     the images of one group (a style folder) count equally."""
     _, _, height, width = job.content.shape

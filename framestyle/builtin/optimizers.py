@@ -31,5 +31,6 @@ def build_adam(params: list[torch.Tensor], settings: Settings) -> torch.optim.Op
 
 @hookimpl
 def register_optimizers(register: Callable[[OptimizerSpec], None]) -> None:
-    register(OptimizerSpec("lbfgs", build_lbfgs, "L-BFGS, one function evaluation per iteration (lr 1), pixels kept in [0, 1]"))
+    register(OptimizerSpec("lbfgs", build_lbfgs,
+                           "L-BFGS, one function evaluation per iteration (lr 1), pixels kept in [0, 1]"))
     register(OptimizerSpec("adam", build_adam, "Adam on pixels in [0, 1], clamped each step (lr 0.02)"))

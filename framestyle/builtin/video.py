@@ -18,20 +18,20 @@ import numpy as np
 
 from framestyle.errors import InputError
 from framestyle.hookspecs import hookimpl
-from framestyle.images import (
+from framestyle.media.images import (
     partial_path,
     read_image,
     write_image_atomic,
     write_text_atomic,
 )
-from framestyle.types import LoaderSpec, SourceInfo, WriterSpec
-from framestyle.video import (
+from framestyle.media.video import (
     VIDEO_EXTENSIONS,
     Mp4Encoder,
     VideoSource,
     exact_fps,
     probe_audio,
 )
+from framestyle.types import LoaderSpec, SourceInfo, WriterSpec
 
 COMPLETE = ".framestyle-complete"
 FINGERPRINT = "fingerprint.json"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from framestyle.media.video import read_video_info
 from framestyle.testing import pattern, run_with_plugin, tiny_weights
-from framestyle.video import read_video_info
 
 framestyle_gifsource = pytest.importorskip(
     "framestyle_gifsource", reason="install with: pip install -e plugins/framestyle-gifsource")

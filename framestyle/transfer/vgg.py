@@ -8,7 +8,7 @@ a ``relu*`` one the rectified response: the losses use ``relu*`` layers, the
 activations Gatys et al. used.
 
 Both weight sources (torchvision's ``vgg19-dcbb9e9d.pth`` and the Oxford/Caffe
-network converted in :mod:`framestyle.weights`) load into this one module; the
+network converted in :mod:`framestyle.transfer.weights`) load into this one module; the
 only difference left between them is the colour the first convolution pads
 with, which is part of the weights (``pad_rgb``).
 """
@@ -20,6 +20,10 @@ from collections.abc import Iterable, Mapping
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+# VGG-19 halves the image four times before relu5_1; below this short side the
+# deep layers would have no pixels left, so smaller images are optimised enlarged.
+MIN_SIDE = 32
 
 BLOCK_CONVS = (2, 2, 4, 4, 4)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -77,7 +81,7 @@ class VGG19Encoder(nn.Module):
                                           padding=0 if index == 0 else 1)
                 with torch.no_grad():
                     conv.weight.copy_(weight)
-                    conv.bias.copy_(state[f"features.{index}.bias"])  # type: ignore[union-attr]
+                    conv.bias.copy_(state[f"features.{index}.bias"])
                 layers.append(conv)
             elif name.startswith("relu"):
                 layers.append(nn.ReLU(inplace=False))

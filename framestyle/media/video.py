@@ -95,9 +95,8 @@ def scanned_packet_timing(path: Path, size: int, mtime_ns: int) -> tuple[int, fl
     if not base or len(timed) < 2:
         return None
     first = min(time for time, _ in timed)
-    last, last_duration = max(timed)
-    if last_duration <= 0:  # a container that stores no durations: the mean interval
-        last_duration = (last - first) / (len(timed) - 1)
+    last, duration = max(timed)
+    last_duration: float = duration if duration > 0 else (last - first) / (len(timed) - 1)  # none stored: the mean
     return len(packets), (last + last_duration - first) * int(base.group(1)) / int(base.group(2))
 
 

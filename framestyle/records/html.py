@@ -22,9 +22,9 @@ import numpy as np
 from PIL import Image
 
 from framestyle.errors import FramestyleError
-from framestyle.images import IMAGE_EXTENSIONS, read_image, write_text_atomic
-from framestyle.report import report_path
-from framestyle.runrecord import MANIFEST_FILE, REPORT_FILE
+from framestyle.media.images import IMAGE_EXTENSIONS, read_image, write_text_atomic
+from framestyle.records.manifest import MANIFEST_FILE, REPORT_FILE
+from framestyle.records.video import report_path
 
 THUMB = 320  # long side of embedded pictures, in pixels
 STRIP = 8  # frames shown per video
@@ -248,7 +248,7 @@ def line_plot(title: str, points: list[tuple[int, float | None]], cuts: list[int
     def py(y: float) -> float:
         return top + (1 - (y - y0) / (y1 - y0)) * (height - top - bottom)
 
-    path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(xs, ys))
+    path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(xs, ys, strict=False))
     label = (lambda v: f"{10 ** v:.3g}") if log_scale else (lambda v: f"{v:.3g}")
     parts = [frame,
              f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" '

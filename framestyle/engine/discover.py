@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from framestyle.choose import kind_of
+from framestyle.engine.choose import kind_of
 from framestyle.errors import UsageError
 from framestyle.host import Registry
 from framestyle.settings import Settings

@@ -132,7 +132,8 @@ class Task:
             evaluated[0] = True
             return self.latest[""]
 
-        self.optimizer.step(closure)
+        # torch annotates the closure as returning a float; L-BFGS needs the tensor.
+        self.optimizer.step(closure)  # type: ignore[arg-type]
         self.done += 1
         if self.clamp_each_step:
             with torch.no_grad():

@@ -50,7 +50,7 @@ def plan_segments(count: int, wanted: int, cuts: Iterable[int], overlap: int | N
             boundaries.append((ideal, False))
     segments = []
     edges = [(0, True), *boundaries, (count, True)]
-    for (owned, at_cut), (end, _) in zip(edges, edges[1:]):
+    for (owned, at_cut), (end, _) in zip(edges, edges[1:], strict=False):
         start = owned if at_cut else max(0, owned - overlap)
         segments.append(Segment(start, owned, end))
     return segments

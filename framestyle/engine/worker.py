@@ -1,4 +1,4 @@
-"""A worker process of the subprocess executor: ``python -m framestyle.worker``
+"""A worker process of the subprocess executor: ``python -m framestyle.engine.worker``
 reads a pickled (RunSpec, unit) from stdin, runs the unit and writes each
 event to stdout, pickled, as it comes. Anything else printed goes to stderr."""
 
@@ -13,10 +13,11 @@ def main() -> int:
     events = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     sys.stdout = sys.stderr  # a plugin's print must not break the stream of events
 
+    from framestyle.engine.context import UnitContext
+    from framestyle.engine.executors import Fatal
+    from framestyle.engine.unitrun import run_unit
     from framestyle.errors import PluginError, UsageError
-    from framestyle.executors import Fatal
     from framestyle.log import setup_logging
-    from framestyle.unitrun import Context, run_unit
 
     spec, unit = pickle.load(sys.stdin.buffer)
     setup_logging(spec.settings.verbosity)
@@ -26,7 +27,7 @@ def main() -> int:
         events.flush()
 
     try:
-        run_unit(unit, Context.build(spec), emit)
+        run_unit(unit, UnitContext.build(spec), emit)
     except (UsageError, PluginError) as error:
         emit(Fatal(error))
     except KeyboardInterrupt:

@@ -1,96 +1,39 @@
-"""Running a unit: the same code on every executor.
-
-:func:`unit_streams` turns a unit into streams of frames for the batch
-scheduler (:mod:`framestyle.batch`); :func:`run_unit` runs one unit alone.
-Pipeline hooks (``init_image``, ``stylize``, losses, optimizers, writers) run
-here, where the unit runs; what happened goes out as small picklable
-:class:`~framestyle.units.Event` records, which the driver turns into the
-observer hooks, records and reports. Outputs are written atomically by the
-writers: a unit cut short leaves finished frames and nothing half-written.
-"""
+"""An input's frames as streams for the batch scheduler: an image or a
+whole video written as its frames finish, or one segment of a split video
+kept frame by frame. Each frame starts from the last one's result where the
+shot goes on (:class:`Chain`)."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from framestyle import segments as splitting
-from framestyle.ahead import Frame, ReadAhead
-from framestyle.batch import Scheduler
-from framestyle.choose import open_source, writer_for
-from framestyle.context import PluginContext
+from framestyle.engine.ahead import Frame, ReadAhead
+from framestyle.engine.choose import open_source, writer_for
+from framestyle.engine.context import PluginContext, UnitContext
+from framestyle.engine.resume import fingerprint
+from framestyle.engine.units import Event, Item, Outcome, VideoSegment
 from framestyle.errors import FramestyleError, InputError, PluginError, UsageError
-from framestyle.host import Hooks, PluginHost, WrapperCalls
-from framestyle.images import preview_path, resize
-from framestyle.motion import warp_error as motion_warp_error
-from framestyle.runtime import Runtime, to_tensor
-from framestyle.segments import Segment
-from framestyle.settings import Settings
-from framestyle.types import (
-    FrameEnd,
-    FrameJob,
-    FrameStart,
-    Source,
-    SourceInfo,
-    SourceStart,
-    StylizeResult,
-    Writer,
-)
-from framestyle.units import (
-    AssembleVideo,
-    Event,
-    ImageGroup,
-    Item,
-    Outcome,
-    RunSpec,
-    Unit,
-    VideoSegment,
-    WholeVideo,
-)
+from framestyle.host import WrapperCalls
+from framestyle.media.images import preview_path, resize
+from framestyle.media.motion import warp_error as motion_warp_error
+from framestyle.transfer.frame import FrameWork
+from framestyle.transfer.pixels import to_tensor
+from framestyle.types import FrameEnd, FrameJob, FrameStart, Source, SourceInfo, SourceStart, StylizeResult, Writer
 
 log = logging.getLogger("framestyle")
 
 Emit = Callable[[Event], None]
-
-
-@dataclass
-class Context:
-    """What units run with in one process: the run's spec, the plugin hooks
-    and the runtime (device, network, styles, caches). ``cancelled`` holds
-    inputs that failed elsewhere, whose other units stop; ``stopping`` says
-    no new input may start (``-x`` after a failure)."""
-
-    spec: RunSpec
-    hooks: Hooks
-    runtime: Runtime
-    cancelled: set[int] = field(default_factory=set)
-    stopping: Callable[[], bool] = lambda: False
-
-    @property
-    def settings(self) -> Settings:
-        return self.spec.settings
-
-    @classmethod
-    def build(cls, spec: RunSpec) -> Context:
-        """The context of a process of its own: a fresh plugin host and runtime."""
-        host = PluginHost(spec.plugins, autoload=spec.autoload)
-        runtime = Runtime(spec.settings, host.hooks)
-        if runtime.weights.digest != spec.weights_digest:
-            raise UsageError("this process loads other VGG-19 weights than the run was planned with "
-                             f"({runtime.weights.source}); set --weights or FRAMESTYLE_CACHE_DIR alike")
-        return cls(spec, host.hooks, runtime)
 
 
 @dataclass(frozen=True)
@@ -99,37 +42,6 @@ class Previous:
 
     content: np.ndarray  # the original frame
     output: np.ndarray  # the stylised frame as written (what a resumed run reads back)
-
-
-def run_unit(unit: Unit, context: Context, emit: Emit) -> None:
-    """Run ``unit`` alone, its frames batched as the run's spec says."""
-    streams: list[Any] = []
-    try:
-        scheduler = Scheduler(context.runtime.encode, context.spec.capacity, context.spec.lanes)
-        streams = unit_streams(unit, context, emit)
-        scheduler.run(streams)
-    finally:  # done, or interrupted: nothing stays open
-        for stream in streams:
-            stream.drop()
-
-
-def unit_streams(unit: Unit, context: Context, emit: Emit) -> list[Any]:
-    """The unit's streams of frames for the scheduler; an assembly, which
-    has no frames to optimise, runs now and gives none."""
-    if isinstance(unit, AssembleVideo):
-        assemble(unit, context, emit)
-        return []
-    if isinstance(unit, VideoSegment):
-        return [SegmentStream(unit, context, emit)]
-    items = unit.items if isinstance(unit, ImageGroup) else (unit.item,)
-    streams = []
-    for item in items:
-        if context.stopping():
-            break
-        stream = ItemStream(item, context, emit)
-        if stream.begin(whole_video=isinstance(unit, WholeVideo)):
-            streams.append(stream)
-    return streams
 
 
 class Pending:
@@ -143,7 +55,8 @@ class Pending:
         self.part = part  # "frame"; "tail": faded into the next segment's head later; "head": only for that fade
         self.wrappers = wrappers  # stylize wrappers around the built-in optimisation
         self.started = time.perf_counter()
-        self.iterations, self.loss, self.losses = 0, math.nan, {}
+        self.iterations, self.loss = 0, math.nan
+        self.losses: dict[str, float] = {}
 
     @property
     def task(self) -> Any:
@@ -167,7 +80,7 @@ class Chain:
     """Frames of one source in order, each starting warm from the last
     one's result where the shot goes on: the steps every stream shares."""
 
-    def __init__(self, item: Item, info: SourceInfo, context: Context, emit: Emit) -> None:
+    def __init__(self, item: Item, info: SourceInfo, context: UnitContext, emit: Emit) -> None:
         self.item, self.info, self.context, self.emit = item, info, context, emit
         self.previous: Previous | None = None
         self.starting: set[int] = set()  # frames announced whose work may be built again (out of memory)
@@ -179,7 +92,8 @@ class Chain:
         """A frame's start. A video frame that continues a shot starts warm
         from the previous result warped by the flow of the original frames;
         the first frame and the first after a scene cut start cold."""
-        settings, runtime, hooks, previous = self.context.settings, self.context.runtime, self.context.hooks, self.previous
+        settings, runtime, hooks = self.context.settings, self.context.runtime, self.context.hooks
+        previous = self.previous
         content = to_tensor(frame.working, runtime.device)
         motion = frame.motion if previous else None
         warm = previous is not None and motion is not None and not motion.cut and settings.warm_start
@@ -198,8 +112,6 @@ class Chain:
         init = hooks.init_image(job)
         if not self.context.spec.own_stylize:
             return Pending(frame, content, previous, warm, reuse, hooks.stylize(job, init), part)
-        from framestyle.builtin.stylize import FrameWork
-
         wrappers = hooks.stylize_wrappers(job, init)
         return Pending(frame, content, previous, warm, reuse, FrameWork(job, init), part, wrappers)
 
@@ -222,8 +134,9 @@ class Chain:
         height, width = pending.content_rgb.shape[:2]
         styled = resize(written, width, height)
         previous, motion = pending.previous, pending.motion
-        continues = previous is not None and motion is not None and not motion.cut
-        warp_error = motion_warp_error(styled, previous.output, motion) if continues else None  # type: ignore[union-attr,arg-type]
+        warp_error = None
+        if previous is not None and motion is not None and not motion.cut:
+            warp_error = motion_warp_error(styled, previous.output, motion)
         self.iterations += pending.iterations
         if pending.part != "head":  # a head's frame is announced by the segment that owns it
             self.starting.discard(pending.index)
@@ -241,7 +154,7 @@ class Stream:
 
     item: Item
 
-    def __init__(self, context: Context, emit: Emit) -> None:
+    def __init__(self, context: UnitContext, emit: Emit) -> None:
         self.context, self.emit = context, emit
         self.source: Source | None = None
         self.frames: ReadAhead | None = None
@@ -302,7 +215,7 @@ class Stream:
 class ItemStream(Stream):
     """An image, or a video read whole, written as its frames finish."""
 
-    def __init__(self, item: Item, context: Context, emit: Emit) -> None:
+    def __init__(self, item: Item, context: UnitContext, emit: Emit) -> None:
         super().__init__(context, emit)
         self.item = item
         self.writer: Writer | None = None
@@ -342,7 +255,8 @@ class ItemStream(Stream):
 
     def finish(self, pending: Pending) -> None:
         assert self.writer is not None and self.chain is not None
-        written = self.chain.result(pending, lambda index, part: self.writer.kept(index))  # type: ignore[union-attr,attr-defined]
+        writer: Any = self.writer  # a resumable writer, when a frame is reused
+        written = self.chain.result(pending, lambda index, part: writer.kept(index))
         with writing(self.item.output):
             self.writer.write(written)  # a reused frame too: the writer encodes every frame again
         self.chain.ended(pending, written)
@@ -368,7 +282,7 @@ class SegmentStream(Stream):
     """One segment of a split video: its frames from its own opening of the
     file, each kept on disk by index as soon as it is done."""
 
-    def __init__(self, unit: VideoSegment, context: Context, emit: Emit) -> None:
+    def __init__(self, unit: VideoSegment, context: UnitContext, emit: Emit) -> None:
         super().__init__(context, emit)
         self.unit, self.item = unit, unit.item
         self.store: Any = None
@@ -414,42 +328,6 @@ class SegmentStream(Stream):
         self.chain.ended(pending, written)
 
 
-def assemble(unit: AssembleVideo, context: Context, emit: Emit) -> None:
-    """The split video's output: each frame as its segment kept it, a tail
-    frame cross-faded into the later segment's head, written in order."""
-    settings, hooks = context.settings, context.hooks
-    writer: Any = None
-    try:
-        with writing(unit.item.output):
-            writer = writer_for(unit.item.output, settings, hooks).open(unit.item.output, unit.info)
-            writer.resume(unit.fingerprint, True)  # the plan prepared the frames (or cleared them)
-            for segment, later in zip(unit.segments, [*unit.segments[1:], None], strict=True):
-                for index in range(segment.owned, segment.end):
-                    writer.write(assembled_frame(writer, index, later))
-            writer.close()
-        writer = None
-        emit(Event(unit.item.number, Outcome("done", kind="video", frames=unit.segments[-1].end)))
-    except (UsageError, PluginError):
-        raise
-    except FileNotFoundError as error:
-        message = f"a finished frame is missing ({error.filename}); run again to redo it"
-        emit(Event(unit.item.number, Outcome("failed", kind="video", message=message)))
-    except Exception as error:
-        emit(Event(unit.item.number, Outcome("failed", kind="video", message=describe_error(error, unit.item.path))))
-    finally:
-        if writer is not None:
-            writer.abort()
-
-
-def assembled_frame(writer: Any, index: int, later: Segment | None) -> np.ndarray:
-    if later is None or index not in later.head:
-        return writer.kept(index, "frame")
-    faded = splitting.cross_fade(writer.kept(index, "tail"), writer.kept(index, "head"),
-                                 splitting.fade_weight(later, index))
-    writer.keep(index, faded, "frame")  # a folder of frames holds the faded frame too
-    return faded
-
-
 def describe_error(error: BaseException, path: Path) -> str:
     """One line for an input's failure."""
     if isinstance(error, FramestyleError):
@@ -468,21 +346,3 @@ def writing(output: Path) -> Iterator[None]:
         yield
     except OSError as exc:
         raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
-
-
-def fingerprint(settings: Settings, info: SourceInfo, weights_digest: str,
-                segments: list[Segment] | None = None) -> str:
-    """What decides a source's stylised frames: the settings that shape the
-    result, the source file as it is, the weights, and where the video was
-    split into segments (each starts cold). Finished frames are reused only
-    by a run with the same fingerprint."""
-    shaping = settings.to_json()
-    for name in ("inputs", "output", "verbosity", "overwrite", "exitfirst", "loader", "writer",
-                 "format", "video_format", "device", "batch_size", "compile", "executor"):
-        shaping.pop(name, None)
-    stat = info.path.stat()
-    split = [dataclasses.astuple(segment) for segment in segments or []]
-    blob = json.dumps([shaping, str(info.path.resolve()), stat.st_size, stat.st_mtime_ns,
-                       weights_digest] + ([split] if len(split) > 1 else []), sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
-

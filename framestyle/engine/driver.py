@@ -15,17 +15,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from framestyle.engine.context import UnitContext
+from framestyle.engine.plan import Plan, make_plan
+from framestyle.engine.runtime import Runtime
+from framestyle.engine.units import AssembleVideo, Event, Item, Outcome, RunSpec, Unit, items_of
 from framestyle.errors import UsageError
 from framestyle.host import PluginHost
-from framestyle.plan import Plan, make_plan
-from framestyle.report import FrameLog
-from framestyle.runrecord import ItemRecord, write_records
-from framestyle.runtime import Runtime
+from framestyle.records.manifest import ItemRecord, write_records
+from framestyle.records.video import FrameLog
 from framestyle.settings import COLOR_MODES, MAX_BATCH, MAX_PIXELS, Settings
+from framestyle.transfer.weights import Weights
 from framestyle.types import FrameEnd, FrameStart, RunEnd, RunStart, SourceEnd, SourceStart, Step
-from framestyle.unitrun import Context
-from framestyle.units import AssembleVideo, Event, Item, Outcome, RunSpec, Unit, items_of
-from framestyle.weights import Weights
 
 log = logging.getLogger("framestyle")
 
@@ -104,13 +104,13 @@ class Driver:
         self.records: dict[int, ItemRecord] = {}
         self.counts = {"done": 0, "skipped": 0}
         self.failed: list[tuple[Path, str]] = []
-        self._context: Context | None = None
+        self._context: UnitContext | None = None
 
     # the session executors see ---------------------------------------------------
 
-    def context(self) -> Context:
+    def context(self) -> UnitContext:
         if self._context is None:
-            self._context = Context(self.spec, self.hooks, self.runtime)
+            self._context = UnitContext(self.spec, self.hooks, self.runtime)
         return self._context
 
     def stopping(self) -> bool:
@@ -157,7 +157,8 @@ class Driver:
             if item is None:
                 log.error("%s: %s", path, message)
                 self.failed.append((path, message))
-        self.hooks.on_run_start(RunStart(self.settings, plan.total, str(self.runtime.device), self.runtime.weights.source,
+        self.hooks.on_run_start(RunStart(self.settings, plan.total, str(self.runtime.device),
+                                         self.runtime.weights.source,
                                          plan.frames + len(plan.skipped)))
         for item in plan.skipped:
             self.unstarted(item, Outcome("skipped", message="already complete (--overwrite redoes it)"))
@@ -237,7 +238,7 @@ class Driver:
         try:
             manifest = write_records(self.settings, Path(self.settings.output), self.plan.to_file, records)
             if manifest is not None and self.settings.report and not interrupted:
-                from framestyle.htmlreport import write_report
+                from framestyle.records.html import write_report
 
                 log.info("report: %s", write_report(manifest))
         except Exception as exc:  # the outputs are what matter; their records are secondary

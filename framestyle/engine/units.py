@@ -2,7 +2,7 @@
 
 A unit is small and picklable: paths, settings and plan data, never an open
 file, a tensor or the plugin host, so that any executor can run it in any
-process (:func:`framestyle.unitrun.run_unit`). Units of one input that must
+process (:func:`framestyle.engine.unitrun.run_unit`). Units of one input that must
 follow others say so in ``needs`` (a segmented video's assembly needs its
 segments).
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from framestyle.segments import Segment
+    from framestyle.engine.segments import Segment
     from framestyle.settings import Settings
     from framestyle.types import FrameEnd, FrameStart, SourceInfo, SourceStart, Step
 
@@ -90,7 +90,7 @@ class AssembleVideo:
         return f"assemble:{self.item.number}"
 
 
-Unit = Union[ImageGroup, WholeVideo, VideoSegment, AssembleVideo]
+Unit = ImageGroup | WholeVideo | VideoSegment | AssembleVideo
 
 
 def items_of(unit: Unit) -> tuple[Item, ...]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from framestyle.config import to_toml
-from framestyle.images import write_text_atomic
+from framestyle.media.images import write_text_atomic
 from framestyle.settings import Settings
 
 SETTINGS_FILE = "framestyle-run.toml"

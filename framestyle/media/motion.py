@@ -41,7 +41,8 @@ def dis_flow(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Dense flow from gray ``source`` to gray ``target``: source(x) ~ target(x + flow(x))."""
     import cv2
 
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    # OpenCV's stubs leave out the DIS constructor, which the module has.
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
     return dis.calc(source, target, None)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from framestyle.errors import WeightsNotFoundError
-from framestyle.vgg import BLOCK_CONVS, CONV_INDICES, IMAGENET_MEAN, IMAGENET_STD
+from framestyle.transfer.vgg import BLOCK_CONVS, CONV_INDICES, IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger("framestyle")
 
@@ -57,7 +57,8 @@ class Weights:
         digest = hashlib.sha256(repr(self.pad_rgb).encode())
         for name, tensor in sorted(self.state.items()):
             digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy())
+            # numpy's stubs leave out the buffer protocol that ndarray has (no copy of 550 MB).
+            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy())  # type: ignore[arg-type]
         return digest.hexdigest()
 
 

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from framestyle.images import write_text_atomic
+from framestyle.media.images import write_text_atomic
 from framestyle.settings import Settings
 from framestyle.types import FrameEnd, SourceInfo
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from framestyle.motion import Motion
-from framestyle.motion import estimate as estimate_motion
+from framestyle.media.motion import Motion
+from framestyle.media.motion import estimate as estimate_motion
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 
 An executor gets the units in the order they should start and a
 :class:`Session`, and runs every unit whose ``needs`` finished well, with
-:mod:`framestyle.unitrun` (in this process or another), handing each event
+:mod:`framestyle.engine.unitrun` (in this process or another), handing each event
 to ``session.emit`` as it comes. It returns when all are done; a Ctrl-C
 passes through it, with nothing left open.
 """
@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
+from framestyle.engine.units import Event, Outcome, RunSpec, Unit, items_of
 from framestyle.errors import PluginError, UsageError
-from framestyle.units import Event, Outcome, RunSpec, Unit, items_of
 
 # The statuses with which a unit leaves its inputs for the units that need it.
 FINISHED = ("done", "part")
@@ -29,7 +29,7 @@ class Session(Protocol):
     spec: RunSpec
 
     def context(self) -> Any:
-        """This process's :class:`~framestyle.unitrun.Context` (built once)."""
+        """This process's :class:`~framestyle.engine.context.UnitContext` (built once)."""
 
     def emit(self, event: Event) -> None:
         """Hand one event to the driver (observer hooks, records, progress)."""
@@ -68,7 +68,7 @@ class LocalExecutor:
     halved on out-of-memory errors, Ctrl-C leaving finished work on disk."""
 
     def run(self, units: Sequence[Unit], session: Session) -> None:
-        from framestyle.batch import Scheduler
+        from framestyle.engine.batch import Scheduler
 
         context = session.context()
         context.stopping = session.stopping
@@ -95,7 +95,7 @@ class LocalExecutor:
             yield from self.start(unit, context, session)
 
     def start(self, unit: Unit, context: Any, session: Session) -> list[Any]:
-        from framestyle.unitrun import unit_streams
+        from framestyle.engine.unitrun import unit_streams
 
         streams = unit_streams(unit, context, self.emitter(unit, context, session))
         self.streams += streams
@@ -143,7 +143,7 @@ class SubprocessExecutor:
                 session.emit(event)
 
     def events(self, unit: Unit, spec: RunSpec) -> Iterator[Event]:
-        process = subprocess.Popen([sys.executable, "-m", "framestyle.worker"], stdin=subprocess.PIPE,
+        process = subprocess.Popen([sys.executable, "-m", "framestyle.engine.worker"], stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE)
         assert process.stdin is not None and process.stdout is not None
         ended: set[int] = set()

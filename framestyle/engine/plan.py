@@ -1,6 +1,6 @@
 """The driver's plan: inputs into units of work.
 
-Inputs are walked and named (:mod:`framestyle.discover`); finished outputs
+Inputs are walked and named (:mod:`framestyle.engine.discover`); finished outputs
 are skipped (resume); images are grouped by the size they are optimised at,
 so that a group is one batch; a video is split into segments where frames
 optimised side by side pay (a GPU, or ``--batch-size``), at scene cuts where
@@ -13,20 +13,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
-from framestyle import discover
-from framestyle import segments as splitting
-from framestyle.choose import kind_of, open_source, writer_for
+from framestyle.engine import discover
+from framestyle.engine import segments as splitting
+from framestyle.engine.choose import kind_of, open_source, writer_for
+from framestyle.engine.resume import fingerprint
+from framestyle.engine.runtime import Runtime
+from framestyle.engine.segments import Segment
+from framestyle.engine.streams import describe_error
+from framestyle.engine.units import AssembleVideo, ImageGroup, Item, Unit, VideoSegment, WholeVideo
 from framestyle.errors import PluginError, UsageError
 from framestyle.host import Hooks
-from framestyle.images import IMAGE_EXTENSIONS, image_size
-from framestyle.motion import estimate as estimate_motion
-from framestyle.runtime import Runtime
-from framestyle.segments import Segment
+from framestyle.media.images import IMAGE_EXTENSIONS, image_size
+from framestyle.media.motion import estimate as estimate_motion
 from framestyle.settings import Settings
-from framestyle.types import SourceInfo
-from framestyle.unitrun import describe_error, fingerprint
-from framestyle.units import AssembleVideo, ImageGroup, Item, Unit, VideoSegment, WholeVideo
+from framestyle.types import OutOfOrderWriter, SourceInfo
 
 log = logging.getLogger("framestyle")
 
@@ -96,16 +98,15 @@ def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, 
         info = source.info
         source.close()
         plan.frames += max(1, info.frame_count or 1)
-        spec = writer_for(item.output, settings, hooks)
-        if wanted < 2 or not hasattr(spec.open(item.output, info), "keep"):
+        writer = writer_for(item.output, settings, hooks).open(item.output, info)  # opening writes nothing
+        if wanted < 2 or not hasattr(writer, "keep"):
             return [WholeVideo(item)]
         segments = split(item, info, settings, hooks, runtime, wanted)
         if segments is None:
             return [WholeVideo(item)]
         print_ = fingerprint(settings, info, runtime.weights.digest, segments)
-        store = spec.open(item.output, info)
-        store.resume(print_, not settings.overwrite)  # type: ignore[attr-defined]
-        store.abort()
+        cast(OutOfOrderWriter, writer).resume(print_, not settings.overwrite)
+        writer.abort()
     except (UsageError, PluginError):
         raise
     except Exception as error:

@@ -1,18 +1,23 @@
-"""The run as a frame's plugins see it: :class:`framestyle.types.FrameContext`.
-
-A thin face over the runtime and the plugin hooks, so that what plugins may
-use is declared (and stays put while the core changes behind it)."""
+"""What units run with: :class:`UnitContext`, one per process, and the run
+as a frame's plugins see it, :class:`PluginContext`
+(:class:`framestyle.types.FrameContext`): a thin face over the runtime and
+the plugin hooks, so that what plugins may use is declared and stays put
+while the core changes behind it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from framestyle.host import Hooks
-from framestyle.runtime import Runtime
+from framestyle.engine.runtime import Runtime
+from framestyle.engine.units import RunSpec
+from framestyle.errors import UsageError
+from framestyle.host import Hooks, PluginHost
+from framestyle.settings import Settings
 from framestyle.types import LossSpec, OptimizerSpec, Step
 
 
@@ -58,3 +63,31 @@ class PluginContext:
 
     def as_written(self, image: torch.Tensor, content: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
         return self._runtime.finish(image, content, size)
+
+
+@dataclass
+class UnitContext:
+    """What units run with in one process: the run's spec, the plugin hooks
+    and the runtime (device, network, styles, caches). ``cancelled`` holds
+    inputs that failed elsewhere, whose other units stop; ``stopping`` says
+    no new input may start (``-x`` after a failure)."""
+
+    spec: RunSpec
+    hooks: Hooks
+    runtime: Runtime
+    cancelled: set[int] = field(default_factory=set)
+    stopping: Callable[[], bool] = lambda: False
+
+    @property
+    def settings(self) -> Settings:
+        return self.spec.settings
+
+    @classmethod
+    def build(cls, spec: RunSpec) -> UnitContext:
+        """The context of a process of its own: a fresh plugin host and runtime."""
+        host = PluginHost(spec.plugins, autoload=spec.autoload)
+        runtime = Runtime(spec.settings, host.hooks)
+        if runtime.weights.digest != spec.weights_digest:
+            raise UsageError("this process loads other VGG-19 weights than the run was planned with "
+                             f"({runtime.weights.source}); set --weights or FRAMESTYLE_CACHE_DIR alike")
+        return cls(spec, host.hooks, runtime)

@@ -8,24 +8,22 @@ import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
-from framestyle.colors import keep_luminance, match_colors
 from framestyle.errors import InputError, UsageError, did_you_mean
 from framestyle.host import Hooks
-from framestyle.images import IMAGE_EXTENSIONS, fit_long_side, read_image, resize
+from framestyle.media.images import IMAGE_EXTENSIONS, fit_long_side, read_image, resize
 from framestyle.settings import PRECISIONS, Settings
-from framestyle.vgg import LAYER_INDEX, VGG19Encoder
-from framestyle.weights import Weights, resolve_weights
+from framestyle.transfer.colors import keep_luminance, match_colors
+from framestyle.transfer.pixels import to_rgb8, to_tensor
+from framestyle.transfer.vgg import LAYER_INDEX, MIN_SIDE, VGG19Encoder
+from framestyle.transfer.weights import Weights, resolve_weights
 
 log = logging.getLogger("framestyle")
 
-# VGG-19 halves the image four times before relu5_1; below this short side the
-# deep layers would have no pixels left, so smaller images are optimised enlarged.
-MIN_SIDE = 32
 # A style image's short side below this leaves VGG-19's deepest style layer
 # fewer than 4x4 positions, most of them touching the border.
 MIN_STYLE_SIDE = 64
@@ -109,19 +107,7 @@ def compiled(encoder: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     failure at the first frame."""
     if device.type == "cpu" and not any(shutil.which(name) for name in ("c++", "g++", "clang++", "cl")):
         raise UsageError("--compile: torch.compile needs a C++ compiler on the CPU, and none was found")
-    return torch.compile(encoder)
-
-
-def to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
-    """HxWx3 uint8 to 1x3xHxW float32 in [0, 1]."""
-    tensor = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).contiguous().float().div_(255.0)
-    return tensor.unsqueeze(0).to(device)
-
-
-def to_rgb8(image: torch.Tensor) -> np.ndarray:
-    """1x3xHxW in [0, 1] (clamped) to HxWx3 uint8, rounding to nearest."""
-    array = image.detach()[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
-    return np.ascontiguousarray(array)
+    return cast(torch.nn.Module, torch.compile(encoder))  # it wraps the module, and forwards like it
 
 
 class Runtime:
@@ -163,7 +149,7 @@ class Runtime:
     def encode(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
         """Activations of ``layers`` for ``image`` (Bx3xHxW in [0, 1]), in the
         dtype the network ran in (bfloat16 under ``--precision bf16``); Grams
-        and losses are summed in float32 (:func:`~framestyle.losses.gram`)."""
+        and losses are summed in float32 (:func:`~framestyle.transfer.losses.gram`)."""
         return encode_in(self.encoder, image, layers, self.autocast)
 
     def auto_batch_size(self, limit: int = 16) -> int:
@@ -183,7 +169,7 @@ class Runtime:
         before = torch.cuda.memory_allocated(self.device)
         image = torch.rand(1, 3, size, size, device=self.device, requires_grad=True)
         features = self.encode(image, [self.settings.content_layer, *self.settings.style_layers])
-        sum(value.square().mean() for value in features.values()).backward()
+        torch.stack([value.float().square().mean() for value in features.values()]).sum().backward()
         per_frame = max(1, torch.cuda.max_memory_allocated(self.device) - before)
         del image, features
         torch.cuda.empty_cache()
@@ -269,7 +255,7 @@ def read_style(path: Path) -> list[np.ndarray]:
     """A style image, or every image in a style folder (one style, blended
     equally), in natural order."""
     if path.is_dir():
-        from framestyle.discover import walk
+        from framestyle.engine.discover import walk
 
         files = [p for p in walk(path, exclude=None) if p.suffix.lower() in IMAGE_EXTENSIONS]
         if not files:

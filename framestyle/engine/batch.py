@@ -4,7 +4,7 @@ A *stream* is a sequence of frames that must be optimised in order: one
 image, a video, or one segment of a video (each frame may start from the
 previous one's result). The scheduler keeps up to ``capacity`` frames in
 flight, at most one per stream, and advances all of them one iteration at a
-time with one VGG-19 pass per image size (:func:`~framestyle.optimize.step_together`).
+time with one VGG-19 pass per image size (:func:`~framestyle.transfer.optimize.step_together`).
 A frame that finishes, by its budget or its own stopping rule, is handed back
 to its stream at once and replaced by the stream's next frame, or by the
 next stream's first: the batch never waits for its slowest member.
@@ -24,13 +24,13 @@ from typing import Protocol
 import torch
 
 from framestyle.errors import InputError
-from framestyle.optimize import Encode, Task, is_out_of_memory, step_together
+from framestyle.transfer.optimize import Encode, Task, is_out_of_memory, step_together
 
 log = logging.getLogger("framestyle")
 
 
 class Work(Protocol):
-    """One frame's optimisation (``framestyle.builtin.stylize.FrameWork``)."""
+    """One frame's optimisation (``framestyle.transfer.frame.FrameWork``)."""
 
     task: Task | None
 
@@ -103,9 +103,10 @@ class Scheduler:
         while len(self.active) < self.capacity and self.later:
             self.start(self.later.popleft())
         while len(self.active) < self.capacity:
-            stream = next(upcoming, None)
-            if stream is None:
+            coming = next(upcoming, None)
+            if coming is None:
                 return
+            stream = coming
             self.start(stream)
 
     def start(self, stream: Stream) -> None:

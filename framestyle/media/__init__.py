@@ -1,0 +1,1 @@
+"""Pixels in and out: image files, video decoding and encoding, optical flow."""

