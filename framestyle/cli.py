@@ -84,7 +84,10 @@ def command_plugins(args: argparse.Namespace) -> int:
         print(f"{record.name} ({record.kind}, {origin}){state}")
         if record.hooks:
             print(f"  hooks: {', '.join(record.hooks)}")
+        losses = host.hooks.losses()
         for kind, names in record.registers.items():
+            if kind == "losses":  # with the weight each takes unless told otherwise
+                names = [f"{name} (default weight {losses.get(name).default_weight:g})" for name in names]
             print(f"  {kind}: {', '.join(names)}")
     return 0
 

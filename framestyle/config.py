@@ -134,7 +134,7 @@ def convert(path: Path, key: str, value: Any, default: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise UsageError(f"{where}: expected a whole number")
         return value
-    if isinstance(default, float) or key == "learning_rate":
+    if isinstance(default, float) or key == "learning_rate" or key.endswith("_weight"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UsageError(f"{where}: expected a number")
         return float(value)

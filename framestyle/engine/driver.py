@@ -87,6 +87,8 @@ class ItemState:
 class Driver:
     def __init__(self, settings: Settings, host: PluginHost, weights: Weights | None = None) -> None:
         validate(settings, host)
+        defaults = {name: spec.default_weight for name, spec in host.hooks.losses().specs.items()}
+        settings = settings.with_loss_defaults(defaults)  # the records show the weights used
         self.settings, self.host, self.hooks = settings, host, host.hooks
         self.runtime = Runtime(settings, self.hooks, weights)
         # The built-in optimisation alone: frames can be batched, and the
