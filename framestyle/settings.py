@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any
 
 # Layer names follow Gatys et al.; the activations are taken after the ReLU
@@ -70,9 +70,7 @@ class Settings:
     iterations: int = 300  # per image; the most a warm-started video frame may use
     first_iterations: int | None = None  # a video's cold frames (first, after a cut); None: iterations
     # Coarse-to-fine for images and cold video frames: sizes √2 apart, coarse
-    # first (1: full size only). At 256 px on 2 CPU cores, 4 levels with 30% of
-    # the iterations at full size reached a lower loss in a third of the time
-    # of a full-size-only run (benchmarks/quality_race.py; README, Performance).
+    # first (1: full size only); why 4 and 30%: README, Performance (quality race).
     scales: int = 4
     final_share: float = 0.3  # with scales > 1: the share of the iterations spent at full size
     warm_start: bool = True  # videos: start each frame from the previous result (False: all cold)

@@ -58,8 +58,8 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The dtype VGG-19 runs in under autocast, or None for float32.
 
     ``auto`` picks bfloat16 where the hardware does it natively (CUDA with
-    bf16, CPUs with AVX512-BF16 or AMX: about 0.6x the time of float32) and
-    float32 elsewhere; fp16 is offered for GPUs without bf16."""
+    bf16, CPUs with AVX512-BF16 or AMX; README, Performance: mixed precision)
+    and float32 elsewhere; fp16 is offered for GPUs without bf16."""
     precision = precision.strip().lower()
     if precision not in PRECISIONS:
         raise UsageError(f"--precision {precision}: choose {', '.join(PRECISIONS)}")
@@ -157,8 +157,8 @@ class Runtime:
         frames as 70% of the free memory holds, measured from one frame's
         forward and backward pass. On the CPU 4 up to 512 px: the coarse
         levels of images of one size share VGG-19 passes, which pays there
-        (4 photos at 256 px: 7% less time than one at a time), while full-size
-        passes run one image at a time anyway; 1 on MPS (not measured)."""
+        (README, Performance: batches), while full-size passes run one image
+        at a time anyway; 1 on MPS (not measured)."""
         if self.device.type == "cpu":
             return 4 if self.settings.size <= 512 else 1
         if self.device.type != "cuda":

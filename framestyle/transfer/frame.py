@@ -111,8 +111,7 @@ class FrameWork:
         torch.manual_seed(settings.seed)
         # Every step is projected back onto valid pixels [0, 1]: unconstrained
         # L-BFGS wanders outside, and the clamped image that is written then
-        # scores worse than the one optimised (measured: 0.708 against 0.766
-        # after 300 iterations at 256 px; README, Performance).
+        # scores worse than the one optimised (README, Performance: valid pixels).
         return Task(resize_tensor(image, h, w), losses, job.context.encode,
                     lambda params: spec.build(params, chosen), iterations, on_step, clamp_each_step=True,
                     stop=StopRule(settings.min_iterations, settings.tolerance) if job.warm else None,

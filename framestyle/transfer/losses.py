@@ -25,9 +25,8 @@ class _GramProduct(torch.autograd.Function):
 
     Autograd's own version of ``F.float() @ F.float().T`` costs three
     products and adds two gradients the size of ``F``; this is two products
-    and no add. (The backward product in bfloat16 was about 5% faster still
-    and as good on average over four photos, but 2% worse on the reference
-    one in the 300-iteration quality race; README, Performance.)"""
+    and no add; the backward product stays in float32 (README, Performance:
+    Gram matrices)."""
 
     @staticmethod
     def forward(ctx: Any, flat: torch.Tensor) -> torch.Tensor:

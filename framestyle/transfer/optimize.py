@@ -165,13 +165,10 @@ class Task:
 
 
 # On the CPU, stacking images into one VGG-19 pass pays only while they are
-# small: at 2 cores, 4 images of 64-128 px cost 3.3-3.9x one image, 4 of 256
-# px cost 4.4-5.0x. So a CPU pass holds at most this many pixels, and the
-# passes run side by side, one per core (4 images of 128 px: two passes of
-# two, 3.4x one image in bf16; 4 of 256 px: four passes of one, 3.75x).
-# A run of several frames in flight puts one image in each pass all the same
-# (see step_together), and measured no slower: 4 photos at 64 and 128 px, 30
-# iterations, bf16, 2 cores: 3.9 and 5.0 s against 3.9 and 5.4 s stacked.
+# small (README, Performance: passes side by side). So a CPU pass holds at most this many
+# pixels, and the passes run side by side, one per core. A run of several
+# frames in flight puts one image in each pass all the same (see
+# step_together): no slower, and an image's result does not depend on the others.
 CPU_PASS_PIXELS = 128 * 128 * 4
 
 
@@ -216,10 +213,10 @@ def passes(tasks: Sequence[Task], one_each: bool = False) -> list[list[Task]]:
 
 def run_passes(chunks: Sequence[Sequence[Task]], encode: Encode, workers: int | None = None) -> None:
     """Run every pass. On the CPU, several passes run side by side in worker
-    threads that share the intra-op threads out between them: at 2 cores, two
-    256 px passes on one core each take 10% less time than one after the other
-    on both cores (probably fewer barriers in the many small, memory-bound
-    operations). ``workers`` fixes how many share them, however many passes
+    threads that share the intra-op threads out between them, which is faster
+    than one after the other on every core (README, Performance: passes side by side;
+    probably fewer barriers in the many small, memory-bound operations).
+    ``workers`` fixes how many share them, however many passes
     there are; None: one per pass, up to one per intra-op thread."""
     if workers is None:
         workers = min(len(chunks), cpu_lanes())

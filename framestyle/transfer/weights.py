@@ -51,9 +51,9 @@ class Weights:
 
     @cached_property
     def digest(self) -> str:
-        """The numbers themselves, hashed (~0.1 s for VGG-19's 80 MB of
-        convolutions): resumed frames must come from these very weights,
-        whatever their file is called."""
+        """The numbers themselves, hashed (VGG-19's convolutions, once per
+        run): resumed frames must come from these very weights, whatever
+        their file is called."""
         digest = hashlib.sha256(repr(self.pad_rgb).encode())
         for name, tensor in sorted(self.state.items()):
             digest.update(name.encode())
