@@ -123,8 +123,11 @@ class Settings:
         """These settings with each built-in loss's weight resolved, from
         ``defaults`` (the specs' default weights) where not given: what the
         run's records show."""
-        return dataclasses.replace(self, **{option: defaults[name] for name, option in LOSS_OPTIONS.items()
-                                            if getattr(self, option) is None and name in defaults})
+        resolved = dataclasses.replace(self)
+        for name, option in LOSS_OPTIONS.items():
+            if getattr(self, option) is None and name in defaults:
+                setattr(resolved, option, defaults[name])
+        return resolved
 
     def frame_iterations(self, video: bool, warm: bool) -> int:
         """A frame's iteration budget, decided here only: ``iterations``, or
