@@ -49,6 +49,21 @@ class StopRule:
         return before - now <= self.tolerance * abs(now)
 
 
+@functools.cache
+def optimizers_without_dynamo() -> None:
+    """Spare each process the import of ``torch._dynamo`` (README,
+    Performance: start-up) that torch.optim's ``add_param_group``
+    and ``zero_grad`` do on first use, only to mark themselves as not to be
+    compiled: framestyle compiles no optimizer. It sets the mark torch's
+    ``_disable_dynamo`` caches (the function itself); a torch without that
+    cache ignores it and imports as before. Adam's ``step`` imports dynamo
+    anyway; L-BFGS's does not."""
+    for name in ("add_param_group", "zero_grad"):
+        function = getattr(getattr(torch.optim.Optimizer, name), "__wrapped__", None)
+        if function is not None and not hasattr(function, "__dynamo_disable"):
+            setattr(function, "__dynamo_disable", function)
+
+
 class Task:
     """Minimise the weighted sum of ``losses`` over the pixels of ``init``.
 
@@ -78,6 +93,7 @@ class Task:
         self.image = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
         self.losses = list(losses)
         self.encode = encode
+        optimizers_without_dynamo()
         self.optimizer = optimizer([self.image])
         self.iterations = iterations
         self.on_step = on_step
