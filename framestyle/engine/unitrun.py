@@ -11,6 +11,7 @@ writers: a unit cut short leaves finished frames and nothing half-written.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from framestyle.engine.context import UnitContext
 from framestyle.engine.segments import Segment
 from framestyle.engine.streams import Emit, ItemStream, SegmentStream, describe_error, writing
 from framestyle.engine.units import AssembleVideo, Event, ImageGroup, Outcome, Unit, VideoSegment, WholeVideo
-from framestyle.errors import PluginError, UsageError
+from framestyle.errors import InputError, PluginError, UsageError
 
 
 def run_unit(unit: Unit, context: UnitContext, emit: Emit) -> None:
@@ -65,17 +66,19 @@ def assemble(unit: AssembleVideo, context: UnitContext, emit: Emit) -> None:
         with writing(unit.item.output):
             writer = writer_for(unit.item.output, settings, hooks).open(unit.item.output, unit.info)
             writer.resume(unit.fingerprint, True)  # the plan prepared the frames (or cleared them)
-            for segment, later in zip(unit.segments, [*unit.segments[1:], None], strict=True):
-                for index in range(segment.owned, segment.end):
-                    writer.write(assembled_frame(writer, index, later))
+            parts = list(frame_parts(unit.segments))
+            kept = {part: writer.finished(part) for part in ("frame", "tail", "head")}
+            missing = [index + 1 for index, needed in parts if any(index not in kept[part] for part in needed)]
+            if missing:  # a segment ended early (fewer frames decoded than planned), or files went
+                raise InputError(f"frame {missing[0]} was not kept by its segment ({len(missing)} frame(s) "
+                                 "missing); run again to redo them")
+            for index, needed in parts:
+                writer.write(assembled_frame(writer, index, needed, unit.segments))
             writer.close()
         writer = None
-        emit(Event(unit.item.number, Outcome("done", kind="video", frames=unit.segments[-1].end)))
+        emit(Event(unit.item.number, Outcome("done", kind="video", frames=len(parts))))
     except (UsageError, PluginError):
         raise
-    except FileNotFoundError as error:
-        message = f"a finished frame is missing ({error.filename}); run again to redo it"
-        emit(Event(unit.item.number, Outcome("failed", kind="video", message=message)))
     except Exception as error:
         emit(Event(unit.item.number, Outcome("failed", kind="video", message=describe_error(error, unit.item.path))))
     finally:
@@ -83,9 +86,19 @@ def assemble(unit: AssembleVideo, context: UnitContext, emit: Emit) -> None:
             writer.abort()
 
 
-def assembled_frame(writer: Any, index: int, later: Segment | None) -> np.ndarray:
-    if later is None or index not in later.head:
+def frame_parts(segments: tuple[Segment, ...]) -> Iterator[tuple[int, tuple[str, ...]]]:
+    """Each frame of the video, with the kept parts it is made of: its
+    segment's frame, or where the next segment's head overlaps it, the
+    earlier segment's tail and the later one's head."""
+    for segment, later in zip(segments, [*segments[1:], None], strict=True):
+        for index in range(segment.owned, segment.end):
+            yield index, ("tail", "head") if later is not None and index in later.head else ("frame",)
+
+
+def assembled_frame(writer: Any, index: int, parts: tuple[str, ...], segments: tuple[Segment, ...]) -> np.ndarray:
+    if parts == ("frame",):
         return writer.kept(index, "frame")
+    later = next(segment for segment in segments if index in segment.head)
     faded = splitting.cross_fade(writer.kept(index, "tail"), writer.kept(index, "head"),
                                  splitting.fade_weight(later, index))
     writer.keep(index, faded, "frame")  # a folder of frames holds the faded frame too
