@@ -54,7 +54,9 @@ def test_the_plan_is_units_that_pickle(job, tmp_path, weights):
 
 
 def test_each_unit_in_a_process_of_its_own_gives_the_local_bytes(job, tmp_path, weights):
-    (job.inputs[0] / "c.png").unlink()  # a group of two is enough; each process costs ~5 s
+    """The subprocess executor runs two workers at once: the segments keep
+    their frames in one store at the same time, in two processes."""
+    (job.inputs[0] / "c.png").unlink()  # a group of two is enough; each process costs ~3 s
     local, apart = tmp_path / "local", tmp_path / "apart"
     for executor, out in (("local", local), ("subprocess", apart)):
         summary = run(replace(job, output=out, executor=executor), weights=weights)
@@ -85,9 +87,10 @@ def test_an_executor_plugin_runs_the_units_its_own_way(job, tmp_path, weights):
         def register_executors(self, register):
             register(ExecutorSpec("one-by-one", OneByOne, in_process=True))
 
+    (job.inputs[0] / "clip.mp4").unlink()  # the images make the point
     host = PluginHost(autoload=False)
     host.register(Plugin(), "one-by-one")
     summary = run(replace(job, output=tmp_path / "out", executor="one-by-one"), host, weights)
-    assert summary.exit_code == 0 and summary.done == 4
-    assert len(ran) == 5 and ran.index("assemble:4") > max(ran.index("segment:4:0"), ran.index("segment:4:8"))
-    assert outputs(tmp_path / "out") == ["a.png", "b.png", "c.png", "clip.mp4", "clip.mp4.report.json"]
+    assert summary.exit_code == 0 and summary.done == 3
+    assert sorted(ran) == ["images:1,2", "images:3"]
+    assert outputs(tmp_path / "out") == ["a.png", "b.png", "c.png"]

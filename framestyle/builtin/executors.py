@@ -25,5 +25,5 @@ def register_executors(register: Callable[[ExecutorSpec], None]) -> None:
     register(ExecutorSpec("local", local, in_process=True,
                           description="this process: images of one size and a video's segments batched together"))
     register(ExecutorSpec("subprocess", subprocess,
-                          description="each unit in a fresh process of its own, one after another (slow: "
+                          description="each unit in a fresh process of its own, a few at a time (slow: "
                                       "a check that units need nothing of the process that planned them)"))

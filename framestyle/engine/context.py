@@ -7,7 +7,6 @@ while the core changes behind it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -65,29 +64,35 @@ class PluginContext:
         return self._runtime.finish(image, content, size)
 
 
-@dataclass
 class UnitContext:
     """What units run with in one process: the run's spec, the plugin hooks
-    and the runtime (device, network, styles, caches). ``cancelled`` holds
-    inputs that failed elsewhere, whose other units stop; ``stopping`` says
-    no new input may start (``-x`` after a failure)."""
+    and the runtime (device, network, styles, caches), built on first use,
+    so that a unit with no frames to optimise (a video's assembly) never
+    loads the network. ``cancelled`` holds inputs that failed elsewhere,
+    whose other units stop; ``stopping`` says no new input may start (``-x``
+    after a failure)."""
 
-    spec: RunSpec
-    hooks: Hooks
-    runtime: Runtime
-    cancelled: set[int] = field(default_factory=set)
-    stopping: Callable[[], bool] = lambda: False
+    def __init__(self, spec: RunSpec, hooks: Hooks, runtime: Runtime | None = None) -> None:
+        self.spec, self.hooks, self._runtime = spec, hooks, runtime
+        self.cancelled: set[int] = set()
+        self.stopping: Callable[[], bool] = lambda: False
 
     @property
     def settings(self) -> Settings:
         return self.spec.settings
 
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            runtime = Runtime(self.spec.settings, self.hooks)
+            if runtime.weights.digest != self.spec.weights_digest:
+                raise UsageError("this process loads other VGG-19 weights than the run was planned with "
+                                 f"({runtime.weights.source}); set --weights or FRAMESTYLE_CACHE_DIR alike")
+            self._runtime = runtime
+        return self._runtime
+
     @classmethod
     def build(cls, spec: RunSpec) -> UnitContext:
-        """The context of a process of its own: a fresh plugin host and runtime."""
-        host = PluginHost(spec.plugins, autoload=spec.autoload)
-        runtime = Runtime(spec.settings, host.hooks)
-        if runtime.weights.digest != spec.weights_digest:
-            raise UsageError("this process loads other VGG-19 weights than the run was planned with "
-                             f"({runtime.weights.source}); set --weights or FRAMESTYLE_CACHE_DIR alike")
-        return cls(spec, host.hooks, runtime)
+        """The context of a process of its own: a fresh plugin host; the
+        runtime when a unit first needs it."""
+        return cls(spec, PluginHost(spec.plugins, autoload=spec.autoload).hooks)

@@ -30,9 +30,9 @@ def run_unit(unit: Unit, context: UnitContext, emit: Emit) -> None:
     """Run ``unit`` alone, its frames batched as the run's spec says."""
     streams: list[Any] = []
     try:
-        scheduler = Scheduler(context.runtime.encode, context.spec.capacity, context.spec.lanes)
-        streams = unit_streams(unit, context, emit)
-        scheduler.run(streams)
+        streams = unit_streams(unit, context, emit)  # an assembly runs here, and gives none
+        if streams:
+            Scheduler(context.runtime.encode, context.spec.capacity, context.spec.lanes).run(streams)
     finally:  # done, or interrupted: nothing stays open
         for stream in streams:
             stream.drop()
