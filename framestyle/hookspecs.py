@@ -23,9 +23,16 @@ also after Ctrl-C.
 
 With ``--batch-size`` above 1, several frames are in flight at once (images of
 one size, or segments of one video), so the events of different inputs and
-frames interleave; each frame's own events keep this order, and ``stylize``
-is not called while the built-in optimisation is the only implementation
-(the engine runs it for the whole batch).
+frames interleave, and batched images start in order of their working size;
+each frame's own events keep this order. While the built-in optimisation is
+the only (non-wrapper) ``stylize``, the engine runs it for the whole batch:
+a ``stylize`` wrapper's code before ``yield`` runs when its frame starts, the
+rest when the frame's result is ready.
+
+Where hooks run: registration and pipeline hooks (``register_*``,
+``init_image``, ``stylize``, and the losses, optimizers, loaders and writers
+they register) run wherever the executor runs a unit, maybe another process;
+the ``on_*`` events run in the driver's process, from the units' events.
 """
 
 from __future__ import annotations
