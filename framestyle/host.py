@@ -142,7 +142,7 @@ class Hooks:
             raise
         except Exception as exc:
             culprit = self._culprit(caller, exc)
-            raise HookFailure(f"plugin {culprit!r} failed in {name}: {type(exc).__name__}: {exc}") from exc
+            raise HookFailure.of(culprit, name, exc) from exc
 
     @staticmethod
     def _culprit(caller: Any, exc: BaseException) -> str:

@@ -14,6 +14,10 @@ from framestyle.errors import FramestyleError, InputError, PluginError
 class HookFailure(InputError):
     """A plugin raised inside a hook while an input was processed."""
 
+    @classmethod
+    def of(cls, plugin: str, hook_name: str, exc: Exception) -> HookFailure:
+        return cls(f"plugin {plugin!r} failed in {hook_name}: {type(exc).__name__}: {exc}")
+
 
 class WrapperCalls:
     """Wrappers of a first-result hook entered by hand, outermost first, so
@@ -46,5 +50,4 @@ class WrapperCalls:
         except (FramestyleError, KeyboardInterrupt, StopIteration):
             raise
         except Exception as exc:
-            raise HookFailure(f"plugin {impl.plugin_name!r} failed in {self.hook_name}: "
-                              f"{type(exc).__name__}: {exc}") from exc
+            raise HookFailure.of(impl.plugin_name, self.hook_name, exc) from exc

@@ -28,7 +28,7 @@ from framestyle.host import Hooks
 from framestyle.media.images import IMAGE_EXTENSIONS, image_size
 from framestyle.media.motion import estimate as estimate_motion
 from framestyle.settings import Settings
-from framestyle.types import OutOfOrderWriter, SourceInfo
+from framestyle.types import OutOfOrderWriter, Source, SourceInfo
 
 log = logging.getLogger("framestyle")
 
@@ -51,8 +51,9 @@ def make_plan(settings: Settings, hooks: Hooks, runtime: Runtime, capacity: int,
     numbered = [Item(n, total, work.path, work.output) for n, work in enumerate(found.items, start=1)]
     plan = Plan(failed=[(None, path, message) for path, message in found.failures], unclaimed=found.unclaimed,
                 to_file=found.to_file, total=total)
+    sizes = {item.number: working_size(item.path, runtime) for item in numbered}  # from headers, once
     if capacity > 1:  # a batch holds images of one size: plan them in order of size
-        numbered.sort(key=lambda item: working_size(item.path, runtime))
+        numbered.sort(key=lambda item: sizes[item.number])
     groups: list[list[Item]] = []  # in order of their first image
     filling: dict[tuple[int, int], list[Item]] = {}  # by working size, the group with room left
     for item in numbered:
@@ -62,7 +63,7 @@ def make_plan(settings: Settings, hooks: Hooks, runtime: Runtime, capacity: int,
             plan.units += video_units(item, settings, hooks, runtime, capacity if split_videos else 1, plan)
         else:
             plan.frames += 1
-            size = working_size(item.path, runtime)
+            size = sizes[item.number]
             group = filling.get(size)
             if group is None or len(group) >= capacity or size == (0, 0):
                 group = filling[size] = []
@@ -93,15 +94,18 @@ def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, 
     """A video as one unit, or split into ``wanted`` segments and their
     assembly; the segments' frame store is prepared here, once, so that
     segments running at the same time never race to clear it."""
+    info: SourceInfo | None = None
     try:
         source = open_source(item.path, settings, hooks)
-        info = source.info
-        source.close()
-        plan.frames += max(1, info.frame_count or 1)
-        writer = writer_for(item.output, settings, hooks).open(item.output, info)  # opening writes nothing
-        if wanted < 2 or not hasattr(writer, "keep"):
-            return [WholeVideo(item)]
-        segments = split(item, info, settings, hooks, runtime, wanted)
+        try:
+            info = source.info
+            plan.frames += max(1, info.frame_count or 1)
+            writer = writer_for(item.output, settings, hooks).open(item.output, info)  # opening writes nothing
+            if wanted < 2 or not hasattr(writer, "keep"):
+                return [WholeVideo(item)]
+            segments = split(source, runtime, wanted)
+        finally:
+            source.close()
         if segments is None:
             return [WholeVideo(item)]
         print_ = fingerprint(settings, info, runtime.weights.digest, segments)
@@ -110,7 +114,7 @@ def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, 
     except (UsageError, PluginError):
         raise
     except Exception as error:
-        plan.frames += 1
+        plan.frames += 1 if info is None else 0  # unopened: one frame, as an image
         plan.failed.append((item, item.path, describe_error(error, item.path)))
         return []
     units: list[Unit] = [VideoSegment(item, info, segment, later)
@@ -118,22 +122,17 @@ def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, 
     return [*units, AssembleVideo(item, info, tuple(segments), print_, needs=tuple(u.uid for u in units))]
 
 
-def split(item: Item, info: SourceInfo, settings: Settings, hooks: Hooks, runtime: Runtime,
-          wanted: int) -> list[Segment] | None:
+def split(source: Source, runtime: Runtime, wanted: int) -> list[Segment] | None:
     """Read the video once for its length and its scene cuts, and split it;
     None when it is too short to split."""
-    source = open_source(item.path, settings, hooks)
     cuts, count, last = [], 0, None
-    try:
-        for index, frame in enumerate(source.frames()):
-            working = runtime.working_frame(frame)[0]
-            if last is not None and estimate_motion(last, working).cut:
-                cuts.append(index)
-            last, count = working, index + 1
-    finally:
-        source.close()
+    for index, frame in enumerate(source.frames()):
+        working = runtime.working_frame(frame)[0]
+        if last is not None and estimate_motion(last, working).cut:
+            cuts.append(index)
+        last, count = working, index + 1
     segments = splitting.plan_segments(count, wanted, cuts)
     if len(segments) < 2:
         return None
-    log.info("%s: %d frames, %d scene cut(s); %s", info.path, count, len(cuts), splitting.describe(segments))
+    log.info("%s: %d frames, %d scene cut(s); %s", source.info.path, count, len(cuts), splitting.describe(segments))
     return segments

@@ -11,7 +11,6 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +35,10 @@ log = logging.getLogger("framestyle")
 Emit = Callable[[Event], None]
 
 
-@dataclass(frozen=True)
-class Previous:
-    """The last frame of a chain, at the size being optimised."""
-
-    content: np.ndarray  # the original frame
-    output: np.ndarray  # the stylised frame as written (what a resumed run reads back)
-
-
 class Pending:
     """A frame in flight: its optimisation and what writing it needs."""
 
-    def __init__(self, frame: Frame, content: torch.Tensor, previous: Previous | None, warm: bool,
+    def __init__(self, frame: Frame, content: torch.Tensor, previous: np.ndarray | None, warm: bool,
                  reuse: bool, work: Any, part: str, wrappers: WrapperCalls | None = None) -> None:
         self.index, self.content_rgb, self.size, self.motion = frame.index, frame.working, frame.out_size, frame.motion
         self.content, self.previous, self.warm, self.reuse = content, previous, warm, reuse
@@ -82,7 +73,8 @@ class Chain:
 
     def __init__(self, item: Item, info: SourceInfo, context: UnitContext, emit: Emit) -> None:
         self.item, self.info, self.context, self.emit = item, info, context, emit
-        self.previous: Previous | None = None
+        # The last frame as written, back at the working size: what a resumed run reads back.
+        self.previous: np.ndarray | None = None
         self.starting: set[int] = set()  # frames announced whose work may be built again (out of memory)
         self.iterations = 0  # over all its frames, heads included
         self.frames = 0  # frames announced as ended
@@ -95,7 +87,7 @@ class Chain:
         settings, runtime, hooks = self.context.settings, self.context.runtime, self.context.hooks
         previous = self.previous
         content = to_tensor(frame.working, runtime.device)
-        motion = frame.motion if previous else None
+        motion = frame.motion if previous is not None else None
         warm = previous is not None and motion is not None and not motion.cut and settings.warm_start
         video = self.info.kind == "video"
         budget = settings.frame_iterations(video, warm)
@@ -106,9 +98,9 @@ class Chain:
             self.starting.add(frame.index)
         if reuse:
             return Pending(frame, content, previous, warm, reuse, None, part)
-        last = to_tensor(previous.output, runtime.device) if previous else None
+        last = to_tensor(previous, runtime.device) if previous is not None else None
         job = FrameJob(self.info, frame.index, content, last, settings, self.plugins, motion=motion, warm=warm,
-                       iterations=budget, output=self.item.output, previous_rgb=previous.output if previous else None)
+                       iterations=budget, output=self.item.output, previous_rgb=previous)
         init = hooks.init_image(job)
         if not self.context.spec.own_stylize:
             return Pending(frame, content, previous, warm, reuse, hooks.stylize(job, init), part)
@@ -136,7 +128,7 @@ class Chain:
         previous, motion = pending.previous, pending.motion
         warp_error = None
         if previous is not None and motion is not None and not motion.cut:
-            warp_error = motion_warp_error(styled, previous.output, motion)
+            warp_error = motion_warp_error(styled, previous, motion)
         self.iterations += pending.iterations
         if pending.part != "head":  # a head's frame is announced by the segment that owns it
             self.starting.discard(pending.index)
@@ -145,7 +137,7 @@ class Chain:
                 self.info.path, pending.index, pending.iterations, time.perf_counter() - pending.started,
                 pending.loss, pending.losses, warm=pending.warm, cut=bool(motion and motion.cut),
                 reused=pending.reuse, warp_error=warp_error)))
-        self.previous = Previous(pending.content_rgb, styled)
+        self.previous = styled
 
 
 class Stream:
@@ -185,9 +177,7 @@ class Stream:
     def end(self, outcome: Outcome) -> None:
         if self.ended:
             return
-        self.ended = True
-        self.release()
-        self.close_reader()
+        self.drop()
         if outcome.status == "failed":
             self.context.cancelled.add(self.item.number)
         kind = outcome.kind or (self.source.info.kind if self.source is not None else "")
@@ -221,7 +211,7 @@ class ItemStream(Stream):
         self.writer: Writer | None = None
         self.kept = 0
 
-    def begin(self, whole_video: bool) -> bool:
+    def begin(self) -> bool:
         """Open the input and its output; False if that failed."""
         settings, hooks = self.context.settings, self.context.hooks
         try:

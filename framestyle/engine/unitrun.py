@@ -22,7 +22,7 @@ from framestyle.engine.choose import writer_for
 from framestyle.engine.context import UnitContext
 from framestyle.engine.segments import Segment
 from framestyle.engine.streams import Emit, ItemStream, SegmentStream, describe_error, writing
-from framestyle.engine.units import AssembleVideo, Event, ImageGroup, Outcome, Unit, VideoSegment, WholeVideo
+from framestyle.engine.units import AssembleVideo, Event, Outcome, Unit, VideoSegment, items_of
 from framestyle.errors import InputError, PluginError, UsageError
 
 
@@ -46,13 +46,12 @@ def unit_streams(unit: Unit, context: UnitContext, emit: Emit) -> list[Any]:
         return []
     if isinstance(unit, VideoSegment):
         return [SegmentStream(unit, context, emit)]
-    items = unit.items if isinstance(unit, ImageGroup) else (unit.item,)
     streams = []
-    for item in items:
+    for item in items_of(unit):
         if context.stopping():
             break
         stream = ItemStream(item, context, emit)
-        if stream.begin(whole_video=isinstance(unit, WholeVideo)):
+        if stream.begin():
             streams.append(stream)
     return streams
 
