@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from framestyle.errors import UsageError, did_you_mean
-from framestyle.settings import Settings, parse_layer_weights
+from framestyle.settings import Settings, parse_layer_weights, parse_memory, parse_tile
 
 PRESETS: dict[str, dict[str, Any]] = {
     # A quick look: small, few iterations, video frames stop early.
@@ -122,6 +122,13 @@ def convert(path: Path, key: str, value: Any, default: Any) -> Any:
         return "luminance"
     if key == "batch_size" and value == "auto":
         return 0
+    if key in ("tile", "max_memory"):
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise UsageError(f"{where}: expected a number or text")
+        try:
+            return parse_tile(str(value)) if key == "tile" else parse_memory(str(value))
+        except ValueError as exc:
+            raise UsageError(f"{where}: {exc}") from None
     if key == "style_weights":
         if not isinstance(value, list) or not all(isinstance(v, (int, float)) for v in value):
             raise UsageError(f"{where}: expected a list of numbers")

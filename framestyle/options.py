@@ -14,6 +14,8 @@ from framestyle.settings import (
     PRECISIONS,
     Settings,
     parse_layer_weights,
+    parse_memory,
+    parse_tile,
 )
 
 RUN_EXAMPLES = """\
@@ -97,6 +99,20 @@ def non_negative_int(text: str) -> int:
 def batch_size(text: str) -> int:
     """``auto`` (0) or a positive number."""
     return 0 if text.strip().lower() == "auto" else positive_int(text)
+
+
+def tile(text: str) -> str:
+    try:
+        return parse_tile(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--tile {text.strip().lower()}: ")) from None
+
+
+def memory(text: str) -> int:
+    try:
+        return parse_memory(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def number_list(text: str) -> list[float]:
@@ -201,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames optimised together: images of one size, or a video split into N "
                         "segments; auto: what the GPU's free memory holds; on the CPU 4 images "
                         "(up to --size 512) and videos unsplit")
+    g.add_argument("--tile", type=tile, default=defaults.tile, metavar="N|auto|off",
+                   help="optimise large images in tiles of N pixels, exactly (the same result in a tile's "
+                        "memory, ~1.5-2x the time); auto: only when the whole image would not fit; off: never")
+    g.add_argument("--max-memory", type=memory, default=None, metavar="SIZE",
+                   help="the most memory an image's optimisation may use, e.g. 8G (default: what is free); "
+                        "sizes tiles and the L-BFGS history")
+    g.add_argument("--history", type=positive_int, default=defaults.history,
+                   help="L-BFGS: pairs of history kept (default 100; fewer where memory is short)")
     g.add_argument("--executor", default=defaults.executor, metavar="NAME",
                    help="what runs the planned units: local (this process, batched), subprocess "
                         "(a process per unit), or a plugin's (framestyle plugins --all lists them)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,25 @@ DEFAULT_STYLE_LAYERS: dict[str, float] = {
     "relu4_1": 0.2,
     "relu5_1": 0.2,
 }
+
+
+def parse_tile(text: str) -> str:
+    """``--tile``: ``auto``, ``off`` or a tile side of at least 64 pixels; ValueError otherwise."""
+    text = str(text).strip().lower()
+    if text in ("auto", "off") or text.isdigit() and int(text) >= 64:
+        return text if not text.isdigit() else str(int(text))
+    raise ValueError(f"--tile {text}: use auto, off or a tile side in pixels (at least 64)")
+
+
+def parse_memory(text: str) -> int:
+    """``8G``, ``8GiB``, ``512M``, ``1.5T`` or bytes; ValueError otherwise."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*", text.lower())
+    if not match:
+        raise ValueError(f"{text!r} is not an amount of memory; use e.g. 8G or 512M")
+    value = float(match.group(1)) * 1024 ** " kmgt".index(match.group(2) or " ")
+    if value < 1:
+        raise ValueError(f"{text!r}: must be positive")
+    return int(value)
 
 
 def parse_layer_weights(text: str) -> dict[str, float]:
@@ -82,6 +102,11 @@ class Settings:
     batch_size: int = 0
     executor: str = "local"  # what runs the planned units (--executor; plugins add more)
     optimizer: str = "lbfgs"
+    history: int = 100  # L-BFGS pairs kept; fewer where memory is short (framestyle.transfer.memory)
+    # --tile: "auto" (tiles only when the whole image would not fit), "off",
+    # or the side in pixels of the tiles (framestyle.transfer.tiles).
+    tile: str = "auto"
+    max_memory: int | None = None  # bytes an image's optimisation may use; None: what the device has free
     learning_rate: float | None = None  # None: the optimizer's own default
     init: str = "content"  # "content", "noise" or the path of an image
     seed: int = 0

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from framestyle.media.motion import Motion
     from framestyle.settings import Settings
+    from framestyle.transfer.tiles import Tile
 
 
 # --------------------------------------------------------------------------- sources
@@ -161,6 +162,28 @@ class Loss(Protocol):
     def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor: ...
 
 
+@runtime_checkable
+class TileableLoss(Loss, Protocol):
+    """A :class:`Loss` that framestyle can compute exactly in tiles, for
+    images too large for one pass (``--tile``): its value is a function of
+    sums over positions (a Gram matrix, a per-pixel or per-activation sum).
+
+    ``partial`` returns those sums over the positions ``tile`` owns, from the
+    tile's pixels (``image``, halo included) and their activations: slice
+    with ``tile.owned(tensor, layer)``, and a whole-image target with
+    ``tile.same(target, layer)`` (layer None for pixels). ``total`` gets the
+    sums added over all tiles and the whole image's (height, width) and
+    returns what ``__call__`` returns for the whole image. Both must be
+    differentiable. A loss without them makes a run that needs tiles fail
+    with a message, never change its meaning silently.
+    """
+
+    def partial(self, image: torch.Tensor, features: Mapping[str, torch.Tensor],
+                tile: Tile) -> Mapping[str, torch.Tensor]: ...
+
+    def total(self, sums: Mapping[str, torch.Tensor], size: tuple[int, int]) -> torch.Tensor: ...
+
+
 @dataclass(frozen=True)
 class LossSpec:
     """A named loss that ``--loss NAME=WEIGHT`` (or a settings field) turns on.
@@ -231,6 +254,14 @@ class FrameContext(Protocol):
         """VGG-19 activations of ``layers`` (``"relu4_2"`` …) for ``image``
         (Bx3xHxW in [0, 1]), in the dtype the network ran in."""
 
+    def grams(self, image: torch.Tensor, layers: Iterable[str]) -> Mapping[str, torch.Tensor]:
+        """Gram matrices of ``image``'s activations of ``layers`` (float32,
+        the mean over positions), in tiles where one pass would not fit."""
+
+    def memory_budget(self) -> int:
+        """Bytes one image's optimisation may use now (``--max-memory``,
+        else what the device has free, with headroom)."""
+
     def style_images(self, height: int, width: int) -> list[torch.Tensor]:
         """Every style image, sized for a content of ``height`` x ``width``."""
 
@@ -298,6 +329,7 @@ class StylizeResult:
     iterations: int
     loss: float
     losses: Mapping[str, float]  # weighted value of each loss term
+    tiles: int = 0  # the most tiles a level was optimised in (0: whole)
 
 
 # --------------------------------------------------------------------------- events
@@ -353,6 +385,7 @@ class FrameEnd:
     cut: bool = False  # a scene cut was detected before this frame
     reused: bool = False  # kept from an interrupted run, not stylised again
     warp_error: float | None = None  # E_warp against the previous frame (videos)
+    tiles: int = 0  # optimised in this many tiles (0: whole; framestyle.transfer.tiles)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from framestyle.transfer.losses import (
     StyleLoss,
     TemporalLoss,
     TotalVariationLoss,
-    gram,
 )
 from framestyle.transfer.pixels import to_rgb8, to_tensor
 from framestyle.types import FrameJob, LossSpec
@@ -56,8 +55,8 @@ def blended_grams(job: FrameJob, layers: dict[str, float],
     blended: dict[str, torch.Tensor] = {}
     for weight, group in zip(job.context.style_weights, groups, strict=True):
         for style in group:
-            for name, features in job.context.encode(style, layers).items():
-                term = gram(features) * (weight / len(group))
+            for name, style_gram in job.context.grams(style, layers).items():
+                term = style_gram * (weight / len(group))
                 blended[name] = blended[name] + term if name in blended else term
     return blended
 

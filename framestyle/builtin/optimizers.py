@@ -19,7 +19,7 @@ def build_lbfgs(params: list[torch.Tensor], settings: Settings) -> torch.optim.O
         lr=settings.learning_rate or 1.0,
         max_iter=1,
         max_eval=1,
-        history_size=100,
+        history_size=settings.history,
         tolerance_grad=0.0,
         tolerance_change=0.0,
     )

@@ -42,6 +42,12 @@ class PluginContext:
     def encode(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
         return self._runtime.encode(image, layers)
 
+    def grams(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        return self._runtime.grams(image, layers)
+
+    def memory_budget(self) -> int:
+        return self._runtime.memory_budget()
+
     def style_images(self, height: int, width: int) -> list[torch.Tensor]:
         return self._runtime.style_images(height, width)
 

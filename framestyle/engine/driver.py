@@ -228,10 +228,11 @@ class Driver:
         seconds = time.perf_counter() - state.started
         frames = outcome.frames
         kind = outcome.kind or (state.frames.info.kind if state.frames else "")
+        tiles = max((frame.tiles for frame in state.frames.frames), default=0) if state.frames else 0
         self.hooks.on_source_end(SourceEnd(item.number, item.path, item.output, outcome.status, frames, seconds,
                                            outcome.message))
         self.records[item.number] = ItemRecord(str(item.path), str(item.output), kind, outcome.status, frames,
-                                               state.iterations, round(seconds, 3), loss, outcome.message)
+                                               state.iterations, round(seconds, 3), loss, outcome.message, tiles)
 
     def write_records(self, records: list[ItemRecord], interrupted: bool) -> None:
         """The resolved settings and the manifest beside the outputs, and the

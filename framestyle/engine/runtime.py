@@ -18,7 +18,10 @@ from framestyle.host import Hooks
 from framestyle.media.images import IMAGE_EXTENSIONS, fit_long_side, read_image, resize
 from framestyle.settings import PRECISIONS, Settings
 from framestyle.transfer.colors import keep_luminance, match_colors
+from framestyle.transfer.losses import gram
+from framestyle.transfer.memory import forward_tiling, free_memory
 from framestyle.transfer.pixels import to_rgb8, to_tensor
+from framestyle.transfer.tiles import Tiling, tiled_features, tiled_grams
 from framestyle.transfer.vgg import LAYER_INDEX, MIN_SIDE, VGG19Encoder
 from framestyle.transfer.weights import Weights, resolve_weights
 
@@ -149,8 +152,36 @@ class Runtime:
     def encode(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
         """Activations of ``layers`` for ``image`` (Bx3xHxW in [0, 1]), in the
         dtype the network ran in (bfloat16 under ``--precision bf16``); Grams
-        and losses are summed in float32 (:func:`~framestyle.transfer.losses.gram`)."""
+        and losses are summed in float32 (:func:`~framestyle.transfer.losses.gram`).
+        A target (no graph) too large for one pass is stitched from tiles."""
+        layers = list(layers)
+        tiling = None if image.requires_grad and torch.is_grad_enabled() else self.forward_tiling(image, layers)
+        if tiling is not None:
+            return tiled_features(self.encode_whole, image, layers, tiling)
+        return self.encode_whole(image, layers)
+
+    def encode_whole(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
         return encode_in(self.encoder, image, layers, self.autocast)
+
+    def grams(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        """Gram matrices (float32, mean over positions) of ``image``'s
+        activations, accumulated over tiles where one pass would not fit."""
+        layers = list(layers)
+        tiling = self.forward_tiling(image, layers)
+        if tiling is not None:
+            return tiled_grams(self.encode_whole, image, layers, tiling)
+        with torch.no_grad():
+            return {name: gram(features) for name, features in self.encode_whole(image, layers).items()}
+
+    def forward_tiling(self, image: torch.Tensor, layers: list[str]) -> Tiling | None:
+        if not layers:
+            return None
+        height, width = image.shape[-2:]
+        return forward_tiling(height, width, layers, self.settings.tile, self.memory_budget())
+
+    def memory_budget(self) -> int:
+        """What one image's optimisation may use now (``--max-memory``, free memory)."""
+        return free_memory(self.device, self.settings.max_memory)
 
     def auto_batch_size(self, limit: int = 16) -> int:
         """Frames to optimise together. On CUDA as many ``--size`` square

@@ -46,7 +46,7 @@ class Pending:
         self.part = part  # "frame"; "tail": faded into the next segment's head later; "head": only for that fade
         self.wrappers = wrappers  # stylize wrappers around the built-in optimisation
         self.started = time.perf_counter()
-        self.iterations, self.loss = 0, math.nan
+        self.iterations, self.loss, self.tiles = 0, math.nan, 0
         self.losses: dict[str, float] = {}
 
     @property
@@ -114,6 +114,7 @@ class Chain:
             return kept(pending.index, pending.part)
         result = pending.result()
         pending.iterations, pending.loss, pending.losses = result.iterations, result.loss, dict(result.losses)
+        pending.tiles = result.tiles
         if not bool(torch.isfinite(result.image).all()):  # whichever plugin made it
             raise InputError(f"frame {pending.index + 1}: the result has NaN or infinite pixels; nothing was written")
         return self.context.runtime.finish(result.image, pending.content, pending.size)
@@ -136,7 +137,7 @@ class Chain:
             self.emit(Event(self.item.number, FrameEnd(
                 self.info.path, pending.index, pending.iterations, time.perf_counter() - pending.started,
                 pending.loss, pending.losses, warm=pending.warm, cut=bool(motion and motion.cut),
-                reused=pending.reuse, warp_error=warp_error)))
+                reused=pending.reuse, warp_error=warp_error, tiles=pending.tiles)))
         self.previous = styled
 
 

@@ -142,6 +142,8 @@ def describe_item(item: dict[str, Any]) -> str:
         parts.append(f"{item['seconds']:.1f} s")
     if item.get("loss") is not None:
         parts.append(f"final loss {item['loss']:.4g}")
+    if item.get("tiles"):
+        parts.append(f"optimised in {item['tiles']} tiles (exact; --tile)")
     return ", ".join(parts)
 
 
@@ -196,7 +198,8 @@ def video_summary(summary: dict[str, Any]) -> str:
     text = [f"{summary.get('frames', 0)} frames"]
     for key, label in (("warm_iterations_mean", "warm frames {:.0f} iterations on average"),
                        ("cold_iterations_mean", "cold frames {:.0f}"), ("scene_cuts", "{} scene cut(s)"),
-                       ("warp_error_mean", "mean E_warp {:.2e}"), ("frames_per_minute", "{:.1f} frames/min")):
+                       ("warp_error_mean", "mean E_warp {:.2e}"), ("frames_per_minute", "{:.1f} frames/min"),
+                       ("tiled_frames", "{} frames optimised in tiles")):
         if summary.get(key) is not None:
             text.append(label.format(summary[key]))
     return ", ".join(text)

@@ -38,6 +38,7 @@ class ItemRecord:
     seconds: float = 0.0
     loss: float | None = None
     message: str = ""
+    tiles: int = 0  # the most tiles a frame was optimised in (0: whole)
 
 
 def beside(output: Path, to_file: bool, name: str) -> Path:

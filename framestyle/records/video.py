@@ -67,6 +67,7 @@ class FrameLog:
             "cold_iterations_mean": statistics.fmean(cold) if cold else None,
             "warm_iterations_mean": statistics.fmean(warm) if warm else None,
             "warp_error_mean": statistics.fmean(errors) if errors else None,
+            "tiled_frames": sum(1 for f in stylised if f.tiles),
             "seconds": seconds,
             "frames_per_minute": 60 * len(stylised) / seconds if seconds else None,
         }
@@ -105,6 +106,8 @@ def describe(summary: dict[str, Any]) -> str:
         parts.append(f"{summary['scene_cuts']} scene cut(s)")
     if summary["warp_error_mean"] is not None:
         parts.append(f"E_warp {summary['warp_error_mean']:.5f}")
+    if summary.get("tiled_frames"):
+        parts.append(f"{summary['tiled_frames']} frames in tiles")
     if summary["frames_per_minute"]:
         parts.append(f"{summary['frames_per_minute']:.1f} frames/min")
     return ", ".join(parts)

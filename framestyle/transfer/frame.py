@@ -10,10 +10,12 @@ from collections.abc import Callable
 
 import torch
 
-from framestyle.errors import NonFiniteLossError
+from framestyle.errors import InputError, NonFiniteLossError
 from framestyle.media.images import PIL_FORMATS, fit_long_side, preview_path, write_image_atomic
+from framestyle.transfer.memory import HISTORY, MemoryPlan, plan_memory
 from framestyle.transfer.optimize import StopRule, Task, WeightedLoss
 from framestyle.transfer.pixels import resize_tensor
+from framestyle.transfer.tiles import is_tileable
 from framestyle.transfer.vgg import MIN_SIDE
 from framestyle.types import FrameJob, Step, StylizeResult
 
@@ -80,6 +82,7 @@ class FrameWork:
         self.first_error: Exception | None = None
         self.error: Exception | None = None
         self.final: StylizeResult | None = None
+        self.tiles = 0  # the most tiles a level needed
         self.task = self.start_level(0, init, 0)
 
     @property
@@ -103,8 +106,12 @@ class FrameWork:
             job.context.step(Step(job.source.path, job.index, done + iteration, self.total, loss, losses))
 
         losses = active_losses(job)
-        spec = job.context.optimizer("adam" if safe else settings.optimizer)
-        chosen = dataclasses.replace(settings, learning_rate=None) if safe else settings
+        memory = memory_plan(job, losses, h, w)
+        self.tiles = max(self.tiles, memory.tiles if memory.tiling else 0)
+        name = "adam" if safe or memory.history == 0 and settings.optimizer == "lbfgs" else settings.optimizer
+        spec = job.context.optimizer(name)
+        chosen = dataclasses.replace(settings, learning_rate=None if safe else settings.learning_rate,
+                                     history=min(settings.history, memory.history))
         if safe:
             losses = safe_losses(losses)
         last = level == len(self.plan) - 1
@@ -115,7 +122,7 @@ class FrameWork:
         return Task(resize_tensor(image, h, w), losses, job.context.encode,
                     lambda params: spec.build(params, chosen), iterations, on_step, clamp_each_step=True,
                     stop=StopRule(settings.min_iterations, settings.tolerance) if job.warm else None,
-                    on_image=previewer(self.job) if last else None)
+                    on_image=previewer(self.job) if last else None, tiling=memory.tiling)
 
     def advance(self) -> None:
         """After a step: move on to the next level once this one is done."""
@@ -132,7 +139,7 @@ class FrameWork:
         if self.level + 1 < len(self.plan):  # built first: if that fails, advance can be called again
             self.task = self.start_level(self.level + 1, result.image, done)
         else:
-            self.final = StylizeResult(result.image, done, result.loss, result.losses)
+            self.final = StylizeResult(result.image, done, result.loss, result.losses, self.tiles)
         self.level, self.image, self.done = self.level + 1, result.image, done
 
     def retry(self, error: NonFiniteLossError) -> None:
@@ -150,6 +157,29 @@ class FrameWork:
             raise self.error
         assert self.final is not None
         return self.final
+
+
+def memory_plan(job: FrameJob, losses: list[WeightedLoss], height: int, width: int) -> MemoryPlan:
+    """How this level fits in memory (whole or in tiles, and how much
+    L-BFGS history), said once per size when it is not the usual: a loss
+    that cannot be tiled fails the frame rather than change its meaning."""
+    layers = sorted({layer for term in losses for layer in term.loss.layers})
+    plan = plan_memory(height, width, layers, job.settings.tile, job.context.memory_budget())
+    untileable = [term.name for term in losses if not is_tileable(term.loss)]
+    if plan.tiling is not None and untileable:
+        raise InputError(f"{width}x{height} must be optimised in tiles to fit ({plan.describe()}), and the "
+                         f"{', '.join(untileable)} loss cannot be computed in tiles; lower --size, raise "
+                         "--max-memory, or --tile off to try it whole")
+    said = job.context.cache("memory-plans")
+    unusual = plan.tiling is not None or plan.history < min(job.settings.history, HISTORY)
+    if unusual and (height, width) not in said:
+        said[height, width] = plan
+        history = (f"L-BFGS keeps {plan.history} pairs of history" if plan.history
+                   else "Adam instead of L-BFGS, whose history would not fit")
+        if job.settings.optimizer != "lbfgs":
+            history = f"{job.settings.optimizer} optimizer"
+        log.info("%s: %s; %s", job.source.path.name, plan.describe(), history)
+    return plan
 
 
 def pyramid(height: int, width: int, scales: int) -> list[tuple[int, int]]:

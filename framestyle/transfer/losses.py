@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from framestyle.transfer.tiles import Tile, positions
+
 EPS = 1e-12
 
 
@@ -46,7 +48,12 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     """Per-image Gram matrices in float32: BxCxHxW (any float dtype) ->
     BxCxC, averaged over positions."""
     _, _, h, w = features.shape
-    return _GramProduct.apply(features.flatten(2)) / (h * w)
+    return gram_sum(features) / (h * w)
+
+
+def gram_sum(features: torch.Tensor) -> torch.Tensor:
+    """``F Fᵀ`` summed over positions (float32): a Gram's share from a tile."""
+    return _GramProduct.apply(features.flatten(2))
 
 
 def relative_mse(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -65,6 +72,13 @@ class ContentLoss:
     def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return relative_mse(features[self.layer], self.target)
 
+    def partial(self, image: torch.Tensor, features: Mapping[str, torch.Tensor], tile: Tile) -> dict[str, torch.Tensor]:
+        own = tile.owned(features[self.layer], self.layer).float()
+        return {"squares": (own - tile.same(self.target, self.layer)).square().sum()}
+
+    def total(self, sums: Mapping[str, torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        return sums["squares"] / self.target.numel() / (self.target.square().mean() + EPS)
+
 
 class StyleLoss:
     """Weighted sum over layers of the relative MSE between Gram matrices."""
@@ -81,6 +95,14 @@ class StyleLoss:
         ]
         return torch.stack(terms).sum()
 
+    def partial(self, image: torch.Tensor, features: Mapping[str, torch.Tensor], tile: Tile) -> dict[str, torch.Tensor]:
+        return {name: gram_sum(tile.owned(features[name], name)) for name in self.layers}
+
+    def total(self, sums: Mapping[str, torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        terms = [weight * relative_mse(sums[name] / positions(size, name), self.targets[name])
+                 for name, weight in self.layer_weights.items()]
+        return torch.stack(terms).sum()
+
 
 class TotalVariationLoss:
     """Mean squared difference between neighbouring pixels (smoothness)."""
@@ -91,6 +113,16 @@ class TotalVariationLoss:
         dx = image[..., :, 1:] - image[..., :, :-1]
         dy = image[..., 1:, :] - image[..., :-1, :]
         return dx.square().mean() + dy.square().mean()
+
+    def partial(self, image: torch.Tensor, features: Mapping[str, torch.Tensor], tile: Tile) -> dict[str, torch.Tensor]:
+        # A difference belongs to its first pixel; the halo holds the second.
+        dx = tile.owned(image[..., :, 1:] - image[..., :, :-1])
+        dy = tile.owned(image[..., 1:, :] - image[..., :-1, :])
+        return {"dx": dx.square().sum(), "dy": dy.square().sum()}
+
+    def total(self, sums: Mapping[str, torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        height, width = size
+        return sums["dx"] / (3 * height * (width - 1)) + sums["dy"] / (3 * (height - 1) * width)
 
 
 class TemporalLoss:
@@ -107,6 +139,13 @@ class TemporalLoss:
 
     def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return (self.mask * (image - self.target).square()).sum() / self.count
+
+    def partial(self, image: torch.Tensor, features: Mapping[str, torch.Tensor], tile: Tile) -> dict[str, torch.Tensor]:
+        difference = tile.owned(image) - tile.same(self.target)
+        return {"squares": (tile.same(self.mask) * difference.square()).sum()}
+
+    def total(self, sums: Mapping[str, torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        return sums["squares"] / self.count
 
 
 def style_distance(

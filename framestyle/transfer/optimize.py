@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from framestyle.errors import NonFiniteLossError
+from framestyle.transfer.tiles import Tiling, tiled_backward
 from framestyle.types import Loss, StylizeResult
 
 Encode = Callable[[torch.Tensor, Sequence[str]], Mapping[str, torch.Tensor]]
@@ -74,7 +75,9 @@ class Task:
     non-finite loss ends the task with ``error`` set rather than writing
     garbage. With a ``stop`` rule it may end before ``iterations`` once the
     loss stops improving. ``on_image`` gets the iteration number and the best
-    image so far after each iteration.
+    image so far after each iteration. With a ``tiling``, the loss and its
+    gradient are computed tile by tile (:mod:`framestyle.transfer.tiles`;
+    every loss must be tileable), the same numbers in a tile's memory.
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class Task:
         clamp_each_step: bool = False,
         stop: StopRule | None = None,
         on_image: Callable[[int, torch.Tensor], None] | None = None,
+        tiling: Tiling | None = None,
     ) -> None:
         self.init = init
         self.image = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
@@ -100,6 +104,7 @@ class Task:
         self.clamp_each_step = clamp_each_step
         self.stop = stop
         self.on_image = on_image
+        self.tiling = tiling
         self.layers = tuple(sorted({layer for term in self.losses for layer in term.loss.layers}))
         self.done = 0
         self.history: list[float] = []  # best loss after each iteration
@@ -115,10 +120,14 @@ class Task:
     def evaluate(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The total loss of the current pixels from their ``features``; the
         best image so far is updated with them (before the step moves them)."""
+        return self.settle({term.name: term.weight * term.loss(self.image, features) for term in self.losses})
+
+    def settle(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The total of the weighted ``values``, kept as the latest; the best
+        image so far is updated with them."""
         total = torch.zeros((), device=self.image.device)
-        for term in self.losses:
-            value = term.weight * term.loss(self.image, features)
-            self.latest[term.name] = value.detach()
+        for name, value in values.items():
+            self.latest[name] = value.detach()
             total = total + value
         self.latest[""] = total.detach()
         loss = float(self.latest[""])
@@ -132,10 +141,18 @@ class Task:
         """Loss and gradient for this image alone: for an optimizer that
         evaluates more than once per step (a line search)."""
         self.optimizer.zero_grad(set_to_none=True)
+        if self.tiling is not None:
+            return self.evaluate_tiled()
         features = self.encode(self.image, self.layers) if self.layers else {}
         total = self.evaluate(features)
         total.backward()
         return total
+
+    def evaluate_tiled(self) -> torch.Tensor:
+        """Loss and gradient tile by tile (``self.tiling``), the gradient
+        left in ``image.grad`` as a backward pass would."""
+        assert self.tiling is not None
+        return self.settle(tiled_backward(self.image, self.losses, self.encode, self.tiling))
 
     def step(self) -> None:
         """The optimizer's step from the gradient :func:`step_together` left;
@@ -200,10 +217,14 @@ def step_together(tasks: Sequence[Task], encode: Encode, lanes: int | None = Non
     others are in flight (see :func:`passes`), so that an image's result, to
     the last bit, does not depend on them: a resumed run must write the same
     bytes as an uninterrupted one. None: lay out by the tasks at hand."""
-    active = [task for task in tasks if not task.finished]
+    tiled = [task for task in tasks if not task.finished and task.tiling is not None]
+    active = [task for task in tasks if not task.finished and task.tiling is None]
+    for task in tiled:  # alone and on every core: a tiled image is a large one
+        run_tiled(task)
     fixed = lanes is not None and lanes > 1 and bool(active) and cpu_layout(active[0])
-    run_passes(passes(active, one_each=fixed), encode, min(cpu_lanes(), lanes) if lanes and fixed else None)
-    for task in active:
+    if active:
+        run_passes(passes(active, one_each=fixed), encode, min(cpu_lanes(), lanes) if lanes and fixed else None)
+    for task in [*tiled, *active]:
         if not task.finished:
             task.step()
 
@@ -291,6 +312,16 @@ def run_pass(group: Sequence[Task], encode: Encode) -> None:
             task.error, task.finished = error, True
     if total.requires_grad:
         total.backward()
+
+
+def run_tiled(task: Task) -> None:
+    """One tiled task's loss and gradient; a loss's failure ends its own frame only."""
+    try:
+        task.evaluate_alone()
+    except Exception as error:
+        if is_out_of_memory(error):
+            raise
+        task.error, task.finished = error, True
 
 
 def is_out_of_memory(error: BaseException) -> bool:
