@@ -164,7 +164,7 @@ def memory_plan(job: FrameJob, losses: list[WeightedLoss], height: int, width: i
     L-BFGS history), said once per size when it is not the usual: a loss
     that cannot be tiled fails the frame rather than change its meaning."""
     layers = sorted({layer for term in losses for layer in term.loss.layers})
-    plan = plan_memory(height, width, layers, job.settings.tile, job.context.memory_budget())
+    plan = plan_memory(height, width, layers, job.settings.tile, job.context.memory_budget(), job.context.dtype)
     untileable = [term.name for term in losses if not is_tileable(term.loss)]
     if plan.tiling is not None and untileable:
         raise InputError(f"{width}x{height} must be optimised in tiles to fit ({plan.describe()}), and the "

@@ -2,9 +2,11 @@
 it in what is free: whole or in tiles (:mod:`framestyle.transfer.tiles`),
 and how many pairs of L-BFGS history (or Adam, whose state is two images).
 
-The figures are measured on the CPU (``benchmarks/tiled_memory.py``; README,
-Large images): VGG-19's forward and backward to ``relu5_1`` keeps 2.3–3.3 KB
-a pixel (bf16 at the low end), a forward pass without a graph ~0.8 KB.
+The figures are measured on the CPU, from the peak resident memory of whole
+runs at 0.25, 1 and 2 megapixels (``benchmarks/tiled_memory.py``; README,
+Large images): a run needs ~2.3 KB a pixel in fp32 and ~1.85 KB in bf16,
+of which the image-sized tensors below are ~0.15 KB; the rest is VGG-19's
+forward and backward, here with a tenth more for safety.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import torch
 
 from framestyle.transfer.tiles import Tiling
 
-PASS_BYTES_PER_PIXEL = 3_300  # forward and backward to relu5_1
+PASS_BYTES_PER_PIXEL = 2_400  # forward and backward to relu5_1, float32
+LOW_PRECISION_PASS_BYTES_PER_PIXEL = 1_900  # the same under bf16 (or fp16) autocast
 FORWARD_BYTES_PER_PIXEL = 800  # forward without a graph, the activations asked for kept
 PIXEL_BYTES = 12  # one float32 RGB pixel
 # Image-sized float32 tensors a frame holds besides L-BFGS's history: the
@@ -104,33 +107,39 @@ def pair_bytes(pixels: int) -> int:
     return 2 * pixels * PIXEL_BYTES
 
 
-def plan_memory(height: int, width: int, layers: list[str], tile: str, budget: int) -> MemoryPlan:
+def pass_bytes_per_pixel(dtype: torch.dtype | None) -> int:
+    """What a forward and backward pass keeps per pixel with VGG-19 in ``dtype`` (None: float32)."""
+    return PASS_BYTES_PER_PIXEL if dtype is None or dtype == torch.float32 else LOW_PRECISION_PASS_BYTES_PER_PIXEL
+
+
+def plan_memory(height: int, width: int, layers: list[str], tile: str, budget: int,
+                dtype: torch.dtype | None = None) -> MemoryPlan:
     """The plan for an image under ``--tile`` (``auto``, ``off`` or a side
     in pixels) with ``budget`` bytes free. ``auto`` tiles only when the whole
     pass and :data:`MIN_WHOLE_HISTORY` pairs would not fit, in the largest
     tiles that leave room for history; the history takes what is left, up
     to :data:`HISTORY` pairs (fewer than :data:`MIN_HISTORY`: Adam)."""
-    pixels = height * width
-    whole = pixels * PASS_BYTES_PER_PIXEL
+    pixels, per_pixel = height * width, pass_bytes_per_pixel(dtype)
+    whole = pixels * per_pixel
     rest = budget - frame_bytes(pixels)
     tiling = None
     if tile.isdigit():
         candidate = Tiling.for_layers(int(tile), layers)
         tiling = candidate if candidate.count(height, width) > 1 else None
     elif tile == "auto" and whole + MIN_WHOLE_HISTORY * pair_bytes(pixels) > rest:
-        tiling = largest_tiling(height, width, layers, rest // 2)
-    pass_bytes = whole if tiling is None else tiling.carried() ** 2 * PASS_BYTES_PER_PIXEL
+        tiling = largest_tiling(height, width, layers, rest // 2, per_pixel)
+    pass_bytes = whole if tiling is None else tiling.carried() ** 2 * per_pixel
     history = min(HISTORY, max(0, rest - pass_bytes) // pair_bytes(pixels))
     return MemoryPlan(height, width, tiling, history if history >= MIN_HISTORY else 0, whole, budget)
 
 
-def largest_tiling(height: int, width: int, layers: list[str], budget: int) -> Tiling:
+def largest_tiling(height: int, width: int, layers: list[str], budget: int, per_pixel: int) -> Tiling:
     """The largest tiles whose pass fits ``budget`` (the smallest sensible
     ones if none does: the run then fails for want of memory, not of tiles)."""
     side = round_down(max(height, width), MIN_TILE)
     while side > MIN_TILE:
         tiling = Tiling.for_layers(side, layers)
-        if tiling.carried() ** 2 * PASS_BYTES_PER_PIXEL <= budget:
+        if tiling.carried() ** 2 * per_pixel <= budget:
             return tiling
         side -= MIN_TILE
     return Tiling.for_layers(MIN_TILE, layers)

@@ -111,7 +111,7 @@ class Tiling:
         deepest = max(layers, key=LAYER_INDEX.__getitem__) if layers else None
         align = stride(deepest)
         needed = receptive_radius(deepest) if deepest else 1  # 1: a neighbour for pixel differences
-        return cls(round_up(side, align), round_up(needed, align) if halo is None else halo, align)
+        return cls(round_up(side, align), round_up(needed if halo is None else halo, align), align)
 
     def tiles(self, height: int, width: int) -> list[Tile]:
         tiles = []
