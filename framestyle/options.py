@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-memory", type=memory, default=None, metavar="SIZE",
                    help="the most memory an image's optimisation may use, e.g. 8G (default: what is free); "
                         "sizes tiles and the L-BFGS history")
-    g.add_argument("--history", type=positive_int, default=defaults.history,
+    g.add_argument("--history", type=positive_int, default=defaults.history, metavar="N",
                    help="L-BFGS: pairs of history kept (default 100; fewer where memory is short)")
     g.add_argument("--executor", default=defaults.executor, metavar="NAME",
                    help="what runs the planned units: local (this process, batched), subprocess "

@@ -164,19 +164,10 @@ class Loss(Protocol):
 
 @runtime_checkable
 class TileableLoss(Loss, Protocol):
-    """A :class:`Loss` that framestyle can compute exactly in tiles, for
-    images too large for one pass (``--tile``): its value is a function of
-    sums over positions (a Gram matrix, a per-pixel or per-activation sum).
-
-    ``partial`` returns those sums over the positions ``tile`` owns, from the
-    tile's pixels (``image``, halo included) and their activations: slice
-    with ``tile.owned(tensor, layer)``, and a whole-image target with
-    ``tile.same(target, layer)`` (layer None for pixels). ``total`` gets the
-    sums added over all tiles and the whole image's (height, width) and
-    returns what ``__call__`` returns for the whole image. Both must be
-    differentiable. A loss without them makes a run that needs tiles fail
-    with a message, never change its meaning silently.
-    """
+    """A :class:`Loss` computed exactly in tiles for large images (``--tile``;
+    plugins/README.md): ``partial`` gives sums over the positions ``tile``
+    owns (``tile.owned``; whole-image targets via ``tile.same``), ``total``
+    the loss of the whole image of ``size`` from those sums added up."""
 
     def partial(self, image: torch.Tensor, features: Mapping[str, torch.Tensor],
                 tile: Tile) -> Mapping[str, torch.Tensor]: ...
@@ -255,12 +246,10 @@ class FrameContext(Protocol):
         (Bx3xHxW in [0, 1]), in the dtype the network ran in."""
 
     def grams(self, image: torch.Tensor, layers: Iterable[str]) -> Mapping[str, torch.Tensor]:
-        """Gram matrices of ``image``'s activations of ``layers`` (float32,
-        the mean over positions), in tiles where one pass would not fit."""
+        """Float32 Gram matrices (mean over positions) of ``layers``, in tiles where a pass would not fit."""
 
     def memory_budget(self) -> int:
-        """Bytes one image's optimisation may use now (``--max-memory``,
-        else what the device has free, with headroom)."""
+        """Bytes one image's optimisation may use now (``--max-memory``, free memory)."""
 
     def style_images(self, height: int, width: int) -> list[torch.Tensor]:
         """Every style image, sized for a content of ``height`` x ``width``."""

@@ -234,3 +234,18 @@ def test_bad_tile_and_memory_options_are_usage_errors(tmp_path, capsys, option, 
         main(["run", str(tmp_path / "a.png"), "--style", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"),
               option, value])
     assert exit_.value.code == 2 and expected in capsys.readouterr().err
+
+
+def test_tile_settings_in_a_config_file_round_trip(tmp_path):
+    from framestyle.config import resolve, to_toml
+    from framestyle.errors import UsageError
+
+    config = tmp_path / "framestyle.toml"
+    config.write_text('tile = 1024\nmax-memory = "8G"\nhistory = 20\n')
+    settings, _ = resolve({}, config)
+    assert (settings.tile, settings.max_memory, settings.history) == ("1024", 8 * 2**30, 20)
+    config.write_text(to_toml(settings))
+    assert resolve({}, config)[0].max_memory == 8 * 2**30
+    config.write_text("tile = 10\n")
+    with pytest.raises(UsageError, match="tile: --tile 10: use auto, off or a tile side"):
+        resolve({}, config)

@@ -19,7 +19,7 @@ from framestyle.media.images import IMAGE_EXTENSIONS, fit_long_side, read_image,
 from framestyle.settings import PRECISIONS, Settings
 from framestyle.transfer.colors import keep_luminance, match_colors
 from framestyle.transfer.losses import gram
-from framestyle.transfer.memory import forward_tiling, free_memory
+from framestyle.transfer.memory import forward_tiling, free_memory, pass_bytes_per_pixel
 from framestyle.transfer.pixels import to_rgb8, to_tensor
 from framestyle.transfer.tiles import Tiling, tiled_features, tiled_grams
 from framestyle.transfer.vgg import LAYER_INDEX, MIN_SIDE, VGG19Encoder
@@ -195,6 +195,8 @@ class Runtime:
         if self.device.type != "cuda":
             return 1
         size = self.settings.size
+        if size * size * pass_bytes_per_pixel(self.autocast) > self.memory_budget() // 2:
+            return 1  # a large frame: one at a time, in tiles if need be (the probe itself would not fit)
         torch.cuda.synchronize(self.device)
         torch.cuda.reset_peak_memory_stats(self.device)
         before = torch.cuda.memory_allocated(self.device)

@@ -167,9 +167,8 @@ def memory_plan(job: FrameJob, losses: list[WeightedLoss], height: int, width: i
     plan = plan_memory(height, width, layers, job.settings.tile, job.context.memory_budget(), job.context.dtype)
     untileable = [term.name for term in losses if not is_tileable(term.loss)]
     if plan.tiling is not None and untileable:
-        raise InputError(f"{width}x{height} must be optimised in tiles to fit ({plan.describe()}), and the "
-                         f"{', '.join(untileable)} loss cannot be computed in tiles; lower --size, raise "
-                         "--max-memory, or --tile off to try it whole")
+        raise InputError(f"{plan.describe()}; the {', '.join(untileable)} loss cannot be computed in tiles: "
+                         "lower --size, raise --max-memory, or --tile off to try it whole")
     said = job.context.cache("memory-plans")
     unusual = plan.tiling is not None or plan.history < min(job.settings.history, HISTORY)
     if unusual and (height, width) not in said:
