@@ -21,7 +21,7 @@ from framestyle.transfer.colors import keep_luminance, match_colors
 from framestyle.transfer.losses import gram
 from framestyle.transfer.memory import forward_tiling, free_memory, pass_bytes_per_pixel
 from framestyle.transfer.pixels import to_rgb8, to_tensor
-from framestyle.transfer.tiles import Tiling, tiled_features, tiled_grams
+from framestyle.transfer.tiles import Tiling, inside_tiles, tiled_features, tiled_grams
 from framestyle.transfer.vgg import LAYER_INDEX, MIN_SIDE, VGG19Encoder
 from framestyle.transfer.weights import Weights, resolve_weights
 
@@ -155,7 +155,8 @@ class Runtime:
         and losses are summed in float32 (:func:`~framestyle.transfer.losses.gram`).
         A target (no graph) too large for one pass is stitched from tiles."""
         layers = list(layers)
-        tiling = None if image.requires_grad and torch.is_grad_enabled() else self.forward_tiling(image, layers)
+        graph = image.requires_grad and torch.is_grad_enabled()
+        tiling = None if graph or inside_tiles() else self.forward_tiling(image, layers)
         if tiling is not None:
             return tiled_features(self.encode_whole, image, layers, tiling)
         return self.encode_whole(image, layers)

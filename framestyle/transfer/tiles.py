@@ -20,7 +20,9 @@ pass and the halo.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,24 @@ import torch
 from framestyle.transfer.vgg import LAYER_INDEX, LAYER_NAMES
 
 Sums = dict[str, torch.Tensor]
+
+# Set while a tiled pass runs its tiles: an encoder that tiles large images
+# by itself (the run's, for targets) must take each tile whole.
+_INSIDE_TILES: ContextVar[bool] = ContextVar("framestyle_inside_tiles", default=False)
+
+
+def inside_tiles() -> bool:
+    """Whether the encoder is being called for one tile of a tiled pass."""
+    return _INSIDE_TILES.get()
+
+
+@contextmanager
+def tile_by_tile() -> Iterator[None]:
+    token = _INSIDE_TILES.set(True)
+    try:
+        yield
+    finally:
+        _INSIDE_TILES.reset(token)
 Encode = Callable[[torch.Tensor, Sequence[str]], Mapping[str, torch.Tensor]]
 
 
@@ -165,6 +185,15 @@ def tiled_backward(image: torch.Tensor, terms: Sequence[Any], encode: Encode,
     # ∂loss/∂sums, fixed: each tile's ⟨factor, its partial sums⟩ has that tile's share of the gradient.
     factors = [{key: leaf.grad for key, leaf in found.items() if leaf.grad is not None} for found in sums]
     grad = torch.zeros_like(pixels)
+    add_tile_gradients(grad, pixels, tiles, terms, factors, encode, layers)
+    image.grad = grad if image.grad is None else image.grad + grad
+    return {name: value.detach() for name, value in values.items()}
+
+
+def add_tile_gradients(grad: torch.Tensor, pixels: torch.Tensor, tiles: list[Tile], terms: Sequence[Any],
+                       factors: list[Sums], encode: Encode, layers: list[str]) -> None:
+    """Each tile's forward and backward of ⟨factor, its partial sums⟩, its
+    gradient added into ``grad`` (the whole image's)."""
     for tile in tiles:
         crop = tile.of(pixels).clone().requires_grad_()
         features = encode(crop, layers) if layers else {}
@@ -177,8 +206,6 @@ def tiled_backward(image: torch.Tensor, terms: Sequence[Any], encode: Encode,
             surrogate.backward()
             assert crop.grad is not None
             tile.of(grad).add_(crop.grad)
-    image.grad = grad if image.grad is None else image.grad + grad
-    return {name: value.detach() for name, value in values.items()}
 
 
 def summed_partials(losses: list[Any], pixels: torch.Tensor, tiles: list[Tile], encode: Encode,
@@ -186,7 +213,7 @@ def summed_partials(losses: list[Any], pixels: torch.Tensor, tiles: list[Tile], 
     """Each loss's partial sums added over ``tiles`` (one pass a tile, no
     graph), as leaves that take a gradient."""
     sums: list[Sums | None] = [None] * len(losses)
-    with torch.no_grad():
+    with torch.no_grad(), tile_by_tile():  # no graph, yet each tile whole
         for tile in tiles:
             crop = tile.of(pixels)
             features = encode(crop, layers) if layers else {}
