@@ -107,7 +107,7 @@ class FrameWork:
 
         losses = active_losses(job)
         memory = memory_plan(job, losses, h, w)
-        self.tiles = max(self.tiles, memory.tiles if memory.tiling else 0)
+        self.tiles = max(self.tiles, memory.tiles)
         name = "adam" if safe or memory.history == 0 and settings.optimizer == "lbfgs" else settings.optimizer
         spec = job.context.optimizer(name)
         chosen = dataclasses.replace(settings, learning_rate=None if safe else settings.learning_rate,
@@ -173,10 +173,12 @@ def memory_plan(job: FrameJob, losses: list[WeightedLoss], height: int, width: i
     unusual = plan.tiling is not None or plan.history < min(job.settings.history, HISTORY)
     if unusual and (height, width) not in said:
         said[height, width] = plan
-        history = (f"L-BFGS keeps {plan.history} pairs of history" if plan.history
-                   else "Adam instead of L-BFGS, whose history would not fit")
         if job.settings.optimizer != "lbfgs":
             history = f"{job.settings.optimizer} optimizer"
+        elif plan.history:
+            history = f"L-BFGS keeps {plan.history} pairs of history"
+        else:
+            history = "Adam instead of L-BFGS, whose history would not fit"
         log.info("%s: %s; %s", job.source.path.name, plan.describe(), history)
     return plan
 

@@ -48,7 +48,8 @@ class MemoryPlan:
 
     @property
     def tiles(self) -> int:
-        return self.tiling.count(self.height, self.width) if self.tiling else 1
+        """How many tiles (0: whole)."""
+        return self.tiling.count(self.height, self.width) if self.tiling else 0
 
     def describe(self) -> str:
         size = f"{self.width}x{self.height}"
@@ -122,11 +123,8 @@ def plan_memory(height: int, width: int, layers: list[str], tile: str, budget: i
     pixels, per_pixel = height * width, pass_bytes_per_pixel(dtype)
     whole = pixels * per_pixel
     rest = budget - frame_bytes(pixels)
-    tiling = None
-    if tile.isdigit():
-        candidate = Tiling.for_layers(int(tile), layers)
-        tiling = candidate if candidate.count(height, width) > 1 else None
-    elif tile == "auto" and whole + MIN_WHOLE_HISTORY * pair_bytes(pixels) > rest:
+    tiling = asked_tiling(height, width, layers, tile)
+    if tile == "auto" and whole + MIN_WHOLE_HISTORY * pair_bytes(pixels) > rest:
         tiling = largest_tiling(height, width, layers, rest // 2, per_pixel)
     pass_bytes = whole if tiling is None else tiling.carried() ** 2 * per_pixel
     history = min(HISTORY, max(0, rest - pass_bytes) // pair_bytes(pixels))
@@ -145,6 +143,15 @@ def largest_tiling(height: int, width: int, layers: list[str], budget: int, per_
     return Tiling.for_layers(MIN_TILE, layers)
 
 
+def asked_tiling(height: int, width: int, layers: list[str], tile: str) -> Tiling | None:
+    """``--tile N``'s tiles, or None where one tile holds the whole image
+    (or ``tile`` is ``auto`` or ``off``)."""
+    if not tile.isdigit():
+        return None
+    tiling = Tiling.for_layers(int(tile), layers)
+    return tiling if tiling.count(height, width) > 1 else None
+
+
 def round_down(value: int, multiple: int) -> int:
     return max(multiple, value // multiple * multiple)
 
@@ -152,12 +159,6 @@ def round_down(value: int, multiple: int) -> int:
 def forward_tiling(height: int, width: int, layers: list[str], tile: str, budget: int) -> Tiling | None:
     """Tiles for a pass without a graph (targets: the content's activations,
     the style's Grams), or None to run it whole."""
-    if tile.isdigit():
-        tiling = Tiling.for_layers(int(tile), layers)
-        return tiling if tiling.count(height, width) > 1 else None
-    if tile == "off" or height * width * FORWARD_BYTES_PER_PIXEL <= budget // 2:
-        return None
-    side = round_down(max(height, width), MIN_TILE)
-    while side > MIN_TILE and Tiling.for_layers(side, layers).carried() ** 2 * FORWARD_BYTES_PER_PIXEL > budget // 2:
-        side -= MIN_TILE
-    return Tiling.for_layers(side, layers)
+    if tile != "auto" or height * width * FORWARD_BYTES_PER_PIXEL <= budget // 2:
+        return asked_tiling(height, width, layers, tile)
+    return largest_tiling(height, width, layers, budget // 2, FORWARD_BYTES_PER_PIXEL)

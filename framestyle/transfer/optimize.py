@@ -306,22 +306,26 @@ def run_pass(group: Sequence[Task], encode: Encode) -> None:
         own = {name: value[row:row + 1] for name, value in features.items()}
         try:
             total = total + task.evaluate(own)
-        except Exception as error:  # a loss plugin's failure ends its own frame only
-            if is_out_of_memory(error):
-                raise
-            task.error, task.finished = error, True
+        except Exception as error:
+            end_with(task, error)
     if total.requires_grad:
         total.backward()
 
 
 def run_tiled(task: Task) -> None:
-    """One tiled task's loss and gradient; a loss's failure ends its own frame only."""
+    """One tiled task's loss and gradient."""
     try:
         task.evaluate_alone()
     except Exception as error:
-        if is_out_of_memory(error):
-            raise
-        task.error, task.finished = error, True
+        end_with(task, error)
+
+
+def end_with(task: Task, error: Exception) -> None:
+    """A loss plugin's failure ends its own frame only; out of memory is
+    raised for the caller to shrink the batch."""
+    if is_out_of_memory(error):
+        raise error
+    task.error, task.finished = error, True
 
 
 def is_out_of_memory(error: BaseException) -> bool:
