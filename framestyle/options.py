@@ -227,7 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="L-BFGS: pairs of history kept (default 100; fewer where memory is short)")
     g.add_argument("--executor", default=defaults.executor, metavar="NAME",
                    help="what runs the planned units: local (this process, batched), subprocess "
-                        "(a process per unit), or a plugin's (framestyle plugins --all lists them)")
+                        "(a process per unit), ray (a Ray cluster; pip install \"framestyle[ray]\"), or a "
+                        "plugin's (framestyle plugins --all lists them)")
+    g.add_argument("--ray-address", default=defaults.ray_address, metavar="ADDRESS",
+                   help="--executor ray: the cluster to join, e.g. 10.0.0.1:6379 (default: RAY_ADDRESS, else the "
+                        "cluster `ray start` began on this machine, else a local one for this run)")
+    g.add_argument("--worker-cores", type=positive_int, default=defaults.worker_cores, metavar="N",
+                   help="--executor ray: CPU cores per worker on nodes without a GPU (default 4; a GPU node "
+                        "runs one worker per GPU)")
     g.add_argument("--precision", default=defaults.precision, choices=PRECISIONS,
                    help="VGG-19 arithmetic: auto picks bf16 where the device is fast at it "
                         "(CUDA, recent CPUs), else fp32; Grams and losses stay fp32")

@@ -101,6 +101,8 @@ class Settings:
     # to 512 px) and videos unsplit (Runtime.auto_batch_size; README, Performance).
     batch_size: int = 0
     executor: str = "local"  # what runs the planned units (--executor; plugins add more)
+    ray_address: str | None = None  # --executor ray: the cluster to join (None: the running one, else a local one)
+    worker_cores: int = 4  # --executor ray: CPU cores per worker on nodes without a GPU
     optimizer: str = "lbfgs"
     history: int = 100  # L-BFGS pairs kept; fewer where memory is short (framestyle.transfer.memory)
     # --tile: "auto" (tiles only when the whole image would not fit), "off",

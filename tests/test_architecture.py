@@ -25,7 +25,8 @@ BELOW = {
     "framestyle.errors": ("framestyle.",),
 }
 # Registering the core's own executors is the one built-in that names the run.
-ALLOWED = {("framestyle.builtin.executors", "framestyle.engine.executors")}
+ALLOWED = {("framestyle.builtin.executors", "framestyle.engine.executors"),
+           ("framestyle.builtin.executors", "framestyle.engine.cluster")}
 
 
 def module_name(path: Path) -> str:

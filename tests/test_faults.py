@@ -61,7 +61,7 @@ def test_full_disk_while_encoding_a_video_keeps_its_finished_frames(tmp_path, ca
     clip = make_video(tmp_path / "clip.mp4", frames=5, audio=False)
     save(tmp_path / "style.png", sample("swirls.jpg", 40))
     out = tmp_path / "out.mp4"
-    os.symlink("/dev/full", out.with_name(f".{out.name}.framestyle-partial"))
+    os.symlink("/dev/full", partial_path(out))
     args = ["run", clip, "--style", tmp_path / "style.png", "-o", out, *FAST, "--min-iterations", "1"]
     code, err = run(capsys, *args)
     assert code == 1

@@ -1,4 +1,4 @@
-"""The built-in executors: ``local`` (the default) and ``subprocess``."""
+"""The built-in executors: ``local`` (the default), ``subprocess`` and ``ray``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ def subprocess() -> object:
     return SubprocessExecutor()
 
 
+def ray() -> object:
+    from framestyle.engine.cluster import RayExecutor
+
+    return RayExecutor()
+
+
 @hookimpl
 def register_executors(register: Callable[[ExecutorSpec], None]) -> None:
     register(ExecutorSpec("local", local, in_process=True,
@@ -27,3 +33,6 @@ def register_executors(register: Callable[[ExecutorSpec], None]) -> None:
     register(ExecutorSpec("subprocess", subprocess,
                           description="each unit in a fresh process of its own, a few at a time (slow: "
                                       "a check that units need nothing of the process that planned them)"))
+    register(ExecutorSpec("ray", ray,
+                          description="a Ray cluster: a worker per GPU or per --worker-cores cores, on storage "
+                                      'every node sees (pip install "framestyle[ray]"; --ray-address)'))

@@ -35,6 +35,7 @@ from framestyle.types import LoaderSpec, SourceInfo, WriterSpec
 
 COMPLETE = ".framestyle-complete"
 FINGERPRINT = "fingerprint.json"
+SEGMENTS = "segments.json"  # a split video's segment plan (framestyle.engine.plan)
 
 
 class FrameStore:
@@ -91,6 +92,15 @@ class FrameStore:
     def kept(self, index: int, part: str = "frame") -> np.ndarray:
         return read_image(self.path(index, part))
 
+    def recall(self, name: str) -> str | None:
+        try:
+            return (self.folder / f"{name}.json").read_text()
+        except OSError:
+            return None
+
+    def remember(self, name: str, text: str) -> None:
+        write_text_atomic(self.folder / f"{name}.json", text)
+
     def keep(self, index: int, frame: np.ndarray, part: str = "frame") -> None:
         write_image_atomic(self.path(index, part), frame)
 
@@ -127,6 +137,13 @@ class KeepsFrames:
     def finished(self, part: str = "frame") -> set[int]:
         return self.store.finished(part)
 
+    def recall(self, name: str) -> str | None:
+        """A note kept with the frames (a split video's segment plan), or None."""
+        return self.store.recall(name)
+
+    def remember(self, name: str, text: str) -> None:
+        self.store.remember(name, text)
+
 
 class FramesWriter(KeepsFrames):
     """One PNG per frame in the folder ``target``; complete when the marker is there."""
@@ -147,6 +164,7 @@ class FramesWriter(KeepsFrames):
         self.store.remove("tail")
         (self.store.folder / COMPLETE).write_text(f"{self.store.count} frames\n")
         (self.store.folder / FINGERPRINT).unlink(missing_ok=True)
+        (self.store.folder / SEGMENTS).unlink(missing_ok=True)
 
     def abort(self) -> None:
         pass  # finished frames stay for the next run to reuse

@@ -17,6 +17,7 @@ from framestyle.engine.units import RunSpec
 from framestyle.errors import UsageError
 from framestyle.host import Hooks, PluginHost
 from framestyle.settings import Settings
+from framestyle.transfer.weights import Weights
 from framestyle.types import LossSpec, OptimizerSpec, Step
 
 
@@ -78,8 +79,9 @@ class UnitContext:
     whose other units stop; ``stopping`` says no new input may start (``-x``
     after a failure)."""
 
-    def __init__(self, spec: RunSpec, hooks: Hooks, runtime: Runtime | None = None) -> None:
-        self.spec, self.hooks, self._runtime = spec, hooks, runtime
+    def __init__(self, spec: RunSpec, hooks: Hooks, runtime: Runtime | None = None,
+                 weights: Weights | None = None) -> None:
+        self.spec, self.hooks, self._runtime, self.weights = spec, hooks, runtime, weights
         self.cancelled: set[int] = set()
         self.stopping: Callable[[], bool] = lambda: False
 
@@ -90,7 +92,7 @@ class UnitContext:
     @property
     def runtime(self) -> Runtime:
         if self._runtime is None:
-            runtime = Runtime(self.spec.settings, self.hooks)
+            runtime = Runtime(self.spec.settings, self.hooks, self.weights)
             if runtime.weights.digest != self.spec.weights_digest:
                 raise UsageError("this process loads other VGG-19 weights than the run was planned with "
                                  f"({runtime.weights.source}); set --weights or FRAMESTYLE_CACHE_DIR alike")
@@ -98,7 +100,8 @@ class UnitContext:
         return self._runtime
 
     @classmethod
-    def build(cls, spec: RunSpec) -> UnitContext:
+    def build(cls, spec: RunSpec, weights: Weights | None = None) -> UnitContext:
         """The context of a process of its own: a fresh plugin host; the
-        runtime when a unit first needs it."""
-        return cls(spec, PluginHost(spec.plugins, autoload=spec.autoload).hooks)
+        runtime when a unit first needs it, with ``weights`` (the driver's,
+        handed over) or those this process finds itself."""
+        return cls(spec, PluginHost(spec.plugins, autoload=spec.autoload).hooks, weights=weights)

@@ -90,23 +90,38 @@ class Driver:
         defaults = {name: spec.default_weight for name, spec in host.hooks.losses().specs.items()}
         settings = settings.with_loss_defaults(defaults)  # the records show the weights used
         self.settings, self.host, self.hooks = settings, host, host.hooks
-        self.runtime = Runtime(settings, self.hooks, weights)
-        # The built-in optimisation alone: frames can be batched, and the
-        # unit drives it directly; a plugin's stylize gets one frame a call.
-        self.own_stylize = self.hooks.implementers("stylize", wrappers=False) == ["stylize"]
-        self.capacity = self.batch_capacity()
-        # Segments start cold, so a video is split only where the batch runs
-        # them faster than one after another: on a GPU, or when asked for.
-        split_videos = settings.batch_size > 0 or self.runtime.device.type == "cuda"
-        self.plan: Plan = make_plan(settings, self.hooks, self.runtime, self.capacity, split_videos)
-        self.spec = RunSpec(settings, host.plugin_args, host.autoload, self.capacity,
-                            lanes(self.plan.units, self.capacity), self.runtime.weights.digest, self.own_stylize)
+        # First: an executor that is not installed fails before any work,
+        # and one that runs units on many workers says how many.
+        self.executor = self.hooks.executors().get(settings.executor).build()
+        workers = self.executor.connect(settings) if hasattr(self.executor, "connect") else 1
+        try:
+            self.plan_run(weights, workers)
+        except BaseException:
+            if hasattr(self.executor, "close"):  # it holds a cluster: let go of it
+                self.executor.close()
+            raise
         self.by_number = {item.number: item for unit in self.plan.units for item in items_of(unit)}
         self.items: dict[int, ItemState] = {}
         self.records: dict[int, ItemRecord] = {}
         self.counts = {"done": 0, "skipped": 0}
         self.failed: list[tuple[Path, str]] = []
         self._context: UnitContext | None = None
+
+    def plan_run(self, weights: Weights | None, workers: int) -> None:
+        settings, host = self.settings, self.host
+        self.runtime = Runtime(settings, self.hooks, weights)
+        # The built-in optimisation alone: frames can be batched, and the
+        # unit drives it directly; a plugin's stylize gets one frame a call.
+        self.own_stylize = self.hooks.implementers("stylize", wrappers=False) == ["stylize"]
+        self.capacity = self.batch_capacity()
+        # Segments start cold, so a video is split only where they run faster
+        # than one after another: batched on a GPU or when asked for, or on
+        # workers of their own.
+        split = settings.batch_size > 0 or self.runtime.device.type == "cuda"
+        segments = max(self.capacity if split else 1, workers)
+        self.plan: Plan = make_plan(settings, self.hooks, self.runtime, self.capacity, segments, workers)
+        self.spec = RunSpec(settings, host.plugin_args, host.autoload, self.capacity,
+                            lanes(self.plan.units, self.capacity), self.runtime.weights.digest, self.own_stylize)
 
     # the session executors see ---------------------------------------------------
 
@@ -169,8 +184,7 @@ class Driver:
                 self.unstarted(item, Outcome("failed", message=message))
         interrupted = False
         try:
-            executor = self.hooks.executors().get(self.settings.executor).build()
-            executor.run(plan.units, self)
+            self.executor.run(plan.units, self)
         except KeyboardInterrupt:
             interrupted = True
         finally:

@@ -6,6 +6,13 @@ An executor gets the units in the order they should start and a
 :mod:`framestyle.engine.unitrun` (in this process or another), handing each event
 to ``session.emit`` as it comes. It returns when all are done; a Ctrl-C
 passes through it, with nothing left open.
+
+Two methods are optional. ``connect(settings) -> int`` is called before
+the plan is made: it joins what the executor runs on (a cluster) and says
+how many units it runs at once, so that a video is split into that many
+segments. ``close()`` lets go of what ``connect`` took when the run ends
+before ``run`` (planning failed). The ``ray`` executor
+(:mod:`framestyle.engine.cluster`) has both.
 """
 
 from __future__ import annotations

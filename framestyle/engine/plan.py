@@ -10,10 +10,12 @@ split, its frames once for its length and cuts.
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass, field
+import math
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from framestyle.engine import discover
 from framestyle.engine import segments as splitting
@@ -32,6 +34,8 @@ from framestyle.types import OutOfOrderWriter, Source, SourceInfo
 
 log = logging.getLogger("framestyle")
 
+SPLIT_NOTE = "segments"  # the segment plan, kept with a split video's frames
+
 
 @dataclass
 class Plan:
@@ -44,8 +48,11 @@ class Plan:
     total: int = 0  # inputs, whatever becomes of them
 
 
-def make_plan(settings: Settings, hooks: Hooks, runtime: Runtime, capacity: int, split_videos: bool) -> Plan:
-    """The run's units, in the order they should start."""
+def make_plan(settings: Settings, hooks: Hooks, runtime: Runtime, capacity: int, segments: int,
+              workers: int = 1) -> Plan:
+    """The run's units, in the order they should start: images in groups of
+    up to ``capacity`` (fewer where ``workers`` would otherwise wait),
+    videos split into up to ``segments`` (1: unsplit)."""
     found = discover.plan(settings, hooks.loaders(), hooks.writers())
     total = len(found.items)
     numbered = [Item(n, total, work.path, work.output) for n, work in enumerate(found.items, start=1)]
@@ -54,13 +61,15 @@ def make_plan(settings: Settings, hooks: Hooks, runtime: Runtime, capacity: int,
     sizes = {item.number: working_size(item.path, runtime) for item in numbered}  # from headers, once
     if capacity > 1:  # a batch holds images of one size: plan them in order of size
         numbered.sort(key=lambda item: sizes[item.number])
+        still = sum(1 for size in sizes.values() if size != (0, 0))
+        capacity = min(capacity, max(1, math.ceil(still / workers)))
     groups: list[list[Item]] = []  # in order of their first image
     filling: dict[tuple[int, int], list[Item]] = {}  # by working size, the group with room left
     for item in numbered:
         if not settings.overwrite and writer_for(item.output, settings, hooks).is_complete(item.output):
             plan.skipped.append(item)
         elif kind_of(item.path, settings, hooks.loaders()) == "video":
-            plan.units += video_units(item, settings, hooks, runtime, capacity if split_videos else 1, plan)
+            plan.units += video_units(item, settings, hooks, runtime, segments, plan)
         else:
             plan.frames += 1
             size = sizes[item.number]
@@ -101,15 +110,22 @@ def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, 
             info = source.info
             plan.frames += max(1, info.frame_count or 1)
             writer = writer_for(item.output, settings, hooks).open(item.output, info)  # opening writes nothing
-            if wanted < 2 or not hasattr(writer, "keep"):
+            if not hasattr(writer, "keep"):
                 return [WholeVideo(item)]
-            segments = split(source, runtime, wanted)
+            base = fingerprint(settings, info, runtime.weights.digest)
+            segments = None if settings.overwrite else saved_split(writer, base, item.path)
+            if segments is None:
+                if wanted < 2:
+                    return [WholeVideo(item)]
+                segments = split(source, runtime, wanted)
         finally:
             source.close()
         if segments is None:
             return [WholeVideo(item)]
         print_ = fingerprint(settings, info, runtime.weights.digest, segments)
         cast(OutOfOrderWriter, writer).resume(print_, not settings.overwrite)
+        if hasattr(writer, "remember"):
+            writer.remember(SPLIT_NOTE, json.dumps({"fingerprint": base, "segments": [astuple(s) for s in segments]}))
         writer.abort()
     except (UsageError, PluginError):
         raise
@@ -120,6 +136,23 @@ def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, 
     units: list[Unit] = [VideoSegment(item, info, segment, later)
                          for segment, later in zip(segments, [*segments[1:], None], strict=True)]
     return [*units, AssembleVideo(item, info, tuple(segments), print_, needs=tuple(u.uid for u in units))]
+
+
+def saved_split(writer: Any, base: str, path: Path) -> list[Segment] | None:
+    """The segments an earlier run split this video into, where it kept
+    frames that this run may reuse: a run with other workers or another
+    ``--batch-size`` keeps that plan rather than redo the frames."""
+    try:
+        note = json.loads(writer.recall(SPLIT_NOTE) or "null") if hasattr(writer, "recall") else None
+        if not note or note["fingerprint"] != base:
+            return None
+        segments = [Segment(*map(int, edges)) for edges in note["segments"]]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not any(writer.finished(part) for part in ("frame", "tail", "head")):
+        return None
+    log.info("%s: %s, as the run that kept some of its frames split it", path, splitting.describe(segments))
+    return segments
 
 
 def split(source: Source, runtime: Runtime, wanted: int) -> list[Segment] | None:

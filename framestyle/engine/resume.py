@@ -19,8 +19,8 @@ def fingerprint(settings: Settings, info: SourceInfo, weights_digest: str,
     by a run with the same fingerprint."""
     shaping = settings.to_json()
     for name in ("inputs", "output", "verbosity", "overwrite", "exitfirst", "loader", "writer",
-                 "format", "video_format", "device", "batch_size", "compile", "executor",
-                 "tile"):  # tiles give the same result (framestyle.transfer.tiles)
+                 "format", "video_format", "device", "batch_size", "compile", "executor", "ray_address",
+                 "worker_cores", "tile"):  # tiles give the same result (framestyle.transfer.tiles)
         shaping.pop(name, None)
     stat = info.path.stat()
     split = [dataclasses.astuple(segment) for segment in segments or []]

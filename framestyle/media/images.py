@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -120,8 +121,11 @@ def resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def partial_path(target: Path) -> Path:
     """Where an output is written before it is renamed into place. Hidden, and
-    with no image extension, so folder scans never mistake it for an input."""
-    return target.with_name(f".{target.name}.framestyle-partial")
+    with no image extension, so folder scans never mistake it for an input.
+    Named for this host and process: on shared storage a unit that a cluster
+    runs again elsewhere never writes into the file of a worker it took for
+    dead and that is still writing."""
+    return target.with_name(f".{target.name}.{socket.gethostname()}-{os.getpid()}.framestyle-partial")
 
 
 def preview_path(output: Path) -> Path:

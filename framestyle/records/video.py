@@ -48,10 +48,15 @@ class FrameLog:
     def __init__(self, info: SourceInfo, output: Path, settings: Settings, device: str, weights: str) -> None:
         self.info, self.output, self.settings, self.device, self.weights = info, output, settings, device, weights
         self.frames: list[FrameEnd] = []
+        self.indices: set[int] = set()
         self.started = time.perf_counter()
 
     def add(self, end: FrameEnd) -> None:
-        self.frames.append(end)
+        """A frame's end. A unit run again (its worker died) reports the
+        frames it kept once more, as reused: the first report stands."""
+        if end.index not in self.indices:
+            self.indices.add(end.index)
+            self.frames.append(end)
 
     def summary(self) -> dict[str, Any]:
         stylised = [f for f in self.frames if not f.reused]

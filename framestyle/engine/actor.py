@@ -1,0 +1,136 @@
+"""The worker side of the ``ray`` executor (:mod:`framestyle.engine.cluster`):
+one long-lived process per GPU, or per few CPU cores, that keeps its plugin
+host, network and style targets across the units it runs.
+
+Plain Python: the executor wraps :class:`Worker` with ``ray.remote``, so
+this module imports no Ray and runs (and is tested) like any other.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from framestyle.engine.context import UnitContext
+from framestyle.engine.executors import Fatal
+from framestyle.engine.unitrun import run_unit
+from framestyle.engine.units import RunSpec, Unit
+from framestyle.errors import PluginError, UsageError
+from framestyle.log import setup_logging
+from framestyle.transfer.weights import Weights
+
+# Events a worker sends back in one message: progress stays live, and a
+# fast stretch of steps costs one round trip, not hundreds.
+MESSAGE_EVENTS = 256
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a worker runs: for logs (``-v``), records and retries."""
+
+    node: str  # the cluster's node id
+    address: str  # the node's IP address
+    host: str
+    pid: int
+
+    def __str__(self) -> str:
+        return f"{self.host} ({self.address}) pid {self.pid}"
+
+
+class Ended:
+    """The last message of a unit's run."""
+
+
+class Worker:
+    """Runs units, one at a time, with one :class:`UnitContext` for all of
+    them; ``weights`` are the driver's, so that every node stylises with the
+    very same network whatever its disk holds."""
+
+    def __init__(self, spec: RunSpec, cores: int, cwd: str) -> None:
+        import cv2
+        import torch
+
+        torch.set_num_threads(cores)
+        cv2.setNumThreads(cores)
+        if os.path.isdir(cwd):  # relative paths mean what they meant to the driver (shared storage)
+            os.chdir(cwd)
+        setup_logging(spec.settings.verbosity)  # to the worker's log file, never the driver's stdout
+        self.where_ = Where(*node_of_this_process(), socket.gethostname(), os.getpid())
+        self.context = UnitContext.build(spec)  # the plugins now: one missing on this node fails the start
+
+    def where(self) -> Where:
+        return self.where_
+
+    def probe(self, token: Path, expected: str, paths: list[Path]) -> list[str]:
+        """What this node does not see of the run's storage: the driver's
+        token file (the same output folder, not a folder of the same name),
+        then each input and style path."""
+        problems = []
+        try:
+            if token.read_text() != expected:
+                problems.append(f"{token.parent} is another folder here than on the driver")
+        except OSError as error:
+            problems.append(f"{token.parent} ({error.strerror or error})")
+        for path in paths:
+            if not path.exists():
+                problems.append(f"{path} (no such file or folder)")
+        return problems
+
+    def run(self, unit: Unit, weights: list[Any]) -> Iterator[list[object]]:
+        """Run ``unit`` and yield its events as they come, in lists: first
+        where it runs, then events, :class:`Fatal` for an error that ends the
+        run; a unit's own crash is raised. ``weights``: the driver's
+        :class:`~framestyle.transfer.weights.Weights`, or a reference to them
+        in Ray's object store (in a list, so that Ray leaves it be): fetched
+        for the first unit only."""
+        yield [self.where_]
+        if self.context.weights is None:
+            self.context.weights = resolved(weights[0])
+        messages: queue.Queue[object] = queue.Queue()
+        thread = threading.Thread(target=self.work, args=(unit, messages), daemon=True,
+                                  name=f"framestyle-{unit.uid}")
+        thread.start()
+        while True:
+            batch = [messages.get()]
+            while len(batch) < MESSAGE_EVENTS and not messages.empty():
+                batch.append(messages.get_nowait())
+            ended = [message for message in batch if isinstance(message, Ended | BaseException)]
+            yield [message for message in batch if not isinstance(message, Ended | BaseException)]
+            if ended:
+                if isinstance(ended[0], BaseException):
+                    raise ended[0]
+                return
+
+    def work(self, unit: Unit, messages: queue.Queue[object]) -> None:
+        try:
+            run_unit(unit, self.context, messages.put)
+            messages.put(Ended())
+        except (UsageError, PluginError) as error:
+            messages.put(Fatal(error))
+            messages.put(Ended())
+        except BaseException as error:  # raised in the driver as the unit's failure
+            messages.put(error)
+
+
+def resolved(weights: Any) -> Weights:
+    if isinstance(weights, Weights):
+        return weights
+    import ray
+
+    return ray.get(weights)
+
+
+def node_of_this_process() -> tuple[str, str]:
+    """The Ray node id and IP address of this process ("", "" outside Ray)."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
+    except Exception:
+        return "", ""
