@@ -24,8 +24,8 @@ from helpers import make_video, outputs, sample, save
 
 from framestyle.engine import cluster as ray_executor
 from framestyle.engine.actor import Worker
-from framestyle.engine.cluster import Placement, worker_layout
 from framestyle.engine.driver import Driver
+from framestyle.engine.joining import Placement, worker_layout
 from framestyle.host import PluginHost
 from framestyle.settings import Settings
 
@@ -49,16 +49,16 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory, weights):
-    """Two photos and a 32-frame clip that the local executor splits into
+    """Two photos and a 24-frame clip that the local executor splits into
     two segments (--batch-size 2), and the local executor's outputs."""
     root = tmp_path_factory.mktemp("ray-job")
     folder = root / "in"
     save(folder / "a.png", sample("chelsea.jpg", 40))
     save(folder / "b.png", sample("coffee.jpg", 40))
-    make_video(folder / "clip.mp4", frames=32, width=48, height=32, audio=True)
+    make_video(folder / "clip.mp4", frames=24, width=48, height=32, audio=True)
     save(root / "style.png", sample("swirls.jpg", 40))
-    settings = Settings(inputs=[folder], style=[root / "style.png"], output=root / "local", size=32, iterations=6,
-                        first_iterations=8, min_iterations=6, batch_size=2, precision="fp32", verbosity=-1)
+    settings = Settings(inputs=[folder], style=[root / "style.png"], output=root / "local", size=32, iterations=4,
+                        first_iterations=6, min_iterations=4, batch_size=2, precision="fp32", verbosity=-1)
     summary = run(settings, weights)
     assert summary.exit_code == 0 and summary.done == 3
     return settings
@@ -170,7 +170,7 @@ def test_ctrl_c_on_the_cli_exits_130_and_the_rerun_completes_the_video(job, clus
     out = tmp_path / "clip.mp4"
     work = tmp_path / ".clip.mp4.framestyle-work"
     args = [sys.executable, "-m", "framestyle", "run", job.inputs[0] / "clip.mp4", "--style", job.style[0],
-            "-o", out, "--size", 32, "--iterations", 6, "--first-iterations", 8, "--min-iterations", 6,
+            "-o", out, "--size", 32, "--iterations", 4, "--first-iterations", 6, "--min-iterations", 4,
             "--batch-size", 2, "--precision", "fp32", "--executor", "ray", "--ray-address", cluster.address,
             "--worker-cores", 1]
     process = subprocess.Popen(list(map(str, args)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

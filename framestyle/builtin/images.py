@@ -10,6 +10,7 @@ import numpy as np
 from framestyle.hookspecs import hookimpl
 from framestyle.media.images import (
     IMAGE_EXTENSIONS,
+    drop_stale_partials,
     image_size,
     is_complete_image,
     read_image,
@@ -52,6 +53,7 @@ class ImageWriter:
         if self.frame is None:
             raise ValueError(f"{self.target}: no frame was written")
         write_image_atomic(self.target, self.frame)
+        drop_stale_partials(self.target)
 
     def abort(self) -> None:
         self.frame = None  # nothing reached the disk

@@ -19,6 +19,7 @@ import numpy as np
 from framestyle.errors import InputError
 from framestyle.hookspecs import hookimpl
 from framestyle.media.images import (
+    drop_stale_partials,
     partial_path,
     read_image,
     write_image_atomic,
@@ -195,6 +196,7 @@ class Mp4Writer(KeepsFrames):
             raise ValueError(f"{self.target}: no frame was written")
         self.encoder.close()
         self.partial.replace(self.target)  # complete from here on; the frames are no longer needed
+        drop_stale_partials(self.target)
         shutil.rmtree(self.store.folder, ignore_errors=True)
 
     def abort(self) -> None:

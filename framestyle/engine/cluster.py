@@ -21,19 +21,19 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import signal
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from framestyle.engine.actor import Where, Worker
 from framestyle.engine.executors import FINISHED, Fatal, Ledger, Session
+from framestyle.engine.joining import Placement, import_ray, join, worker_layout
 from framestyle.engine.units import Event, ImageGroup, Item, Outcome, Unit, items_of
 from framestyle.errors import PluginError, UsageError
 from framestyle.settings import Settings
@@ -43,40 +43,6 @@ log = logging.getLogger("framestyle")
 ATTEMPTS = 3  # runs of a unit whose worker dies before its inputs fail
 QUEUED = 2  # units sent to a worker at once: the one it runs and the next
 LONELY_SECONDS = 120.0  # work left and no worker alive this long: the rest fails
-
-
-def import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise UsageError('--executor ray needs Ray, which is not installed: pip install "framestyle[ray]"') from None
-    return ray
-
-
-@dataclass(frozen=True)
-class Placement:
-    """One worker as planned: on which node, with what."""
-
-    node: str
-    cpus: int
-    gpus: int
-
-
-def worker_layout(nodes: Sequence[dict[str, Any]], cores_per_worker: int) -> list[Placement]:
-    """One worker per GPU (with the node's cores shared out), or on a node
-    without one, one per ``cores_per_worker`` cores (at least one)."""
-    layout = []
-    for node in nodes:
-        if not node.get("Alive"):
-            continue
-        resources = node.get("Resources", {})
-        cpus, gpus = int(resources.get("CPU", 0)), int(resources.get("GPU", 0))
-        if gpus:
-            layout += [Placement(node["NodeID"], cpus // gpus, 1)] * gpus
-        elif cpus:
-            count = max(1, cpus // cores_per_worker)
-            layout += [Placement(node["NodeID"], cpus // count, 0)] * count
-    return layout
 
 
 @dataclass
@@ -113,7 +79,7 @@ class Done:
 
 class RayExecutor:
     def __init__(self) -> None:
-        self.ray = import_ray()
+        self.ray = import_ray()  # missing: a usage error before any work
         self.layout: list[Placement] = []
         self.slots: list[Slot] = []
         self.placed: list[tuple[str, Where]] = []  # (unit, worker) as they started: -v logs them
@@ -125,21 +91,8 @@ class RayExecutor:
     def connect(self, settings: Settings) -> int:
         """Join the cluster (``--ray-address``, else the running one, else
         a local one of this machine's cores) and plan its workers."""
-        ray = self.ray
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # offline: nothing reports home
-        if not ray.is_initialized():
-            # Workers' output stays in their log files: stdout carries data only.
-            quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
-            with sigterm_kept():
-                try:
-                    ray.init(address=settings.ray_address or "auto", **quiet)
-                except ConnectionError as error:
-                    if settings.ray_address:
-                        raise UsageError(f"--ray-address {settings.ray_address}: cannot join: {error}") from None
-                    ray.init(include_dashboard=False, **quiet)
-            self.joined = True
-        cluster_messages_to_log(ray)
-        self.layout = worker_layout(ray.nodes(), settings.worker_cores)
+        self.joined = join(self.ray, settings.ray_address)
+        self.layout = worker_layout(self.ray.nodes(), settings.worker_cores)
         if not self.layout:
             raise UsageError("the Ray cluster has no node with a CPU or GPU for a worker")
         nodes = len({place.node for place in self.layout})
@@ -377,36 +330,3 @@ def describe(unit: Unit) -> str:
 def first_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__
-
-
-def cluster_messages_to_log(ray: Any) -> None:
-    """Ray's driver prints the cluster's error messages (a worker died…) on
-    stdout, which carries framestyle's data: they go to the log at -v
-    instead, where the run's own one-line warnings say what happened."""
-    module = ray._private.worker
-    if getattr(module.print_to_stdstream, "framestyle", False):
-        return
-
-    def to_log(data: dict[str, Any], ignore_prefix: bool = False) -> None:
-        for line in data.get("lines", []):
-            log.debug("ray %s: %s", data.get("pid", ""), line)
-
-    to_log.framestyle = True  # type: ignore[attr-defined]
-    module.print_to_stdstream = to_log
-
-
-@contextmanager
-def sigterm_kept() -> Iterator[None]:
-    """``ray.init`` replaces the SIGTERM handler; framestyle's (stop as for
-    Ctrl-C, keep finished work) comes back after it."""
-    try:
-        handler = signal.getsignal(signal.SIGTERM)
-    except ValueError:
-        handler = None
-    try:
-        yield
-    finally:
-        if handler is not None:
-            with suppress(ValueError):  # not the main thread
-                signal.signal(signal.SIGTERM, handler)
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import socket
@@ -126,6 +127,14 @@ def partial_path(target: Path) -> Path:
     runs again elsewhere never writes into the file of a worker it took for
     dead and that is still writing."""
     return target.with_name(f".{target.name}.{socket.gethostname()}-{os.getpid()}.framestyle-partial")
+
+
+def drop_stale_partials(target: Path) -> None:
+    """Once ``target`` is complete, the partial files of it that killed
+    processes left are garbage; a process still writing one would only
+    replace the complete file with its own."""
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.framestyle-partial"):
+        stale.unlink(missing_ok=True)
 
 
 def preview_path(output: Path) -> Path:

@@ -1,0 +1,88 @@
+"""The same folder and video with the local executor and with ``--executor ray``
+on a local Ray cluster of two nodes, side by side in one run.
+
+    .venv/bin/python benchmarks/ray_overhead.py [--cores-per-node 1] [--quick]
+
+Prints Ray's start-up time (the cluster, then the workers' first unit), the
+resident memory of Ray's own processes once running, and the wall time of
+each job both ways, and checks that the outputs are the same bytes. Every
+job is a fresh ``framestyle run`` process, so the figures include what a
+user waits for. A benchmark: run it alone on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ray_memory() -> float:
+    """GiB resident in Ray's processes (GCS, raylets, workers, agents)."""
+    total = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+            cmdline = (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"ray" in cmdline and b"ray_overhead" not in cmdline and "VmRSS:" in text:
+            total += int(text.split("VmRSS:")[1].split()[0]) * 1024
+    return total / 2**30
+
+
+def framestyle(args: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "framestyle", "run", *args, "-q"], check=True, cwd=ROOT)
+    return time.perf_counter() - started
+
+
+def same(one: Path, other: Path) -> bool:
+    names = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file() and "framestyle-" not in p.name
+                   and not p.name.endswith(".json"))
+    return all((one / n).read_bytes() == (other / n).read_bytes() for n in names) and bool(names)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cores-per-node", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="small sizes and few iterations")
+    options = parser.parse_args()
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    from ray.cluster_utils import Cluster
+
+    started = time.perf_counter()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": options.cores_per_node,
+                                                             "include_dashboard": False})
+    cluster.add_node(num_cpus=options.cores_per_node)
+    cluster.wait_for_nodes()
+    print(f"Ray: two nodes up in {time.perf_counter() - started:.1f} s, {ray_memory():.2f} GiB resident")
+    # --batch-size 2: the local executor makes the same plan as two workers
+    # (a video in two segments), so the outputs can be compared byte for byte.
+    style = ["--style", "samples/styles/swirls.jpg", "--precision", "fp32", "--batch-size", "2"]
+    photos = ["--size", "128", "--iterations", "20"] if options.quick else ["--size", "256", "--iterations", "100"]
+    video = (["--size", "64", "--first-iterations", "20", "--iterations", "10"] if options.quick
+             else ["--size", "128", "--first-iterations", "100", "--iterations", "40"])
+    jobs = {"photos": ["samples/photos", *photos], "video": ["samples/video/bunny.mp4", *video]}
+    ray = ["--executor", "ray", "--ray-address", cluster.address, "--worker-cores", str(options.cores_per_node)]
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, args in jobs.items():
+            output = "out" if name == "photos" else "out.mp4"
+            local = Path(scratch, "local", name)
+            remote = Path(scratch, "ray", name)
+            seconds_local = framestyle([*args, *style, "-o", str(local / output)])
+            seconds_ray = framestyle([*args, *style, *ray, "-o", str(remote / output)])
+            print(f"{name:>7}: local {seconds_local:6.1f} s, ray {seconds_ray:6.1f} s "
+                  f"({seconds_ray / seconds_local:.2f}x), same bytes: {same(local, remote)}", flush=True)
+        print(f"Ray's processes after the runs: {ray_memory():.2f} GiB resident")
+    cluster.shutdown()
+
+
+if __name__ == "__main__":
+    main()
