@@ -169,6 +169,8 @@ class RayExecutor:
         self.arrivals: queue.Queue[tuple[Attempt | Slot, Any]] = queue.Queue()
         alone_since = time.monotonic()
         while True:
+            if self.session.stopping():  # -x after a failure: what has not started never will
+                self.ready.clear()
             self.send()
             if not self.running and not self.ready:
                 return
@@ -187,10 +189,14 @@ class RayExecutor:
                 self.arrived(source, message)
 
     def send(self) -> None:
-        """Units to workers with room, the least busy first."""
-        while self.ready and not self.session.stopping():
-            slot = min((slot for slot in self.slots if slot.alive and slot.running < QUEUED),
-                       key=lambda slot: slot.running, default=None)
+        """Units to workers with room, the least busy first. A worker gets a
+        second unit to start as soon as its first ends only while more units
+        wait than there are workers: near the end, each waits here for the
+        first worker free, so that no worker holds two while another idles."""
+        while self.ready:
+            alive = [slot for slot in self.slots if slot.alive]
+            depth = QUEUED if len(self.ready) > len(alive) else 1
+            slot = min((slot for slot in alive if slot.running < depth), key=lambda slot: slot.running, default=None)
             if slot is None:
                 return
             unit = self.ready.popleft()
