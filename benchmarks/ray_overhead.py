@@ -14,6 +14,7 @@ user waits for. A benchmark: run it alone on a quiet machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -44,8 +45,18 @@ def framestyle(args: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def losses(folder: Path) -> list[float]:
+    """The final objective of every image, and of every frame of a video."""
+    found = []
+    for manifest in folder.rglob("framestyle-run.json"):
+        found += [item["loss"] for item in json.loads(manifest.read_text())["items"] if item["kind"] == "image"]
+    for report in folder.rglob("*.report.json"):
+        found += [frame["loss"] for frame in json.loads(report.read_text())["frames"]]
+    return found
+
+
 def compare(one: Path, other: Path) -> str:
-    """"same bytes", or how far apart the decoded pixels are."""
+    """"same bytes", or how far apart the decoded pixels and the objectives are."""
     import imageio.v3 as iio
     import numpy as np
 
@@ -55,8 +66,10 @@ def compare(one: Path, other: Path) -> str:
         return "same bytes"
     gaps = [np.abs(iio.imread(one / n).astype(int) - iio.imread(other / n).astype(int)) for n in names]
     differing = sum(int((gap > 0).sum()) for gap in gaps) / sum(gap.size for gap in gaps)
+    mine, theirs = np.array(losses(one)), np.array(losses(other))
     return (f"pixels differ: at most {max(int(gap.max()) for gap in gaps)} levels, mean "
-            f"{np.mean([gap.mean() for gap in gaps]):.3f}, {differing:.1%} of values")
+            f"{np.mean([gap.mean() for gap in gaps]):.3f}, {differing:.1%} of values; objective "
+            f"{mine.mean():.4f} local, {theirs.mean():.4f} ray (mean over {len(mine)} images/frames)")
 
 
 def main() -> None:

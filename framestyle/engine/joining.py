@@ -75,8 +75,9 @@ def cluster_messages_to_log(ray: Any) -> None:
     """Ray's driver prints the cluster's error messages (a worker died…) on
     stdout, which carries framestyle's data: they go to the log at -v
     instead, where the run's own one-line warnings say what happened."""
-    module = ray._private.worker
-    if getattr(module.print_to_stdstream, "framestyle", False):
+    module: Any = getattr(getattr(ray, "_private", None), "worker", None)  # Ray's internals: checked first
+    printer = getattr(module, "print_to_stdstream", None)
+    if not callable(printer) or getattr(printer, "framestyle", False):
         return
 
     def to_log(data: dict[str, Any], ignore_prefix: bool = False) -> None:
