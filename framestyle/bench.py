@@ -156,6 +156,11 @@ def video_frames_per_second(clip: Path, frames: int, size: int, precision: str, 
     return stats["frames"] / summary.seconds, described
 
 
+def video_line(clip: str, size: int, precision: str, batch: int, fps: float, described: str) -> str:
+    """The bench's line for a video's timing (benchmarks/gpu_check.py reads it)."""
+    return f"video {clip} at {size} px, {precision}, batch {batch}: {fps:.3f} frames/s ({described})"
+
+
 def bundled_style() -> Path:
     """The style image the video timing uses, shipped inside the package
     (an installed framestyle has no samples/ folder)."""
@@ -207,6 +212,5 @@ def main(args: argparse.Namespace) -> int:
             for batch in args.batch:
                 fps, described = video_frames_per_second(args.video, args.frames, args.size, precision,
                                                          args.device, batch)
-                print(f"video {args.video.name} at {args.size} px, {precision}, batch {batch}: {fps:.3f} frames/s "
-                      f"({described})")
+                print(video_line(args.video.name, args.size, precision, batch, fps, described))
     return 0
