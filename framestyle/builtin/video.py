@@ -36,7 +36,7 @@ from framestyle.types import LoaderSpec, SourceInfo, WriterSpec
 
 COMPLETE = ".framestyle-complete"
 FINGERPRINT = "fingerprint.json"
-SEGMENTS = "segments.json"  # a split video's segment plan (framestyle.engine.plan)
+NOTE = ".note.json"  # notes kept with the frames (a split video's segment plan), gone with them
 
 
 class FrameStore:
@@ -95,12 +95,12 @@ class FrameStore:
 
     def recall(self, name: str) -> str | None:
         try:
-            return (self.folder / f"{name}.json").read_text()
+            return (self.folder / f"{name}{NOTE}").read_text()
         except OSError:
             return None
 
     def remember(self, name: str, text: str) -> None:
-        write_text_atomic(self.folder / f"{name}.json", text)
+        write_text_atomic(self.folder / f"{name}{NOTE}", text)
 
     def keep(self, index: int, frame: np.ndarray, part: str = "frame") -> None:
         write_image_atomic(self.path(index, part), frame)
@@ -165,7 +165,8 @@ class FramesWriter(KeepsFrames):
         self.store.remove("tail")
         (self.store.folder / COMPLETE).write_text(f"{self.store.count} frames\n")
         (self.store.folder / FINGERPRINT).unlink(missing_ok=True)
-        (self.store.folder / SEGMENTS).unlink(missing_ok=True)
+        for note in self.store.folder.glob(f"*{NOTE}"):
+            note.unlink()
 
     def abort(self) -> None:
         pass  # finished frames stay for the next run to reuse

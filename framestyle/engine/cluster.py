@@ -34,7 +34,7 @@ from typing import Any
 from framestyle.engine.actor import Where, Worker
 from framestyle.engine.executors import FINISHED, Fatal, Ledger, Session
 from framestyle.engine.joining import Placement, import_ray, join, worker_layout
-from framestyle.engine.units import Event, ImageGroup, Item, Outcome, Unit, items_of
+from framestyle.engine.units import Event, ImageGroup, Item, Outcome, Unit, VideoSegment, WholeVideo, items_of
 from framestyle.errors import PluginError, UsageError
 from framestyle.settings import Settings
 
@@ -246,21 +246,12 @@ class RayExecutor:
         if isinstance(event.payload, Outcome) and event.payload.status not in FINISHED:
             # The input failed: its queued units go; the units that need them are let go below.
             self.ready = deque(other for other in self.ready if event.item not in numbers(other))
-        self.release()
+        self.ready.extend(self.ledger.release(self.waiting))
 
     def ended(self, attempt: Attempt) -> None:
         if self.running.pop(id(attempt), None) is not None:
             attempt.slot.running -= 1
 
-    def release(self) -> None:
-        """Waiting units whose needs finished well are ready; those whose
-        needs failed are dropped."""
-        for unit in list(self.waiting):
-            ready = self.ledger.ready(unit)
-            if ready is not None:
-                self.waiting.remove(unit)
-            if ready:
-                self.ready.append(unit)
 
     # faults -------------------------------------------------------------------------
 
@@ -285,7 +276,7 @@ class RayExecutor:
         log.warning("%s: its worker %s died (%s); running it again", left[0].path, slot.where, reason)
         retries = [ImageGroup((item,)) for item in left] if isinstance(unit, ImageGroup) else [unit]
         for retry in retries:
-            self.ledger.left.setdefault(retry.uid, {item.number for item in items_of(retry)})
+            self.ledger.left.setdefault(retry.uid, numbers(retry))
             self.tries[retry.uid] = attempt.number
         self.ready.extendleft(reversed(retries))
 
@@ -327,10 +318,9 @@ def numbers(unit: Unit) -> set[int]:
 def describe(unit: Unit) -> str:
     if isinstance(unit, ImageGroup):
         return f"{len(unit.items)} image(s)"
-    segment = getattr(unit, "segment", None)
-    if segment is not None:
-        return f"frames {segment.owned + 1}-{segment.end}"
-    return "the whole video" if type(unit).__name__ == "WholeVideo" else "its assembly"
+    if isinstance(unit, VideoSegment):
+        return f"frames {unit.segment.owned + 1}-{unit.segment.end}"
+    return "the whole video" if isinstance(unit, WholeVideo) else "its assembly"
 
 
 def first_line(error: BaseException) -> str:

@@ -71,6 +71,18 @@ class Ledger:
             return False
         return True if all(self.finished(need) for need in unit.needs) else None
 
+    def release(self, waiting: list[Unit]) -> list[Unit]:
+        """The units of ``waiting`` whose needs finished well, in order; they
+        and those whose needs failed leave ``waiting``."""
+        released = []
+        for unit in list(waiting):
+            ready = self.ready(unit)
+            if ready is not None:
+                waiting.remove(unit)
+            if ready:
+                released.append(unit)
+        return released
+
 
 class LocalExecutor:
     """Every unit in this process, as one batch: images of one size and a
@@ -127,12 +139,8 @@ class LocalExecutor:
     def start_ready(self, context: Any, session: Session) -> None:
         """Start the waiting units whose needs finished (an assembly has no
         frames: it runs to its end here); forget those whose needs failed."""
-        for unit in list(self.waiting):
-            ready = self.ledger.ready(unit)
-            if ready is not None:
-                self.waiting.remove(unit)
-            if ready:
-                self.start(unit, context, session)
+        for unit in self.ledger.release(self.waiting):
+            self.start(unit, context, session)
 
 
 class SubprocessExecutor:
