@@ -13,6 +13,7 @@ configuration runs the same photo and painting; a benchmark, run it alone.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import torch
 
 import framestyle
 from framestyle.builtin.losses import build_content, build_style
+from framestyle.engine.context import PluginContext
 from framestyle.engine.runtime import Runtime
 from framestyle.host import PluginHost
 from framestyle.media.images import fit_long_side, read_image, resize
@@ -34,18 +36,21 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 def objective(rgb: np.ndarray, content: np.ndarray, style: np.ndarray) -> float:
     """content + 5 · style of ``rgb`` (as written), in float32."""
     settings = Settings(precision="fp32", device="cpu")
-    runtime = OBJECTIVE_RUNTIME.setdefault("rt", Runtime(settings, PluginHost(autoload=False).hooks,
-                                                         styles=[[style]]))
-    target = to_tensor(content, runtime.device)
-    job = FrameJob(SourceInfo(Path("x"), "image", 1, 1, 1), 0, target, None, settings, runtime)
-    image = to_tensor(rgb, runtime.device)
+    key = hashlib.sha1(style.tobytes()).hexdigest()
+    if key not in OBJECTIVE_CONTEXTS:  # the style's targets are cached in its context
+        hooks = PluginHost(autoload=False).hooks
+        OBJECTIVE_CONTEXTS[key] = PluginContext(Runtime(settings, hooks, styles=[[style]]), hooks, lambda step: None)
+    context = OBJECTIVE_CONTEXTS[key]
+    target = to_tensor(content, context.device)
+    job = FrameJob(SourceInfo(Path("x"), "image", 1, 1, 1), 0, target, None, settings, context)
+    image = to_tensor(rgb, context.device)
     layers = [settings.content_layer, *settings.style_layers]
     with torch.no_grad():
-        features = runtime.encode(image, layers)
+        features = context.encode(image, layers)
         return float(build_content(job)(image, features) + 5 * build_style(job)(image, features))
 
 
-OBJECTIVE_RUNTIME: dict[str, Runtime] = {}
+OBJECTIVE_CONTEXTS: dict[str, PluginContext] = {}
 
 
 def race(name: str, content: np.ndarray, style: np.ndarray, checkpoints: list[int], **options) -> None:
@@ -89,7 +94,7 @@ def main() -> None:
     print(f"content {args.content.name} at {content.shape[1]}x{content.shape[0]}, style {args.style.name}, "
           f"{torch.get_num_threads()} threads; objective of the content itself: "
           f"{objective(content, content, style):.4f}")
-    named = {"adam-seed": {"precision": "fp32", "optimizer": "adam", "learning_rate": 0.003 * 0.226}}
+    named = {"adam-seed": {"precision": "fp32", "optimizer": "adam", "learning_rate": 0.003 * 0.226, "scales": 1}}
     for name in args.configs.split(","):
         race(name, content, style, checkpoints, size=args.size, **named.get(name) or parse_config(name))
 
