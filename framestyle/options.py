@@ -203,9 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-warm-start", dest="warm_start", action="store_false",
                    help="videos: stylise every frame from scratch (for comparison)")
     g.add_argument("--min-iterations", type=non_negative_int, default=defaults.min_iterations,
-                   help="videos: a warm-started frame never stops before this")
+                   help="a warm-started frame, or each coarse-to-fine level of an image, never stops before this")
     g.add_argument("--tolerance", type=float, default=defaults.tolerance,
-                   help="videos: a warm-started frame stops when 10 iterations improve its loss "
+                   help="a frame (each level of an image) stops when 10 iterations improve its loss "
                         "by less than this fraction (at most --iterations)")
     g.add_argument("--optimizer", default=defaults.optimizer, help="lbfgs or adam (or a plugin's)")
     g.add_argument("--lr", dest="learning_rate", type=float, default=None,

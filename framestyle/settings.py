@@ -94,8 +94,8 @@ class Settings:
     scales: int = 4
     final_share: float = 0.3  # with scales > 1: the share of the iterations spent at full size
     warm_start: bool = True  # videos: start each frame from the previous result (False: all cold)
-    min_iterations: int = 20  # a warm frame never stops before this
-    tolerance: float = 0.005  # a warm frame stops when 10 iterations improve its loss less than this
+    min_iterations: int = 20  # a warm frame (or an image's level) never stops before this
+    tolerance: float = 0.005  # a frame's level stops when 10 iterations improve its loss less than this
     # Frames optimised together: images of one size, or a video's segments.
     # 0 is auto: on CUDA what its free memory holds; on the CPU 4 images (up
     # to 512 px) and videos unsplit (Runtime.auto_batch_size; README, Performance).

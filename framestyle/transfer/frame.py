@@ -116,12 +116,14 @@ class FrameWork:
             losses = safe_losses(losses)
         last = level == len(self.plan) - 1
         torch.manual_seed(settings.seed)
-        # Every step is projected back onto valid pixels [0, 1]: unconstrained
+        # Every level stops once its loss has converged (--tolerance): some
+        # pairs need far fewer iterations than the budget (README, Performance:
+        # time to quality). Every step is projected back onto valid pixels [0, 1]: unconstrained
         # L-BFGS wanders outside, and the clamped image that is written then
         # scores worse than the one optimised (README, Performance: valid pixels).
         return Task(resize_tensor(image, h, w), losses, job.context.encode,
                     lambda params: spec.build(params, chosen), iterations, on_step, clamp_each_step=True,
-                    stop=StopRule(settings.min_iterations, settings.tolerance) if job.warm else None,
+                    stop=StopRule(settings.min_iterations, settings.tolerance),
                     on_image=previewer(self.job) if last else None, tiling=memory.tiling)
 
     def advance(self) -> None:
@@ -137,7 +139,8 @@ class FrameWork:
         result = self.task.result()
         done = self.done + result.iterations
         if self.level + 1 < len(self.plan):  # built first: if that fails, advance can be called again
-            self.task = self.start_level(self.level + 1, result.image, done)
+            start = carry_up(result.image, self.level_job(self.level).content, self.level_job(self.level + 1).content)
+            self.task = self.start_level(self.level + 1, start, done)
         else:
             self.final = StylizeResult(result.image, done, result.loss, result.losses, self.tiles)
         self.level, self.image, self.done = self.level + 1, result.image, done
@@ -157,6 +160,18 @@ class FrameWork:
             raise self.error
         assert self.final is not None
         return self.final
+
+
+def carry_up(image: torch.Tensor, coarse_content: torch.Tensor, fine_content: torch.Tensor) -> torch.Tensor:
+    """The next level's start: its own content plus what the coarser level
+    changed (``image - coarse_content``), upsampled bicubically. Upsampling
+    the result itself blurs the content's detail away as well, which the
+    finer level then spends its first iterations drawing back (README,
+    Performance: time to quality)."""
+    height, width = fine_content.shape[-2:]
+    change = torch.nn.functional.interpolate(image - coarse_content, size=(height, width), mode="bicubic",
+                                             align_corners=False)
+    return (fine_content + change).clamp(0, 1)
 
 
 def memory_plan(job: FrameJob, losses: list[WeightedLoss], height: int, width: int) -> MemoryPlan:
