@@ -87,12 +87,48 @@ def main(argv: list[str]) -> int:
         checks = [[str(python), "-m", "ruff", "check", "--quiet", "."], [str(python), "-m", "mypy"]]
         failed = [command for command in checks if run(command)]
         return run([str(python), "-m", "pytest", *argv[1:]]) or (1 if failed else 0)
+    return samples(python, argv[1:])
+
+
+# Seconds each step of the samples takes on the 2-core machines (README,
+# Performance): measured with native bf16; without it, estimated from the
+# ratio measured there before (2.8-3.1x).
+SAMPLE_SECONDS = {"photos": (40, 125), "video": (72, 210)}
+
+
+def samples(python: Path, extra: list[str]) -> int:
+    """The four sample photos, then the sample video with its audio, saying
+    before each what it does and about how long it takes on this kind of CPU."""
     framestyle = [str(python), "-m", "framestyle", "run", "--style", "samples/styles/swirls.jpg"]
+    column = 0 if native_bf16() else 1
+    say(f"1/2: the 4 photos in samples/photos at 256 px, 60 iterations each "
+        f"(about {SAMPLE_SECONDS['photos'][column]} s on this CPU)")
     photos = run([*framestyle, "samples/photos", "-o", "out/samples/photos",
-                  "--size", "256", "--iterations", "100", *argv[1:]])
-    video = run([*framestyle, "samples/video/bunny.mp4", "-o", "out/samples/bunny.mp4",
-                 "--size", "128", "--first-iterations", "100", "--iterations", "40", *argv[1:]])
+                  "--size", "256", "--iterations", "60", *extra])
+    say(f"2/2: the 49 frames of samples/video/bunny.mp4 at 128 px, warm-started, with its audio "
+        f"(about {SAMPLE_SECONDS['video'][column]} s on this CPU)")
+    video = run([*framestyle, "samples/video/bunny.mp4", "-o", "out/samples/bunny.mp4", "--size", "128",
+                 "--first-iterations", "60", "--iterations", "20", "--min-iterations", "8", "--tolerance", "0.01",
+                 *extra])
+    if not photos and not video:
+        say("outputs in out/samples/ (photos/, bunny.mp4 and their reports)")
     return photos or video
+
+
+def native_bf16() -> bool:
+    """Whether this CPU has AVX512-BF16 or AMX, as framestyle's auto precision
+    decides (Linux; FRAMESTYLE_NO_NATIVE_BF16 treats it as one without)."""
+    if os.environ.get("FRAMESTYLE_NO_NATIVE_BF16", "") not in ("", "0"):
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def say(text: str) -> None:
+    print("dev.py: " + text, file=sys.stderr, flush=True)
 
 
 def run(command: list[str]) -> int:
