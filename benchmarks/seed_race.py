@@ -29,13 +29,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from quality_race import objective
+from quality_race import SEED, objective
 
 import framestyle
 from framestyle.bench import cpu_kind
 from framestyle.media.images import fit_long_side, read_image, resize
-
-SEED = {"precision": "fp32", "optimizer": "adam", "learning_rate": 0.003 * 0.226, "scales": 1}
 
 
 def timed(content: np.ndarray, style: np.ndarray, **options: object) -> tuple[float, float]:

@@ -118,7 +118,7 @@ class FrameWork:
         torch.manual_seed(settings.seed)
         # Every level stops once its loss has converged (--tolerance): some
         # pairs need far fewer iterations than the budget (README, Performance:
-        # time to quality). Every step is projected back onto valid pixels [0, 1]: unconstrained
+        # coarse-to-fine). Every step is projected back onto valid pixels [0, 1]: unconstrained
         # L-BFGS wanders outside, and the clamped image that is written then
         # scores worse than the one optimised (README, Performance: valid pixels).
         return Task(resize_tensor(image, h, w), losses, job.context.encode,
@@ -167,7 +167,7 @@ def carry_up(image: torch.Tensor, coarse_content: torch.Tensor, fine_content: to
     changed (``image - coarse_content``), upsampled bicubically. Upsampling
     the result itself blurs the content's detail away as well, which the
     finer level then spends its first iterations drawing back (README,
-    Performance: time to quality)."""
+    Performance: coarse-to-fine)."""
     height, width = fine_content.shape[-2:]
     change = torch.nn.functional.interpolate(image - coarse_content, size=(height, width), mode="bicubic",
                                              align_corners=False)
