@@ -16,15 +16,18 @@ objective does not depend on the machine's load, its time does: with
 ``--seed-objectives FILE`` a pair whose seed objective the file holds (from an
 earlier full run, which writes it there) only times ``--seed-timed``
 iterations, alone, and scales that time to 5000 (an Adam iteration costs the
-same from the first to the last). Run it alone: two processes on two cores
-slow each other badly.
+same from the first to the last). The seed is timed as it ran, with direct
+convolutions throughout. Run it alone: two processes on two cores slow each
+other badly.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,7 @@ import torch
 from quality_race import SEED, objective
 
 import framestyle
+import framestyle.engine.runtime
 from framestyle.bench import cpu_kind
 from framestyle.media.images import fit_long_side, read_image, resize
 
@@ -43,9 +47,28 @@ def timed(content: np.ndarray, style: np.ndarray, **options: object) -> tuple[fl
     return time.perf_counter() - started, objective(out, content, style)
 
 
+@contextlib.contextmanager
+def direct_convolutions() -> Iterator[None]:
+    """The seed as it ran: oneDNN's direct convolutions, not the Winograd
+    ones framestyle's float32 runs on the CPU have used since (README,
+    Performance: Winograd)."""
+    original = framestyle.engine.runtime.use_winograd
+    framestyle.engine.runtime.use_winograd = lambda encoder: None
+    try:
+        yield
+    finally:
+        framestyle.engine.runtime.use_winograd = original
+
+
 def seed_figures(key: str, content: np.ndarray, style: np.ndarray, args: argparse.Namespace,
                  known: dict[str, float]) -> tuple[float, float, str]:
     """The seed's seconds and objective for a pair, and how they were had."""
+    with direct_convolutions():
+        return seed_run(key, content, style, args, known)
+
+
+def seed_run(key: str, content: np.ndarray, style: np.ndarray, args: argparse.Namespace,
+             known: dict[str, float]) -> tuple[float, float, str]:
     size, iterations = args.size, args.seed_iterations
     if key in known:
         seconds, _ = timed(content, style, size=size, iterations=args.seed_timed, **SEED)

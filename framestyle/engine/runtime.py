@@ -24,6 +24,7 @@ from framestyle.transfer.pixels import to_rgb8, to_tensor
 from framestyle.transfer.tiles import Tiling, inside_tiles, tiled_features, tiled_grams
 from framestyle.transfer.vgg import LAYER_INDEX, MIN_SIDE, VGG19Encoder
 from framestyle.transfer.weights import Weights, resolve_weights
+from framestyle.transfer.winograd import use_winograd
 
 log = logging.getLogger("framestyle")
 
@@ -137,9 +138,11 @@ class Runtime:
         self.encoder: torch.nn.Module = VGG19Encoder(
             self.weights.state, self.weights.pad_rgb, deepest="pool5", pooling=settings.pooling
         ).to(self.device)
+        self.autocast = autocast_dtype(settings.precision, self.device)
+        if self.device.type == "cpu" and self.autocast is None and not settings.compile:
+            use_winograd(self.encoder)  # README, Performance: Winograd
         if settings.compile:
             self.encoder = compiled(self.encoder, self.device)
-        self.autocast = autocast_dtype(settings.precision, self.device)
         self.cache: dict[Any, Any] = {}
         self.plugin_caches: dict[str, dict[Any, Any]] = {}
         self.validate_layers()

@@ -1,0 +1,131 @@
+"""VGG-19's deeper 3×3 convolutions by Winograd's minimal filtering, F(4×4, 3×3).
+
+A direct 3×3 convolution costs 9 multiply-adds per output per channel pair;
+F(4×4, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+Networks", 2016) computes a 4×4 block of outputs from a 6×6 block of inputs
+with 36, 2.25 per output, at the price of transforming the inputs and outputs
+(cheap: they are shared by all the filters). Where the channels are many and
+the maps small, that beats oneDNN's direct float32 convolution; where they
+are few and the maps large (VGG-19's first blocks), the transforms' memory
+traffic costs more than it saves (README, Performance: Winograd). So only
+:data:`LAYERS` are swapped, on the CPU in float32 (bf16 convolutions run on
+hardware made for them).
+
+The pixels' gradient of a 3×3 convolution with padding 1 is the same kind of
+convolution of the output's gradient, with the filters flipped and their
+input and output channels swapped: the backward pass is Winograd too. The
+filters are VGG-19's, fixed, so no gradient is computed for them. Rounding
+differs from the direct convolution's by about 1e-5 of the largest output.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from framestyle.transfer.vgg import LAYER_NAMES
+
+# Measured in whole iterations (forward to relu5_1, Grams, backward;
+# benchmarks/winograd.py): conv3_1 and shallower were slower than oneDNN's
+# direct convolution, and so was any layer whose input has fewer than
+# MIN_WORK positions × channels (at 128 px, conv3_x's 22×32×256 and conv4_x's).
+LAYERS = ("conv3_2", "conv3_3", "conv3_4", "conv4_1", "conv4_2", "conv4_3", "conv4_4", "conv5_1")
+MIN_WORK = 256 * 1024
+
+OUT, TILE = 4, 6  # a 6×6 input tile gives a 4×4 output tile
+
+B_T = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+       (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
+G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
+     (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
+A_T = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
+
+
+def transformed_filters(weight: torch.Tensor) -> torch.Tensor:
+    """K×C×3×3 float32 filters as (36, C, K): ``G g Gᵀ`` per channel pair."""
+    g = torch.tensor(G, dtype=weight.dtype)
+    u = torch.einsum("ai,kcij,bj->abck", g, weight, g)
+    return u.reshape(TILE * TILE, weight.shape[1], weight.shape[0]).contiguous()
+
+
+def kron(rows: tuple[tuple[float, ...], ...]) -> torch.Tensor:
+    """``M ⊗ M``: applies ``M · X · Mᵀ`` to a flattened square tile in one product."""
+    m = torch.tensor(rows, dtype=torch.float64)
+    return torch.kron(m, m).float()
+
+
+def winograd_conv(x: torch.Tensor, filters: torch.Tensor, input_transform: torch.Tensor,
+                  output_transform: torch.Tensor) -> torch.Tensor:
+    """The 3×3 convolution (stride 1, zero padding 1) of ``x`` (N×C×H×W,
+    float32) with ``filters`` from :func:`transformed_filters`, no bias."""
+    n, c, h, w = x.shape
+    k = filters.shape[-1]
+    rows, cols = -(-h // OUT), -(-w // OUT)
+    tiles = n * rows * cols
+    # Channels last, zero-padded to whole tiles: every 6×6 tile, 4 apart, as a view.
+    padded = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, OUT * cols - w + 1, 1, OUT * rows - h + 1))
+    patches = padded.unfold(1, TILE, OUT).unfold(2, TILE, OUT).reshape(tiles * c, TILE * TILE)
+    inputs = (input_transform @ patches.T).view(TILE * TILE, tiles, c)
+    products = torch.bmm(inputs, filters)  # one C×K product per tile position
+    blocks = (output_transform @ products.view(TILE * TILE, tiles * k)).view(OUT, OUT, n, rows, cols, k)
+    return blocks.permute(2, 5, 3, 0, 4, 1).reshape(n, k, rows * OUT, cols * OUT)[:, :, :h, :w]
+
+
+class _Winograd(torch.autograd.Function):
+    """Forward and pixels' gradient both by :func:`winograd_conv`."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, conv: WinogradConv) -> torch.Tensor:
+        ctx.conv = conv
+        return winograd_conv(x, conv.forward_filters, conv.input_transform, conv.output_transform)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        conv = ctx.conv
+        return winograd_conv(grad, conv.backward_filters, conv.input_transform, conv.output_transform), None
+
+
+class WinogradConv(nn.Module):
+    """A fixed 3×3, stride-1, padding-1 convolution computed by Winograd in
+    float32 on the CPU, and as ``conv`` itself anywhere else (autocast to a
+    lower precision, another device)."""
+
+    forward_filters: torch.Tensor
+    backward_filters: torch.Tensor
+    input_transform: torch.Tensor
+    output_transform: torch.Tensor
+
+    def __init__(self, conv: nn.Conv2d, min_work: int = MIN_WORK) -> None:
+        super().__init__()
+        self.min_work = min_work
+        if conv.kernel_size != (3, 3) or conv.stride != (1, 1) or conv.padding != (1, 1) or conv.groups != 1:
+            raise ValueError("Winograd F(4x4, 3x3) here is for 3x3 convolutions with stride 1 and padding 1")
+        self.conv = conv
+        weight = conv.weight.detach()
+        self.register_buffer("forward_filters", transformed_filters(weight), persistent=False)
+        self.register_buffer("backward_filters", transformed_filters(weight.flip(2, 3).transpose(0, 1)),
+                             persistent=False)
+        self.register_buffer("input_transform", kron(B_T), persistent=False)
+        self.register_buffer("output_transform", kron(A_T), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        small = x.shape[1] * x.shape[2] * x.shape[3] < self.min_work
+        if small or x.device.type != "cpu" or x.dtype != torch.float32 or torch.is_autocast_enabled("cpu"):
+            return self.conv(x)
+        out = _Winograd.apply(x, self)
+        return out + self.conv.bias.view(1, -1, 1, 1) if self.conv.bias is not None else out
+
+
+def use_winograd(encoder: nn.Module, layers: tuple[str, ...] = LAYERS, min_work: int = MIN_WORK) -> None:
+    """Swap ``encoder``'s convolutions named in ``layers`` (a
+    :class:`~framestyle.transfer.vgg.VGG19Encoder`'s) for Winograd ones."""
+    modules = encoder.layers
+    assert isinstance(modules, nn.ModuleList)
+    for index, name in enumerate(LAYER_NAMES[: len(modules)]):
+        module = modules[index]
+        if name in layers and isinstance(module, nn.Conv2d):
+            modules[index] = WinogradConv(module, min_work)
