@@ -66,8 +66,10 @@ def winograd_calls(monkeypatch) -> list[tuple[int, ...]]:
 
 def test_a_float32_cpu_run_ends_where_the_direct_one_does(weights, winograd_calls, monkeypatch):
     """At 192x128, where conv3_2-conv3_4's 32x48x256 inputs are large enough
-    for Winograd, forward and backward; bf16 leaves it to oneDNN; without it
-    (the direct convolution everywhere) the same run's losses agree closely."""
+    for Winograd, forward and backward; without it (the direct convolution
+    everywhere) the same run's losses agree closely. (Under bf16 autocast it
+    is the direct convolution: the test above; a bf16 run here would take a
+    minute where bf16 is emulated.)"""
     content, style = sample("chelsea.jpg", 192), sample("swirls.jpg", 192)
     options = {"size": 192, "iterations": 8, "scales": 1, "weights": weights, "device": "cpu"}
     fast = step_losses(content, style, precision="fp32", **options)
@@ -75,8 +77,6 @@ def test_a_float32_cpu_run_ends_where_the_direct_one_does(weights, winograd_call
     # Three convolutions forward and three backward, each iteration.
     assert winograd_calls.count((1, 256, 32, 48)) >= 6 * 8
     winograd_calls.clear()
-    step_losses(content, style, precision="bf16", **{**options, "iterations": 1})
-    assert winograd_calls == []
     monkeypatch.setattr(framestyle.engine.runtime, "use_winograd", lambda encoder: None)
     direct = step_losses(content, style, precision="fp32", **options)
     assert winograd_calls == []
