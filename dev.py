@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
 # Seconds each step of the samples takes on the 2-core machines (README,
 # Performance): measured with native bf16; without it, float32 measured on
 # the bf16 machine times 1.54, the ratio of the two for the same photos.
-SAMPLE_SECONDS = {"photos": (37, 90), "video": (43, 110)}
+SAMPLE_SECONDS = {"photos": (37, 80), "video": (43, 100)}
 
 
 def samples(python: Path, extra: list[str]) -> int:
