@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import torch
 from helpers import sample
 
+from framestyle.builtin.stylize import init_image
 from framestyle.media.motion import estimate, warp, warp_error
+from framestyle.settings import Settings
+from framestyle.transfer.pixels import to_tensor
+from framestyle.types import FrameJob, SourceInfo
 
 
 def test_flow_warps_the_previous_frame_onto_the_current_one():
@@ -46,3 +53,21 @@ def test_warp_error_is_zero_for_a_perfectly_consistent_pair_and_grows_with_flick
     noise = np.random.default_rng(0).integers(-30, 30, current.shape)
     flicker = np.clip(current.astype(int) + noise, 0, 255).astype(np.uint8)
     assert warp_error(flicker, previous, motion) > warp_error(current, previous, motion) + 1e-3
+
+
+def test_a_warm_frame_starts_from_the_previous_result_warped_even_where_the_flow_is_uncertain():
+    """Newly visible pixels start stylised too (the previous result, edge
+    pixels carried in): filled from the raw frame instead, warm frames started
+    ~50% above their converged loss and needed 1.4-2x the iterations."""
+    photo, styled = sample("coffee.jpg", 160), sample("chelsea.jpg", 160)
+    previous, current = photo[:100, :140], photo[:100, 6:146]
+    motion = estimate(previous, current)
+    job = FrameJob(SourceInfo(Path("clip.mp4"), "video", 140, 100), 1, to_tensor(current, "cpu"), None, Settings(),
+                   None, motion=motion, warm=True, previous_rgb=styled[:100, :140].copy())  # type: ignore[arg-type]
+    start = init_image(job)
+    expected = to_tensor(warp(styled[:100, :140].copy(), motion.flow), "cpu")
+    assert torch.equal(start, expected)
+    uncertain = torch.from_numpy(motion.mask == 0)
+    assert uncertain[:, -5:].float().mean() > 0.8  # the strip that came into view
+    gap_to_frame = (start - job.content).abs().mean(1)[0][uncertain]
+    assert gap_to_frame.mean() > 0.1  # not the raw frame there
