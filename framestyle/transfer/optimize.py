@@ -261,7 +261,7 @@ def run_passes(chunks: Sequence[Sequence[Task]], encode: Encode, workers: int | 
         for chunk in chunks:
             run_pass(chunk, encode)
         return
-    pool = worker_pool(workers, torch.get_num_threads() // workers)
+    pool = worker_pool(workers, max(1, torch.get_num_threads() // workers))  # one thread each at least
     futures = [pool.submit(run_pass, chunk, encode) for chunk in chunks]
     try:
         for future in futures:
