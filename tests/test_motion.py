@@ -58,7 +58,7 @@ def test_warp_error_is_zero_for_a_perfectly_consistent_pair_and_grows_with_flick
 def test_a_warm_frame_starts_from_the_previous_result_warped_even_where_the_flow_is_uncertain():
     """Newly visible pixels start stylised too (the previous result, edge
     pixels carried in): filled from the raw frame instead, warm frames started
-    ~50% above their converged loss and needed 1.4-2x the iterations."""
+    ~50% above their converged loss and needed 1.2-2.1x the iterations."""
     photo, styled = sample("coffee.jpg", 160), sample("chelsea.jpg", 160)
     previous, current = photo[:100, :140], photo[:100, 6:146]
     motion = estimate(previous, current)

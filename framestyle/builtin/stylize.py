@@ -25,7 +25,7 @@ def init_image(job: FrameJob) -> torch.Tensor:
         # everywhere. Where the flow is uncertain (the mask's zeros) it is
         # still the previous stylisation of nearby content: filling those
         # pixels from the unstylised frame instead started frames ~50% above
-        # their converged loss and cost 1.4-2x the iterations (README,
+        # their converged loss and cost 1.2-2.1x the iterations (README,
         # Performance: warm frames).
         warped, _ = warped_previous(job)
         return warped.clone()
