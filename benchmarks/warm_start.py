@@ -19,16 +19,15 @@ import json
 import statistics
 import subprocess
 import tempfile
+from fractions import Fraction
 from pathlib import Path
-
-import numpy as np
 
 import framestyle
 from framestyle.bench import cpu_kind
 from framestyle.builtin.losses import warped_previous
 from framestyle.host import PluginHost
 from framestyle.media.images import read_image, resize
-from framestyle.media.video import ffmpeg_exe
+from framestyle.media.video import Mp4Encoder, ffmpeg_exe
 
 
 class BlendStart:
@@ -40,29 +39,17 @@ class BlendStart:
         return mask * warped + (1 - mask) * job.content
 
 
-def encode(frames: list[np.ndarray], path: Path, fps: int = 25) -> None:
-    height, width = frames[0].shape[:2]
-    ffmpeg = subprocess.Popen([ffmpeg_exe(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
-                               "-s", f"{width}x{height}", "-r", str(fps), "-i", "-", "-c:v", "libx264",
-                               "-crf", "12", "-pix_fmt", "yuv420p", str(path)], stdin=subprocess.PIPE)
-    assert ffmpeg.stdin is not None
-    for frame in frames:
-        ffmpeg.stdin.write(np.ascontiguousarray(frame).tobytes())
-    ffmpeg.stdin.close()
-    ffmpeg.wait()
-
-
 def pan_clip(photo: Path, path: Path, frames: int = 16) -> None:
     """A 256x160 view moving 6 px right and 2 px down a frame while zooming in 1% a frame."""
     image = read_image(photo)
     width = image.shape[1]
-    views = []
+    encoder = Mp4Encoder(path, 256, 160, Fraction(25), None, None)
     for i in range(frames):
         w = int(width * 0.7 / (1 + 0.01 * i))
         h = w * 160 // 256
         x, y = 20 + 6 * i, 10 + 2 * i
-        views.append(resize(image[y:y + h, x:x + w], 256, 160))
-    encode(views, path)
+        encoder.write(resize(image[y:y + h, x:x + w], 256, 160))
+    encoder.close()
 
 
 def cut(video: Path, path: Path, start: float, frames: int) -> None:
