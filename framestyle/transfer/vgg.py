@@ -45,6 +45,16 @@ LAYER_INDEX = {name: i for i, name in enumerate(LAYER_NAMES)}
 CONV_INDICES = [i for i, name in enumerate(LAYER_NAMES) if name.startswith("conv")]
 
 
+class PretrainedConv(nn.Conv2d):
+    """A convolution whose weights are copied in right after it is built: no
+    random initialisation (most of building the network), and unlike
+    ``nn.utils.skip_init`` no meta tensors, whose first use imports sympy
+    and costs every process 1.3 s."""
+
+    def reset_parameters(self) -> None:
+        pass
+
+
 class VGG19Encoder(nn.Module):
     """VGG-19 features that return named activations.
 
@@ -75,10 +85,7 @@ class VGG19Encoder(nn.Module):
         for index, name in enumerate(LAYER_NAMES[: self.depth]):
             if name.startswith("conv"):
                 weight = state[f"features.{index}.weight"]
-                # skip_init: the random initialisation (most of building the
-                # network) would only be overwritten.
-                conv = nn.utils.skip_init(nn.Conv2d, weight.shape[1], weight.shape[0], 3,
-                                          padding=0 if index == 0 else 1)
+                conv = PretrainedConv(weight.shape[1], weight.shape[0], 3, padding=0 if index == 0 else 1)
                 with torch.no_grad():
                     conv.weight.copy_(weight)
                     conv.bias.copy_(state[f"features.{index}.bias"])
