@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import make_video, sample, save
+from helpers import SHALLOW_ARGS, make_video, sample, save
 
 from framestyle.cli import main
 
@@ -103,7 +103,7 @@ def folder_job(tmp_path_factory, weights) -> tuple[list[object], Path, float]:
     for number in range(6):
         save(root / "in" / f"photo{number}.png", sample(names[number % 4], 40 + 4 * number))
     save(root / "style.png", sample("swirls.jpg", 48))
-    args = [root / "in", "--style", root / "style.png", "--size", "32", "--iterations", "8"]
+    args = [root / "in", "--style", root / "style.png", "--size", "32", "--iterations", "8", *SHALLOW_ARGS]
     code, err, seconds = finish(["run", *args, "-o", root / "reference"])
     assert code == 0, err
     return args, root / "reference", seconds
@@ -137,7 +137,7 @@ def video_job(tmp_path_factory, weights) -> tuple[list[object], Path, float]:
     # fp32 whatever the CPU: its kernels' last bits depend on the pass layout,
     # which is what a resume in segments must keep the same (bf16's here did not show it).
     args = [clip, "--style", root / "style.png", "--size", "32", "--iterations", "8", "--min-iterations", "3",
-            "--precision", "fp32"]
+            "--precision", "fp32", *SHALLOW_ARGS]
     code, err, seconds = finish(["run", *args, "-o", root / "reference.mp4"])
     assert code == 0, err
     return args, root / "reference.mp4", seconds

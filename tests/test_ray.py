@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from helpers import make_video, outputs, sample, save
+from helpers import SHALLOW, SHALLOW_ARGS, make_video, outputs, sample, save
 
 from framestyle.engine import cluster as ray_executor
 from framestyle.engine.actor import Worker
@@ -58,7 +58,8 @@ def job(tmp_path_factory, weights):
     make_video(folder / "clip.mp4", frames=24, width=48, height=32, audio=True)
     save(root / "style.png", sample("swirls.jpg", 40))
     settings = Settings(inputs=[folder], style=[root / "style.png"], output=root / "local", size=32, iterations=4,
-                        first_iterations=6, min_iterations=4, batch_size=2, precision="fp32", verbosity=-1)
+                        first_iterations=6, min_iterations=4, batch_size=2, precision="fp32", verbosity=-1,
+                        **SHALLOW)
     summary = run(settings, weights)
     assert summary.exit_code == 0 and summary.done == 3
     return settings
@@ -172,7 +173,7 @@ def test_ctrl_c_on_the_cli_exits_130_and_the_rerun_completes_the_video(job, clus
     args = [sys.executable, "-m", "framestyle", "run", job.inputs[0] / "clip.mp4", "--style", job.style[0],
             "-o", out, "--size", 32, "--iterations", 4, "--first-iterations", 6, "--min-iterations", 4,
             "--batch-size", 2, "--precision", "fp32", "--executor", "ray", "--ray-address", cluster.address,
-            "--worker-cores", 1]
+            "--worker-cores", 1, *SHALLOW_ARGS]
     process = subprocess.Popen(list(map(str, args)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     until(lambda: len(list(work.glob("*_*.png"))) >= 2 or process.poll() is not None)
