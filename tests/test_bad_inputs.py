@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import make_video, outputs, sample, save, stream_seconds
+from helpers import SHALLOW_ARGS, make_video, outputs, sample, save, stream_seconds
 from PIL import Image
 
 from framestyle.cli import main
 from framestyle.media.video import read_video_info
 
-FAST = ["--size", "32", "--iterations", "2"]
+FAST = ["--size", "32", "--iterations", "2", *SHALLOW_ARGS]
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import make_video, sample, save
+from helpers import SHALLOW, make_video, sample, save
 
 import framestyle
 import framestyle.transfer.optimize
@@ -24,7 +24,7 @@ from framestyle.transfer.optimize import StopRule, Task, WeightedLoss, step_toge
 
 # On the CPU whatever the machine has: the pass layouts asserted below are the
 # CPU's (on CUDA the frames of one size share one pass).
-COMMON = dict(size=48, iterations=12, precision="fp32", scales=2, verbosity=-1, device="cpu")
+COMMON = dict(size=48, iterations=12, precision="fp32", scales=2, verbosity=-1, device="cpu", **SHALLOW)
 
 
 @pytest.fixture
@@ -255,7 +255,7 @@ def test_out_of_memory_building_a_frames_targets_shrinks_the_batch(folder, tmp_p
     original, calls = Runtime.encode, []
 
     def tight(self, image, layers):
-        if list(layers) == ["relu4_2"] and not image.requires_grad:  # a content target
+        if list(layers) == [COMMON["content_layer"]] and not image.requires_grad:  # a content target
             calls.append(image.shape)
             if len(calls) == raise_at:
                 raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")

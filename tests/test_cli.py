@@ -6,13 +6,13 @@ import os
 
 import numpy as np
 import pytest
-from helpers import outputs, sample, save
+from helpers import SHALLOW, SHALLOW_ARGS, outputs, sample, save
 from PIL import Image
 
 import framestyle
 from framestyle.cli import main
 
-FAST = ["--size", "32", "--iterations", "3"]
+FAST = ["--size", "32", "--iterations", "3", *SHALLOW_ARGS]
 
 
 @pytest.fixture(autouse=True)
@@ -182,7 +182,7 @@ def test_version_and_help(capsys):
 
 
 def test_api_run_matches_the_cli(photos, tmp_path):
-    summary = framestyle.run(photos, tmp_path / "style.jpg", tmp_path / "api", size=32, iterations=3)
+    summary = framestyle.run(photos, tmp_path / "style.jpg", tmp_path / "api", size=32, iterations=3, **SHALLOW)
     assert summary.exit_code == 0 and summary.done == 2
     cli_dir = tmp_path / "cli"
     assert main(["run", str(photos), "--style", str(tmp_path / "style.jpg"), "-o", str(cli_dir), *FAST]) == 0

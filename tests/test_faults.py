@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import make_video, outputs, sample, save
+from helpers import SHALLOW_ARGS, make_video, outputs, sample, save
 from PIL import Image
 
 import framestyle
@@ -17,7 +17,7 @@ from framestyle.cli import main
 from framestyle.media.images import partial_path
 from framestyle.media.video import read_video_info
 
-FAST = ["--size", "32", "--iterations", "3"]
+FAST = ["--size", "32", "--iterations", "3", *SHALLOW_ARGS]
 
 
 @pytest.fixture(autouse=True)

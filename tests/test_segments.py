@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import make_video, sample, save
+from helpers import SHALLOW, make_video, sample, save
 
 import framestyle
 from framestyle.engine import segments as splitting
@@ -17,7 +17,7 @@ from framestyle.host import PluginHost
 from framestyle.media.images import read_image
 
 OPTIONS = dict(size=48, iterations=8, first_iterations=16, min_iterations=3, precision="fp32", verbosity=-1,
-               writer="frames")
+               writer="frames", **SHALLOW)
 
 
 def test_segments_start_at_cuts_or_overlap_by_a_few_frames():

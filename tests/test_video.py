@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from helpers import make_vfr_video, make_video, outputs, sample, save, stream_seconds
+from helpers import SHALLOW, SHALLOW_ARGS, make_vfr_video, make_video, outputs, sample, save, stream_seconds
 from PIL import Image
 
 import framestyle
@@ -19,7 +19,7 @@ from framestyle.host import PluginHost
 from framestyle.media.video import VideoSource, exact_fps, ffmpeg_exe, probe_audio, read_video_info
 
 FAST = ["--size", "48", "--iterations", "60", "--min-iterations", "5"]
-CHEAP = ["--size", "48", "--iterations", "6", "--min-iterations", "2"]  # plumbing, not quality
+CHEAP = ["--size", "48", "--iterations", "6", "--min-iterations", "2", *SHALLOW_ARGS]  # plumbing, not quality
 
 
 @pytest.fixture(autouse=True)
@@ -149,7 +149,7 @@ def test_scene_cut_starts_cold(style, tmp_path):
 
 
 def test_interrupted_video_resumes_without_redoing_frames_and_gives_the_same_video(clip, style, tmp_path, weights):
-    options = dict(size=32, iterations=8, min_iterations=3, weights=weights)  # resume, not quality
+    options = dict(size=32, iterations=8, min_iterations=3, weights=weights, **SHALLOW)  # resume, not quality
     reference = tmp_path / "reference.mp4"
     assert framestyle.run(clip, style, reference, **options).exit_code == 0
 
@@ -200,7 +200,7 @@ def test_finished_frames_are_reused_only_when_nothing_that_shapes_them_changed(c
     host = PluginHost(autoload=False)
     host.register(StopAtTwo(), "stop")
     out = tmp_path / "out.mp4"
-    options = dict(size=32, iterations=3, min_iterations=1, weights=weights)
+    options = dict(size=32, iterations=3, min_iterations=1, weights=weights, **SHALLOW)
     assert framestyle.run(clip, style, out, host=host, **options).exit_code == 130
     if change == "settings":
         options["iterations"] = 4
@@ -237,7 +237,7 @@ def test_truncated_video_keeps_the_frames_it_had(style, tmp_path, capsys):
     cut = tmp_path / "cut.avi"
     cut.write_bytes(data[: int(len(data) * 0.6)])
     code = main(["run", str(cut), "--style", str(style), "-o", str(tmp_path / "o.mp4"),
-                 "--size", "48", "--iterations", "3", "--min-iterations", "1"])
+                 "--size", "48", "--iterations", "3", "--min-iterations", "1", *SHALLOW_ARGS])
     err = capsys.readouterr().err
     frames, _, _ = read_video_info(tmp_path / "o.mp4")
     assert code == 0 and 0 < frames < 8
