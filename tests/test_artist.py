@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import make_video, sample, save
+from helpers import SHALLOW, SHALLOW_ARGS, make_video, sample, save
 from PIL import Image
 
 import framestyle
@@ -49,7 +49,7 @@ def test_preserve_colors_in_a_video_follows_the_source_frame_by_frame(tmp_path, 
     style = save(tmp_path / "style.png", sample("mosaic.jpg", 48))
     out = tmp_path / "frames"
     code = main(["run", str(clip), "--style", str(style), "-o", str(out), "--writer", "frames", "--size", "48",
-                 "--iterations", "8", "--min-iterations", "2", "--preserve-colors"])
+                 "--iterations", "8", "--min-iterations", "2", "--preserve-colors", *SHALLOW_ARGS])
     assert code == 0, capsys.readouterr().err
     from framestyle.media.video import VideoSource
 
@@ -76,7 +76,7 @@ def test_histogram_colours_are_matched_once_per_shot(tmp_path, weights, monkeypa
     clip = make_video(tmp_path / "cut.mp4", frames=6, cut_at=3, audio=False)
     style = save(tmp_path / "style.png", sample("mosaic.jpg", 48))
     summary = framestyle.run(clip, style, tmp_path / "o.mp4", weights=weights, size=48, iterations=3,
-                             min_iterations=1, preserve_colors="histogram")
+                             min_iterations=1, preserve_colors="histogram", **SHALLOW)
     assert summary.exit_code == 0
     assert len(palettes) == 2  # the first frame and the first after the cut: 6 frames, 2 shots
 
@@ -291,7 +291,7 @@ def test_report_renders_in_headless_chromium(tmp_path, capsys):
     style = save(tmp_path / "style.png", sample("swirls.jpg", 48))
     out = tmp_path / "out"
     code = main(["run", str(folder), "--style", str(style), "-o", str(out), "--size", "40", "--iterations", "4",
-                 "--min-iterations", "2", "--report"])
+                 "--min-iterations", "2", "--report", *SHALLOW_ARGS])
     assert code == 1  # the broken file
     page = out / "framestyle-report.html"
     assert f"report: {page}" in capsys.readouterr().err
