@@ -3,10 +3,24 @@ temporary cache, tiny images made on the fly, and a fresh plugin host."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from helpers import sample, save
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In a pytest-xdist worker (``dev.py test`` starts one per core), torch
+    and the processes the tests start use this worker's share of the cores,
+    not all of them each."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        threads = str(max(1, (os.cpu_count() or 1) // int(workers)))
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = threads
+        import torch
+
+        torch.set_num_threads(int(threads))
 
 
 @pytest.fixture(scope="session")

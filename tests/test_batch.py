@@ -89,7 +89,7 @@ def test_a_batch_gives_each_image_what_it_gets_alone(folder, tmp_path, weights, 
     # 12 iterations of the three landscape images, then of the two portrait ones, one image a
     # pass, spread over the 2 cores: side by side in worker threads of one intra-op thread each.
     assert sorted(size for size, _, _ in passes) == [1] * 60
-    if torch.get_num_threads() == 2:
+    if torch.get_num_threads() <= 2:  # one intra-op thread each (more cores: more each)
         assert {(thread, threads) for _, thread, threads in passes} == {("framestyle-pass", 1)}
     first, second = results(tmp_path / "alone"), results(tmp_path / "together")
     assert sorted(first) == sorted(second) == ["a.png", "b.png", "c.png", "d.png", "e.png"]

@@ -27,6 +27,9 @@ from helpers import SHALLOW_ARGS, make_video, sample, save
 
 from framestyle.cli import main
 
+# One pytest-xdist worker for the module: its fixtures are built once.
+pytestmark = pytest.mark.xdist_group("interrupt")
+
 SEED = int(os.environ.get("FRAMESTYLE_INTERRUPT_SEED") or random.SystemRandom().randrange(10**6))
 
 

@@ -29,6 +29,9 @@ from framestyle.engine.joining import Placement, worker_layout
 from framestyle.host import PluginHost
 from framestyle.settings import Settings
 
+# One pytest-xdist worker for the module: its fixtures are built once.
+pytestmark = pytest.mark.xdist_group("ray")
+
 MB = 1 << 20
 
 

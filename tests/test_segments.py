@@ -16,6 +16,9 @@ from framestyle.engine.segments import Segment, plan_segments
 from framestyle.host import PluginHost
 from framestyle.media.images import read_image
 
+# One pytest-xdist worker for the module: its fixtures are built once.
+pytestmark = pytest.mark.xdist_group("segments")
+
 OPTIONS = dict(size=48, iterations=8, first_iterations=16, min_iterations=3, precision="fp32", verbosity=-1,
                writer="frames", **SHALLOW)
 
@@ -37,6 +40,7 @@ def steps(images: list[np.ndarray]) -> np.ndarray:
     """Mean absolute change from each frame to the next where the clip's
     background moved (it pans 2 pixels a frame to the left)."""
     return np.array([np.abs(b[:, :-2] - a[:, 2:]).mean() for a, b in zip(images, images[1:], strict=False)])
+
 
 
 @pytest.fixture(scope="module")

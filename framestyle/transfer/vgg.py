@@ -88,7 +88,7 @@ class VGG19Encoder(nn.Module):
                 conv = PretrainedConv(weight.shape[1], weight.shape[0], 3, padding=0 if index == 0 else 1)
                 with torch.no_grad():
                     conv.weight.copy_(weight)
-                    conv.bias.copy_(state[f"features.{index}.bias"])
+                    conv.bias.copy_(state[f"features.{index}.bias"])  # type: ignore[union-attr]  # bias=True
                 layers.append(conv)
             elif name.startswith("relu"):
                 layers.append(nn.ReLU(inplace=False))
