@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import torch
-from helpers import make_video, sample, save
+from helpers import SHALLOW, make_video, sample, save
 
 import framestyle
 from framestyle.host import PluginHost
@@ -46,7 +46,7 @@ def test_memory_does_not_grow_with_the_number_of_frames(tmp_path, weights):
     host = PluginHost(autoload=False)
     host.register(Meter(), "meter")
     summary = framestyle.run(clip, style, tmp_path / "out.mp4", host=host, weights=weights, size=32,
-                             iterations=2, first_iterations=2, min_iterations=1)
+                             iterations=2, first_iterations=2, min_iterations=1, **SHALLOW)
     assert summary.exit_code == 0
     (count_41, bytes_41, resident_41), (count_last, bytes_last, resident_last) = measured.values()
     print(f"frame 41: {count_41} tensors, {bytes_41 / 2**20:.1f} MiB, {resident_41 / 2**20:.1f} MiB resident; "
