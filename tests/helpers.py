@@ -15,7 +15,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 # ~50 ms at 48×32, where the deep layers' weights dominate). Tests of what an
 # image looks like keep the default layers.
 SHALLOW = {"content_layer": "relu2_1", "style_layers": {"relu1_1": 1.0, "relu2_1": 1.0}}
-SHALLOW_ARGS = ["--content-layer", "relu2_1", "--style-layers", "relu1_1,relu2_1"]
+SHALLOW_ARGS = ["--content-layer", SHALLOW["content_layer"], "--style-layers", ",".join(SHALLOW["style_layers"])]
 
 
 def sample(name: str, size: int) -> np.ndarray:

@@ -42,7 +42,6 @@ def steps(images: list[np.ndarray]) -> np.ndarray:
     return np.array([np.abs(b[:, :-2] - a[:, 2:]).mean() for a, b in zip(images, images[1:], strict=False)])
 
 
-
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory):
     return make_video(tmp_path_factory.mktemp("clip") / "clip.mp4", frames=24, audio=False)
