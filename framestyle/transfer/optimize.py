@@ -264,12 +264,14 @@ def run_passes(chunks: Sequence[Sequence[Task]], encode: Encode, workers: int | 
     pool = worker_pool(workers, max(1, torch.get_num_threads() // workers))  # one thread each at least
     futures = [pool.submit(run_pass, chunk, encode) for chunk in chunks]
     try:
-        for future in futures:
-            future.result()
-    finally:  # an error or an interruption here leaves no pass running behind
+        concurrent.futures.wait(futures)  # every pass ends, whichever of them fails
+    except BaseException:  # interrupted: passes not yet started never start, none runs on behind
         for future in futures:
             future.cancel()
         concurrent.futures.wait(futures)
+        raise
+    for future in futures:
+        future.result()  # the first pass's error, if any, once all have ended
 
 
 def cpu_layout(task: Task) -> bool:
