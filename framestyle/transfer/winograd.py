@@ -31,9 +31,11 @@ from framestyle.transfer.vgg import LAYER_NAMES
 # Measured in whole iterations (forward to relu5_1, Grams, backward;
 # benchmarks/winograd.py): conv3_1 and shallower were slower than oneDNN's
 # direct convolution, and so was any layer whose input has fewer than
-# MIN_WORK positions × channels (at 128 px, conv3_x's 22×32×256 and conv4_x's).
+# MIN_WORK positions × channels (at 128 px, conv4_x's 11×16×512; at 256 px,
+# conv5_1's 10×16×512): on the machine without bf16, 128 Ki gained at 128,
+# 181, 256 and 512 px over 256 Ki, 64 Ki lost at 128 px.
 LAYERS = ("conv3_2", "conv3_3", "conv3_4", "conv4_1", "conv4_2", "conv4_3", "conv4_4", "conv5_1")
-MIN_WORK = 256 * 1024
+MIN_WORK = 128 * 1024
 
 OUT, TILE = 4, 6  # a 6×6 input tile gives a 4×4 output tile
 
@@ -45,10 +47,10 @@ A_T = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 
 
 
 def transformed_filters(weight: torch.Tensor) -> torch.Tensor:
-    """K×C×3×3 float32 filters as (36, C, K): ``G g Gᵀ`` per channel pair."""
+    """K×C×3×3 float32 filters as (36, K, C): ``G g Gᵀ`` per channel pair."""
     g = torch.tensor(G, dtype=weight.dtype)
-    u = torch.einsum("ai,kcij,bj->abck", g, weight, g)
-    return u.reshape(TILE * TILE, weight.shape[1], weight.shape[0]).contiguous()
+    u = torch.einsum("ai,kcij,bj->abkc", g, weight, g)
+    return u.reshape(TILE * TILE, weight.shape[0], weight.shape[1]).contiguous()
 
 
 def kron(rows: tuple[tuple[float, ...], ...]) -> torch.Tensor:
@@ -60,18 +62,22 @@ def kron(rows: tuple[tuple[float, ...], ...]) -> torch.Tensor:
 def winograd_conv(x: torch.Tensor, filters: torch.Tensor, input_transform: torch.Tensor,
                   output_transform: torch.Tensor) -> torch.Tensor:
     """The 3×3 convolution (stride 1, zero padding 1) of ``x`` (N×C×H×W,
-    float32) with ``filters`` from :func:`transformed_filters`, no bias."""
+    float32) with ``filters`` from :func:`transformed_filters`, no bias;
+    ``input_transform`` is ``Bᵀ ⊗ Bᵀ`` as 36 6×6 kernels, ``output_transform``
+    ``Aᵀ ⊗ Aᵀ`` (16×36)."""
     n, c, h, w = x.shape
-    k = filters.shape[-1]
+    k = filters.shape[1]
     rows, cols = -(-h // OUT), -(-w // OUT)
-    tiles = n * rows * cols
-    # Channels last, zero-padded to whole tiles: every 6×6 tile, 4 apart, as a view.
-    padded = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, OUT * cols - w + 1, 1, OUT * rows - h + 1))
-    patches = padded.unfold(1, TILE, OUT).unfold(2, TILE, OUT).reshape(tiles * c, TILE * TILE)
-    inputs = (input_transform @ patches.T).view(TILE * TILE, tiles, c)
-    products = torch.bmm(inputs, filters)  # one C×K product per tile position
-    blocks = (output_transform @ products.view(TILE * TILE, tiles * k)).view(OUT, OUT, n, rows, cols, k)
-    return blocks.permute(2, 5, 3, 0, 4, 1).reshape(n, k, rows * OUT, cols * OUT)[:, :, :h, :w]
+    # Each channel zero-padded to whole tiles, its 6×6 tiles (4 apart) transformed by one strided
+    # convolution straight from the image, which lays them out channels × tiles for the products:
+    # no copy of the overlapping tiles (36 values per 16 pixels) for one image, one for a batch
+    # (README, Performance: Winograd).
+    padded = F.pad(x, (1, OUT * cols - w + 1, 1, OUT * rows - h + 1))
+    tiles = F.conv2d(padded.view(n * c, 1, *padded.shape[-2:]), input_transform, stride=OUT)
+    inputs = tiles.view(n, c, TILE * TILE, rows * cols).permute(2, 1, 0, 3).reshape(TILE * TILE, c, n * rows * cols)
+    products = torch.bmm(filters, inputs)  # one K×C product per tile position
+    blocks = (output_transform @ products.view(TILE * TILE, k * n * rows * cols)).view(OUT, OUT, k, n, rows, cols)
+    return blocks.permute(3, 2, 4, 0, 5, 1).reshape(n, k, rows * OUT, cols * OUT)[:, :, :h, :w]
 
 
 class _Winograd(torch.autograd.Function):
@@ -104,7 +110,7 @@ class WinogradConv(nn.Module):
             raise ValueError("Winograd F(4x4, 3x3) here is for 3x3 convolutions with stride 1 and padding 1")
         self.conv = conv
         self.transformed: dict[bool, torch.Tensor] = {}
-        self.register_buffer("input_transform", kron(B_T), persistent=False)
+        self.register_buffer("input_transform", kron(B_T).view(TILE * TILE, 1, TILE, TILE), persistent=False)
         self.register_buffer("output_transform", kron(A_T), persistent=False)
 
     def filters(self, backward: bool) -> torch.Tensor:
