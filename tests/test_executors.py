@@ -12,7 +12,7 @@ import pickle
 from dataclasses import replace
 
 import pytest
-from helpers import make_video, outputs, sample, save
+from helpers import differing_frames, make_video, outputs, sample, save
 
 import framestyle
 from framestyle.engine.driver import Driver
@@ -79,7 +79,8 @@ def test_each_unit_in_a_process_of_its_own_gives_the_local_bytes(job, tmp_path, 
     written = outputs(local)
     assert written == outputs(apart) == ["a.png", "b.png", "clip.mp4", "clip.mp4.report.json"]
     for name in written[:-1]:
-        assert (local / name).read_bytes() == (apart / name).read_bytes(), name
+        same = (local / name).read_bytes() == (apart / name).read_bytes()
+        assert same, (name, differing_frames(local / name, apart / name) if name.endswith(".mp4") else "")
 
 
 def test_an_executor_plugin_runs_the_units_its_own_way(job, tmp_path, weights):
