@@ -119,19 +119,3 @@ def stream_seconds(path: Path, stream: str) -> float:
     hours, minutes, seconds = re.findall(r"time=(\d+):(\d+):([\d.]+)", result.stderr)[-1]
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
-
-def differing_frames(first: Path, second: Path) -> list[tuple[int, int]]:
-    """(index, largest difference in 8-bit levels) of each decoded frame
-    where two videos differ, and (-1, 0) if one has more frames: what a
-    byte comparison that failed should say about where."""
-    import cv2
-
-    found = []
-    a, b = cv2.VideoCapture(str(first)), cv2.VideoCapture(str(second))
-    for index in range(10_000):
-        (got_a, frame_a), (got_b, frame_b) = a.read(), b.read()
-        if not (got_a and got_b):
-            return found + ([(-1, 0)] if got_a != got_b else [])
-        if not np.array_equal(frame_a, frame_b):
-            found.append((index, int(np.abs(frame_a.astype(int) - frame_b.astype(int)).max())))
-    return found
