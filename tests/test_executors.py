@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import time
 from dataclasses import replace
 
 import pytest
@@ -58,10 +59,16 @@ def test_the_plan_is_units_that_pickle(job, tmp_path, weights):
 def two_lanes():
     """Two intra-op threads, as on the 2-core machines, whatever share of
     the cores a pytest-xdist worker has: with one, passes never run side by
-    side and a unit's pass layout could differ from the local run's unseen."""
+    side and a unit's pass layout could differ from the local run's unseen.
+    A pool of pass threads is made first, as an earlier test in the worker
+    may have made it: once, it went on computing with the new count and the
+    video's bits depended on the tests before (optimize.run_pass_on)."""
     import torch
 
+    from framestyle.transfer.optimize import worker_pool
+
     threads = torch.get_num_threads()
+    list(worker_pool(2).map(time.sleep, [0.1, 0.1]))  # both threads started
     torch.set_num_threads(2)
     yield
     torch.set_num_threads(threads)

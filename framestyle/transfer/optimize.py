@@ -261,8 +261,8 @@ def run_passes(chunks: Sequence[Sequence[Task]], encode: Encode, workers: int | 
         for chunk in chunks:
             run_pass(chunk, encode)
         return
-    pool = worker_pool(workers, max(1, torch.get_num_threads() // workers))  # one thread each at least
-    futures = [pool.submit(run_pass, chunk, encode) for chunk in chunks]
+    threads_each = max(1, torch.get_num_threads() // workers)  # one thread each at least
+    futures = [worker_pool(workers).submit(run_pass_on, threads_each, chunk, encode) for chunk in chunks]
     try:
         concurrent.futures.wait(futures)  # every pass ends, whichever of them fails
     except BaseException:  # interrupted: passes not yet started never start, none runs on behind
@@ -287,12 +287,20 @@ def cpu_lanes() -> int:
 
 
 @functools.cache
-def worker_pool(workers: int, threads_each: int) -> concurrent.futures.ThreadPoolExecutor:
-    """Threads for passes side by side, each limited to ``threads_each``
-    intra-op threads (the setting is per thread)."""
-    return concurrent.futures.ThreadPoolExecutor(
-        workers, thread_name_prefix="framestyle-pass", initializer=torch.set_num_threads, initargs=(threads_each,)
-    )
+def worker_pool(workers: int) -> concurrent.futures.ThreadPoolExecutor:
+    """Threads for passes side by side (see :func:`run_pass_on`)."""
+    return concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="framestyle-pass")
+
+
+def run_pass_on(threads: int, group: Sequence[Task], encode: Encode) -> None:
+    """:func:`run_pass` on a pass thread, limited to ``threads`` intra-op
+    threads, set again for every pass: torch keeps the count per thread, but
+    MKL's (the matrix products') is the process's, so any thread's
+    ``torch.set_num_threads`` since this one last set it would change the
+    pass's products, and an image's last bits would depend on what ran
+    before it in the process (tests/test_executors.py, two_lanes)."""
+    torch.set_num_threads(threads)
+    run_pass(group, encode)
 
 
 def run_pass(group: Sequence[Task], encode: Encode) -> None:
