@@ -118,4 +118,3 @@ def stream_seconds(path: Path, stream: str) -> float:
                              "-map", f"0:{stream}:0", "-f", "null", "-"], capture_output=True, text=True)
     hours, minutes, seconds = re.findall(r"time=(\d+):(\d+):([\d.]+)", result.stderr)[-1]
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-

@@ -261,8 +261,8 @@ def run_passes(chunks: Sequence[Sequence[Task]], encode: Encode, workers: int | 
         for chunk in chunks:
             run_pass(chunk, encode)
         return
-    threads_each = max(1, torch.get_num_threads() // workers)  # one thread each at least
-    futures = [worker_pool(workers).submit(run_pass_on, threads_each, chunk, encode) for chunk in chunks]
+    pool, threads_each = worker_pool(workers), max(1, torch.get_num_threads() // workers)  # one thread each at least
+    futures = [pool.submit(run_pass_on, threads_each, chunk, encode) for chunk in chunks]
     try:
         concurrent.futures.wait(futures)  # every pass ends, whichever of them fails
     except BaseException:  # interrupted: passes not yet started never start, none runs on behind
