@@ -127,6 +127,9 @@ class Settings:
     content_layer: str = DEFAULT_CONTENT_LAYER
     style_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
     pooling: str = "max"  # "max" or "avg" (Gatys et al. preferred avg for generation)
+    # How VGG-19's convolutions pad: "zero" (the network as published), or
+    # "reflect" / "replicate" (no dark frame around the image for its edges to answer).
+    padding: str = "zero"
 
     format: str = "png"  # output format for images when OUTPUT is a folder
     video_format: str = "mp4"  # output format for videos when OUTPUT is a folder

@@ -14,19 +14,23 @@ import framestyle.transfer.winograd
 from framestyle.transfer.winograd import WinogradConv
 
 
-def conv(channels_in: int, channels_out: int) -> nn.Conv2d:
-    layer = nn.Conv2d(channels_in, channels_out, 3, padding=1).requires_grad_(False)
+def conv(channels_in: int, channels_out: int, padding_mode: str = "zeros") -> nn.Conv2d:
+    layer = nn.Conv2d(channels_in, channels_out, 3, padding=1, padding_mode=padding_mode).requires_grad_(False)
     torch.nn.init.normal_(layer.weight, std=(2 / (9 * channels_in)) ** 0.5)
     torch.nn.init.normal_(layer.bias, std=0.1)
     return layer
 
 
-@pytest.mark.parametrize("shape", [(1, 16, 12, 16), (2, 8, 7, 10), (1, 3, 1, 5)])
-def test_outputs_and_pixel_gradients_are_the_direct_convolutions(shape):
-    """Any size, whole tiles or not, one image or two: what ``F.conv2d`` and
-    its backward give, to float32 rounding."""
+@pytest.mark.parametrize(("shape", "padding_mode"), [
+    ((1, 16, 12, 16), "zeros"), ((2, 8, 7, 10), "zeros"), ((1, 3, 1, 5), "zeros"),
+    ((1, 16, 12, 16), "reflect"), ((2, 8, 7, 10), "reflect"), ((1, 3, 2, 5), "reflect"),
+    ((2, 8, 7, 10), "replicate"), ((1, 3, 1, 5), "replicate"),
+])
+def test_outputs_and_pixel_gradients_are_the_direct_convolutions(shape, padding_mode):
+    """Any size, whole tiles or not, one image or two, either padding: what
+    ``nn.Conv2d`` and its backward give, to float32 rounding."""
     generator = torch.Generator().manual_seed(sum(shape))
-    direct = conv(shape[1], 6)
+    direct = conv(shape[1], 6, padding_mode)
     fast = WinogradConv(direct, min_work=0)
     x = torch.randn(shape, generator=generator, requires_grad=True)
     x_fast = x.detach().clone().requires_grad_(True)

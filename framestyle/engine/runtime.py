@@ -136,7 +136,8 @@ class Runtime:
         self.style_weights = blend_weights(settings.style_weights, len(self.styles))
         self.weights = weights or resolve_weights(settings.weights)
         self.encoder: torch.nn.Module = VGG19Encoder(
-            self.weights.state, self.weights.pad_rgb, deepest="pool5", pooling=settings.pooling
+            self.weights.state, self.weights.pad_rgb, deepest="pool5", pooling=settings.pooling,
+            padding=settings.padding
         ).to(self.device)
         self.autocast = autocast_dtype(settings.precision, self.device)
         if self.device.type == "cpu" and self.autocast is None and not settings.compile:

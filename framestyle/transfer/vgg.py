@@ -8,9 +8,12 @@ a ``relu*`` one the rectified response: the losses use ``relu*`` layers, the
 activations Gatys et al. used.
 
 Both weight sources (torchvision's ``vgg19-dcbb9e9d.pth`` and the Oxford/Caffe
-network converted in :mod:`framestyle.transfer.weights`) load into this one module; the
-only difference left between them is the colour the first convolution pads
-with, which is part of the weights (``pad_rgb``).
+network converted in :mod:`framestyle.transfer.weights`) load into this one module.
+
+``padding="zero"`` is the network as published: the first convolution pads
+with the colour its weights treat as zero (``pad_rgb``, part of the weights),
+the others with zeros. ``"reflect"`` and ``"replicate"`` pad every
+convolution with the image's (or activations') own edge instead.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from torch import nn
 # VGG-19 halves the image four times before relu5_1; below this short side the
 # deep layers would have no pixels left, so smaller images are optimised enlarged.
 MIN_SIDE = 32
+PADDINGS = ("zero", "reflect", "replicate")
 
 BLOCK_CONVS = (2, 2, 4, 4, 4)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -61,7 +65,8 @@ class VGG19Encoder(nn.Module):
     ``state`` uses torchvision's keys (``features.0.weight`` …); only the
     convolutions up to ``deepest`` are built. ``pad_rgb`` is the [0, 1] RGB
     colour that the first convolution's zero padding stands for (the ImageNet
-    mean for torchvision weights; the Caffe mean for the Oxford network).
+    mean for torchvision weights; the Caffe mean for the Oxford network),
+    used with ``padding="zero"``.
     """
 
     mean: torch.Tensor
@@ -74,18 +79,25 @@ class VGG19Encoder(nn.Module):
         pad_rgb: Iterable[float] = IMAGENET_MEAN,
         deepest: str = "relu5_1",
         pooling: str = "max",
+        padding: str = "zero",
     ) -> None:
         super().__init__()
         if deepest not in LAYER_INDEX:
             raise ValueError(f"unknown VGG-19 layer {deepest!r}")
         if pooling not in ("max", "avg"):
             raise ValueError(f"pooling must be 'max' or 'avg', not {pooling!r}")
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, not {padding!r}")
+        self.padding = padding
+        zero = padding == "zero"
         self.depth = LAYER_INDEX[deepest] + 1
         layers: list[nn.Module] = []
         for index, name in enumerate(LAYER_NAMES[: self.depth]):
             if name.startswith("conv"):
                 weight = state[f"features.{index}.weight"]
-                conv = PretrainedConv(weight.shape[1], weight.shape[0], 3, padding=0 if index == 0 else 1)
+                pad = 0 if index == 0 and zero else 1  # the first zero pad is forward()'s
+                conv = PretrainedConv(weight.shape[1], weight.shape[0], 3, padding=pad,
+                                      padding_mode="zeros" if zero else padding)
                 with torch.no_grad():
                     conv.weight.copy_(weight)
                     conv.bias.copy_(state[f"features.{index}.bias"])  # type: ignore[union-attr]  # bias=True
@@ -111,9 +123,11 @@ class VGG19Encoder(nn.Module):
         last = max(LAYER_INDEX[name] for name in wanted)
         if last >= self.depth:
             raise KeyError(f"layer {LAYER_NAMES[last]!r} is deeper than this encoder was built")
-        # Pad in pixel space with the colour the weights treat as zero, then
-        # normalise: exact for both weight sources, also at the borders.
-        x = F.pad(image - self.pad_rgb, (1, 1, 1, 1)) + self.pad_rgb
+        x = image
+        if self.padding == "zero":
+            # Pad in pixel space with the colour the weights treat as zero, then
+            # normalise: exact for both weight sources, also at the borders.
+            x = F.pad(image - self.pad_rgb, (1, 1, 1, 1)) + self.pad_rgb
         x = (x - self.mean) / self.std
         out: dict[str, torch.Tensor] = {}
         for index in range(last + 1):

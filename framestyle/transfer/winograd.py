@@ -60,19 +60,20 @@ def kron(rows: tuple[tuple[float, ...], ...]) -> torch.Tensor:
 
 
 def winograd_conv(x: torch.Tensor, filters: torch.Tensor, input_transform: torch.Tensor,
-                  output_transform: torch.Tensor) -> torch.Tensor:
-    """The 3×3 convolution (stride 1, zero padding 1) of ``x`` (N×C×H×W,
-    float32) with ``filters`` from :func:`transformed_filters`, no bias;
-    ``input_transform`` is ``Bᵀ ⊗ Bᵀ`` as 36 6×6 kernels, ``output_transform``
-    ``Aᵀ ⊗ Aᵀ`` (16×36)."""
-    n, c, h, w = x.shape
+                  output_transform: torch.Tensor, pad: int = 1) -> torch.Tensor:
+    """The 3×3 convolution (stride 1, zero padding ``pad``) of ``x`` (N×C×H×W,
+    float32) with ``filters`` from :func:`transformed_filters`, no bias; the
+    output is (H + 2·pad − 2)×(W + 2·pad − 2). ``input_transform`` is
+    ``Bᵀ ⊗ Bᵀ`` as 36 6×6 kernels, ``output_transform`` ``Aᵀ ⊗ Aᵀ`` (16×36)."""
+    n, c, h_in, w_in = x.shape
     k = filters.shape[1]
+    h, w = h_in + 2 * pad - 2, w_in + 2 * pad - 2
     rows, cols = -(-h // OUT), -(-w // OUT)
     # Each channel zero-padded to whole tiles, its 6×6 tiles (4 apart) transformed by one strided
     # convolution straight from the image, which lays them out channels × tiles for the products:
     # no copy of the overlapping tiles (36 values per 16 pixels) for one image, one for a batch
     # (README, Performance: Winograd).
-    padded = F.pad(x, (1, OUT * cols - w + 1, 1, OUT * rows - h + 1))
+    padded = F.pad(x, (pad, OUT * cols + 2 - w_in - pad, pad, OUT * rows + 2 - h_in - pad))
     tiles = F.conv2d(padded.view(n * c, 1, *padded.shape[-2:]), input_transform, stride=OUT)
     inputs = tiles.view(n, c, TILE * TILE, rows * cols).permute(2, 1, 0, 3).reshape(TILE * TILE, c, n * rows * cols)
     products = torch.bmm(filters, inputs)  # one K×C product per tile position
@@ -81,24 +82,27 @@ def winograd_conv(x: torch.Tensor, filters: torch.Tensor, input_transform: torch
 
 
 class _Winograd(torch.autograd.Function):
-    """Forward and pixels' gradient both by :func:`winograd_conv`."""
+    """Forward and pixels' gradient both by :func:`winograd_conv`: the
+    gradient of a convolution with zero padding ``pad`` is the flipped
+    filters' convolution of the output's gradient with padding ``2 − pad``."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, conv: WinogradConv) -> torch.Tensor:
-        ctx.conv = conv
-        return winograd_conv(x, conv.filters(backward=False), conv.input_transform, conv.output_transform)
+    def forward(ctx: Any, x: torch.Tensor, conv: WinogradConv, pad: int) -> torch.Tensor:
+        ctx.conv, ctx.pad = conv, pad
+        return winograd_conv(x, conv.filters(backward=False), conv.input_transform, conv.output_transform, pad)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         conv = ctx.conv
-        return winograd_conv(grad, conv.filters(backward=True), conv.input_transform, conv.output_transform), None
+        return winograd_conv(grad, conv.filters(backward=True), conv.input_transform, conv.output_transform,
+                             2 - ctx.pad), None, None
 
 
 class WinogradConv(nn.Module):
-    """A fixed 3×3, stride-1, padding-1 convolution computed by Winograd in
-    float32 on the CPU, and as ``conv`` itself anywhere else (autocast to a
-    lower precision, another device)."""
+    """A fixed 3×3, stride-1, padding-1 convolution (zero or reflection
+    padding) computed by Winograd in float32 on the CPU, and as ``conv``
+    itself anywhere else (autocast to a lower precision, another device)."""
 
     input_transform: torch.Tensor
     output_transform: torch.Tensor
@@ -106,8 +110,10 @@ class WinogradConv(nn.Module):
     def __init__(self, conv: nn.Conv2d, min_work: int = MIN_WORK) -> None:
         super().__init__()
         self.min_work = min_work
-        if conv.kernel_size != (3, 3) or conv.stride != (1, 1) or conv.padding != (1, 1) or conv.groups != 1:
-            raise ValueError("Winograd F(4x4, 3x3) here is for 3x3 convolutions with stride 1 and padding 1")
+        if (conv.kernel_size != (3, 3) or conv.stride != (1, 1) or conv.padding != (1, 1) or conv.groups != 1
+                or conv.padding_mode not in ("zeros", "reflect", "replicate")):
+            raise ValueError("Winograd F(4x4, 3x3) here is for 3x3 convolutions with stride 1 and "
+                             "zero or reflection padding 1")
         self.conv = conv
         self.transformed: dict[bool, torch.Tensor] = {}
         self.register_buffer("input_transform", kron(B_T).view(TILE * TILE, 1, TILE, TILE), persistent=False)
@@ -129,7 +135,10 @@ class WinogradConv(nn.Module):
         small = x.shape[1] * x.shape[2] * x.shape[3] < self.min_work
         if small or x.device.type != "cpu" or x.dtype != torch.float32 or torch.is_autocast_enabled("cpu"):
             return self.conv(x)
-        out = _Winograd.apply(x, self)
+        if self.conv.padding_mode != "zeros":  # padded here; Winograd then pads nothing
+            out = _Winograd.apply(F.pad(x, (1, 1, 1, 1), mode=self.conv.padding_mode), self, 0)
+        else:
+            out = _Winograd.apply(x, self, 1)
         return out + self.conv.bias.view(1, -1, 1, 1) if self.conv.bias is not None else out
 
 
