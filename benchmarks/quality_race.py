@@ -42,7 +42,7 @@ def objective(rgb: np.ndarray, content: np.ndarray, style: np.ndarray) -> float:
         OBJECTIVE_CONTEXTS[key] = PluginContext(Runtime(settings, hooks, styles=[[style]]), hooks, lambda step: None)
     context = OBJECTIVE_CONTEXTS[key]
     target = to_tensor(content, context.device)
-    job = FrameJob(SourceInfo(Path("x"), "image", 1, 1, 1), 0, target, None, settings, context)
+    job = FrameJob(SourceInfo(Path("x"), "image", 1, 1, 1), 0, target, settings, context)
     image = to_tensor(rgb, context.device)
     layers = [settings.content_layer, *settings.style_layers]
     with torch.no_grad():

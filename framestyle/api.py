@@ -77,7 +77,7 @@ def stylize(
     info = SourceInfo(Path(str(content)) if isinstance(content, (str, os.PathLike)) else Path("<image>"),
                       "image", width, height, frame_count=1)
     context = PluginContext(runtime, host.hooks, host.hooks.on_step)
-    job = FrameJob(info, 0, tensor, None, settings, context, iterations=settings.frame_iterations(False, False))
+    job = FrameJob(info, 0, tensor, settings, context, iterations=settings.frame_iterations(False, False))
     result = host.hooks.stylize(job, host.hooks.init_image(job))
     return runtime.finish(result.image, tensor, size)
 

@@ -275,15 +275,14 @@ class FrameContext(Protocol):
         ``size`` (width, height), in the content's colours where asked."""
 
 
-
 @dataclass
 class FrameJob:
     """Everything ``init_image`` and ``stylize`` get about the frame at hand.
 
     ``content`` is the resized content frame, 1x3xHxW float32 RGB in [0, 1] on
-    the run's device; ``previous`` is the previous stylised frame of the same
-    source as written (``None`` for the first frame and for images), and
-    ``previous_rgb`` the same as HxWx3 uint8, as it was written; and
+    the run's device; ``previous_rgb`` is the previous stylised frame of the
+    same source as written (HxWx3 uint8; ``None`` for the first frame and for
+    images), ``previous_source`` its source frame at the same size, and
     ``motion`` how this frame moved from the previous one (flow, occlusion
     mask, scene cut). ``warm`` says the frame continues a shot, so it starts
     from the previous result and may stop early; ``iterations`` is its
@@ -294,7 +293,6 @@ class FrameJob:
     source: SourceInfo
     index: int
     content: torch.Tensor
-    previous: torch.Tensor | None
     settings: Settings
     context: FrameContext
     motion: Motion | None = None
@@ -303,6 +301,7 @@ class FrameJob:
     scratch: dict[str, Any] = field(default_factory=dict)
     output: Path | None = None  # where the result goes (for previews); None from the API
     previous_rgb: np.ndarray | None = None
+    previous_source: np.ndarray | None = None
 
     @property
     def new_shot(self) -> bool:
@@ -374,6 +373,8 @@ class FrameEnd:
     cut: bool = False  # a scene cut was detected before this frame
     reused: bool = False  # kept from an interrupted run, not stylised again
     warp_error: float | None = None  # E_warp against the previous frame (videos)
+    source_warp_error: float | None = None  # the source's own E_warp: warp_error's floor
+    lag: bool | None = None  # closer in content (content layer) to the previous source frame than its own
     tiles: int = 0  # optimised in this many tiles (0: whole; framestyle.transfer.tiles)
 
 

@@ -320,8 +320,9 @@ def test_report_renders_in_headless_chromium(tmp_path, capsys):
     assert sum(alt.startswith("source frame") for alt in alts) == 6  # the whole 6-frame clip
     assert sum(alt.startswith("result frame") for alt in alts) == 6
     labels = [label for label, _, _ in plots]
-    assert labels == ["loss", "iterations", "seconds", "temporal warp error E_warp"]
+    assert labels == ["loss", "iterations", "seconds", "temporal warp error E_warp (grey: the source's own)"]
     assert all(marks >= 1 and width > 100 for _, marks, width in plots), plots
+    assert plots[-1][1] == 2, plots  # the video's E_warp and, beside it, its source's own
     assert "broken.jpg" in text and "Settings" in text and "style_weight" in text
 
     # The same page again from the command, somewhere else.

@@ -62,7 +62,7 @@ def test_a_warm_frame_starts_from_the_previous_result_warped_even_where_the_flow
     photo, styled = sample("coffee.jpg", 160), sample("chelsea.jpg", 160)
     previous, current = photo[:100, :140], photo[:100, 6:146]
     motion = estimate(previous, current)
-    job = FrameJob(SourceInfo(Path("clip.mp4"), "video", 140, 100), 1, to_tensor(current, "cpu"), None, Settings(),
+    job = FrameJob(SourceInfo(Path("clip.mp4"), "video", 140, 100), 1, to_tensor(current, "cpu"), Settings(),
                    None, motion=motion, warm=True, previous_rgb=styled[:100, :140].copy())  # type: ignore[arg-type]
     start = init_image(job)
     expected = to_tensor(warp(styled[:100, :140].copy(), motion.flow), "cpu")

@@ -17,6 +17,8 @@ import framestyle
 from framestyle.cli import main
 from framestyle.host import PluginHost
 from framestyle.media.video import VideoSource, exact_fps, ffmpeg_exe, probe_audio, read_video_info
+from framestyle.transfer.pixels import to_tensor
+from framestyle.types import StylizeResult
 
 FAST = ["--size", "48", "--iterations", "60", "--min-iterations", "5"]
 CHEAP = ["--size", "48", "--iterations", "6", "--min-iterations", "2", *SHALLOW_ARGS]  # plumbing, not quality
@@ -132,6 +134,38 @@ def test_warm_start_and_temporal_loss_each_lower_the_warp_error(clip, style, tmp
     # and the temporal loss on top of it steadies them further.
     assert error["warm start only"] < 0.7 * error["neither"], error
     assert error["both"] < 0.7 * error["warm start only"], error
+
+
+class Replay:
+    """A ``stylize`` that returns a source frame as it is: the frame's own
+    (``previous=False``), or the previous one's (a frame that lags)."""
+
+    def __init__(self, previous: bool) -> None:
+        self.previous = previous
+
+    @framestyle.hookimpl
+    def stylize(self, job, init):
+        rgb = job.previous_source if self.previous else None
+        return StylizeResult(job.content if rgb is None else to_tensor(rgb, job.content.device), 0, 0.0, {})
+
+
+@pytest.mark.parametrize("previous", [False, True])
+def test_the_report_flags_frames_that_keep_the_previous_frames_content(clip, style, tmp_path, previous):
+    """And gives the source's own E_warp beside each frame's: the floor, here
+    the same pairs' error in the source, which the frames replay."""
+    host = PluginHost()
+    host.register(Replay(previous), "replay")
+    out = tmp_path / "replayed.mp4"
+    framestyle.run(clip, style, out, size=48, verbosity=-1, host=host)
+    data = report(out)
+    frames = data["frames"]
+    assert [f["lag"] for f in frames] == [None] + [previous] * 5
+    floors = [f["source_warp_error"] for f in frames[1:]]
+    assert frames[0]["source_warp_error"] is None and all(floor > 1e-4 for floor in floors), floors
+    if not previous:  # the frames are the source's, so their E_warp is the floor, to the encoder's rounding
+        ours = [f["warp_error"] for f in frames[1:]]
+        assert all(abs(a - b) < 0.2 * b for a, b in zip(ours, floors, strict=True)), (ours, floors)
+    assert data["summary"]["lagging_frames"] == (5 if previous else 0)
 
 
 def test_scene_cut_starts_cold(style, tmp_path):

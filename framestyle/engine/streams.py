@@ -75,6 +75,8 @@ class Chain:
         self.item, self.info, self.context, self.emit = item, info, context, emit
         # The last frame as written, back at the working size: what a resumed run reads back.
         self.previous: np.ndarray | None = None
+        self.previous_source: np.ndarray | None = None  # its source frame at the working size
+        self.previous_features: torch.Tensor | None = None  # that source's content-layer activations
         self.starting: set[int] = set()  # frames announced whose work may be built again (out of memory)
         self.iterations = 0  # over all its frames, heads included
         self.frames = 0  # frames announced as ended
@@ -98,9 +100,9 @@ class Chain:
             self.starting.add(frame.index)
         if reuse:
             return Pending(frame, content, previous, warm, reuse, None, part)
-        last = to_tensor(previous, runtime.device) if previous is not None else None
-        job = FrameJob(self.info, frame.index, content, last, settings, self.plugins, motion=motion, warm=warm,
-                       iterations=budget, output=self.item.output, previous_rgb=previous)
+        job = FrameJob(self.info, frame.index, content, settings, self.plugins, motion=motion, warm=warm,
+                       iterations=budget, output=self.item.output, previous_rgb=previous,
+                       previous_source=self.previous_source)
         init = hooks.init_image(job)
         if not self.context.spec.own_stylize:
             return Pending(frame, content, previous, warm, reuse, hooks.stylize(job, init), part)
@@ -127,9 +129,14 @@ class Chain:
         height, width = pending.content_rgb.shape[:2]
         styled = resize(written, width, height)
         previous, motion = pending.previous, pending.motion
-        warp_error = None
-        if previous is not None and motion is not None and not motion.cut:
+        paired = previous is not None and self.previous_source is not None and motion is not None and not motion.cut
+        warp_error = source_warp_error = lag = None
+        features = self.content_features(pending.content_rgb) if self.info.kind == "video" else None
+        if paired:
+            assert previous is not None and self.previous_source is not None and motion is not None
             warp_error = motion_warp_error(styled, previous, motion)
+            source_warp_error = motion_warp_error(pending.content_rgb, self.previous_source, motion)
+            lag = self.lags(styled, features)
         self.iterations += pending.iterations
         if pending.part != "head":  # a head's frame is announced by the segment that owns it
             self.starting.discard(pending.index)
@@ -137,8 +144,21 @@ class Chain:
             self.emit(Event(self.item.number, FrameEnd(
                 self.info.path, pending.index, pending.iterations, time.perf_counter() - pending.started,
                 pending.loss, pending.losses, warm=pending.warm, cut=bool(motion and motion.cut),
-                reused=pending.reuse, warp_error=warp_error, tiles=pending.tiles)))
-        self.previous = styled
+                reused=pending.reuse, warp_error=warp_error, source_warp_error=source_warp_error, lag=lag,
+                tiles=pending.tiles)))
+        self.previous, self.previous_source, self.previous_features = styled, pending.content_rgb, features
+
+    def content_features(self, rgb: np.ndarray) -> torch.Tensor:
+        layer = self.context.settings.content_layer
+        with torch.no_grad():
+            return self.context.runtime.encode(to_tensor(rgb, self.context.runtime.device), [layer])[layer].float()
+
+    def lags(self, styled: np.ndarray, features: torch.Tensor | None) -> bool:
+        """Whether the frame as written is closer in content to the previous
+        source frame than to its own: it kept the last frame's content."""
+        assert features is not None and self.previous_features is not None
+        ours = self.content_features(styled)
+        return bool((ours - self.previous_features).square().sum() < (ours - features).square().sum())
 
 
 class Stream:

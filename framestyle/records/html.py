@@ -198,7 +198,9 @@ def video_summary(summary: dict[str, Any]) -> str:
     text = [f"{summary.get('frames', 0)} frames"]
     for key, label in (("warm_iterations_mean", "warm frames {:.0f} iterations on average"),
                        ("cold_iterations_mean", "cold frames {:.0f}"), ("scene_cuts", "{} scene cut(s)"),
-                       ("warp_error_mean", "mean E_warp {:.2e}"), ("frames_per_minute", "{:.1f} frames/min"),
+                       ("warp_error_mean", "mean E_warp {:.2e}"),
+                       ("source_warp_error_mean", "the source's own {:.2e}"),
+                       ("lagging_frames", "{} frames lag"), ("frames_per_minute", "{:.1f} frames/min"),
                        ("tiled_frames", "{} frames optimised in tiles")):
         if summary.get(key) is not None:
             text.append(label.format(summary[key]))
@@ -219,7 +221,9 @@ def frame_plots(frames: list[dict[str, Any]]) -> str:
         line_plot("loss", [(f["index"], f.get("loss")) for f in stylised], cuts, log_scale=True),
         line_plot("iterations", [(f["index"], f.get("iterations")) for f in stylised], cuts),
         line_plot("seconds", [(f["index"], f.get("seconds")) for f in stylised], cuts),
-        line_plot("temporal warp error E_warp", [(f["index"], f.get("warp_error")) for f in frames], cuts),
+        line_plot("temporal warp error E_warp (grey: the source's own)",
+                  [(f["index"], f.get("warp_error")) for f in frames], cuts,
+                  floor=[(f["index"], f.get("source_warp_error")) for f in frames]),
     ]
     note = " Frames reused from an interrupted run are left out of the loss, iterations and seconds." \
         if len(stylised) < len(frames) else ""
@@ -228,9 +232,15 @@ def frame_plots(frames: list[dict[str, Any]]) -> str:
 
 
 def line_plot(title: str, points: list[tuple[int, float | None]], cuts: list[int],
-              log_scale: bool = False, width: int = 500, height: int = 150) -> str:
-    """An inline SVG line chart of ``points`` (frame index, value)."""
-    usable = [(x, float(y)) for x, y in points if y is not None and math.isfinite(y) and (y > 0 or not log_scale)]
+              log_scale: bool = False, width: int = 500, height: int = 150,
+              floor: list[tuple[int, float | None]] | None = None) -> str:
+    """An inline SVG line chart of ``points`` (frame index, value), with
+    ``floor`` (a reference, the same way) in grey on the same scale."""
+
+    def plottable(series: list[tuple[int, float | None]]) -> list[tuple[int, float]]:
+        return [(x, float(y)) for x, y in series if y is not None and math.isfinite(y) and (y > 0 or not log_scale)]
+
+    usable, reference = plottable(points), plottable(floor or [])
     left, right, top, bottom = 54, 10, 22, 24
     frame = (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" aria-label="{esc(title)}">'
@@ -241,7 +251,7 @@ def line_plot(title: str, points: list[tuple[int, float | None]], cuts: list[int
     xs = [x for x, _ in usable]
     ys = [scale(y) for _, y in usable]
     x0, x1 = min(xs), max(max(xs), min(xs) + 1)
-    y0, y1 = min(ys), max(ys)
+    y0, y1 = min(ys + [scale(y) for _, y in reference]), max(ys + [scale(y) for _, y in reference])
     if y1 - y0 < 1e-12:
         y0, y1 = y0 - 0.5, y1 + 0.5
 
@@ -258,6 +268,9 @@ def line_plot(title: str, points: list[tuple[int, float | None]], cuts: list[int
              'fill="none" stroke="#bbb"/>']
     parts += [f'<line x1="{px(c):.1f}" x2="{px(c):.1f}" y1="{top}" y2="{height - bottom}" stroke="#c60" '
               'stroke-dasharray="3,3"/>' for c in cuts if x0 <= c <= x1]
+    if reference:
+        grey = " ".join(f"{px(x):.1f},{py(scale(y)):.1f}" for x, y in reference)
+        parts.append(f'<polyline fill="none" stroke="#999" stroke-width="1.5" points="{grey}"/>')
     parts.append(f'<polyline fill="none" stroke="#1f5fbf" stroke-width="1.5" points="{path}"/>')
     if len(usable) == 1:
         parts.append(f'<circle cx="{px(xs[0]):.1f}" cy="{py(ys[0]):.1f}" r="2.5" fill="#1f5fbf"/>')

@@ -1,8 +1,10 @@
 """The run report of a video: a JSON file next to the output and a summary line.
 
 ``clip.mp4`` gets ``clip.mp4.report.json`` with the settings, the versions,
-the weights used and, per frame, the iterations, seconds, final losses and the
-temporal warp error E_warp (Lai et al. 2018) against the previous frame.
+the weights used and, per frame, the iterations, seconds, final losses, the
+temporal warp error E_warp (Lai et al. 2018) against the previous frame with
+the source's own beside it (its floor), and whether the frame lags: closer in
+content to the previous source frame than to its own.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class FrameLog:
         cold = [f.iterations for f in stylised if not f.warm]
         warm = [f.iterations for f in stylised if f.warm]
         errors = [f.warp_error for f in self.frames if f.warp_error is not None]
+        floors = [f.source_warp_error for f in self.frames if f.source_warp_error is not None]
+        lags = [f.lag for f in self.frames if f.lag is not None]
         # Wall time: frames in flight together (segments) overlap.
         seconds = time.perf_counter() - self.started
         return {
@@ -72,6 +76,10 @@ class FrameLog:
             "cold_iterations_mean": statistics.fmean(cold) if cold else None,
             "warm_iterations_mean": statistics.fmean(warm) if warm else None,
             "warp_error_mean": statistics.fmean(errors) if errors else None,
+            # The source's own E_warp over the same pairs: how steady the video is to begin with.
+            "source_warp_error_mean": statistics.fmean(floors) if floors else None,
+            "lagging_frames": sum(lags),
+            "frames_checked_for_lag": len(lags),
             "tiled_frames": sum(1 for f in stylised if f.tiles),
             "seconds": seconds,
             "frames_per_minute": 60 * len(stylised) / seconds if seconds else None,
@@ -111,6 +119,10 @@ def describe(summary: dict[str, Any]) -> str:
         parts.append(f"{summary['scene_cuts']} scene cut(s)")
     if summary["warp_error_mean"] is not None:
         parts.append(f"E_warp {summary['warp_error_mean']:.5f}")
+        if summary.get("source_warp_error_mean"):
+            parts.append(f"{summary['warp_error_mean'] / summary['source_warp_error_mean']:.2f}x the source's own")
+    if summary.get("lagging_frames"):
+        parts.append(f"{summary['lagging_frames']} of {summary['frames_checked_for_lag']} frames lag")
     if summary.get("tiled_frames"):
         parts.append(f"{summary['tiled_frames']} frames in tiles")
     if summary["frames_per_minute"]:
