@@ -202,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "scene cut); default: --iterations")
     g.add_argument("--no-warm-start", dest="warm_start", action="store_false",
                    help="videos: stylise every frame from scratch (for comparison)")
+    g.add_argument("--warm-from", choices=("change", "frame"), default=defaults.warm_from,
+                   help="videos: a warm frame starts from (and is held to) its own content plus the previous "
+                        "frame's stylisation change, warped by the flow (change), or the previous result "
+                        "warped (frame, Ruder et al.)")
     g.add_argument("--min-iterations", type=non_negative_int, default=defaults.min_iterations,
                    help="a warm-started frame, or each coarse-to-fine level of an image, never stops before this")
     g.add_argument("--tolerance", type=float, default=defaults.tolerance,

@@ -94,6 +94,10 @@ class Settings:
     scales: int = 4
     final_share: float = 0.3  # with scales > 1: the share of the iterations spent at full size
     warm_start: bool = True  # videos: start each frame from the previous result (False: all cold)
+    # What a warm frame starts from and is held to: "change", its own content
+    # plus the previous frame's stylisation change, warped; "frame", the
+    # previous result warped (builtin.losses.warped_previous).
+    warm_from: str = "frame"
     min_iterations: int = 20  # a warm frame (or an image's level) never stops before this
     tolerance: float = 0.005  # a frame's level stops when 10 iterations improve its loss less than this
     # Frames optimised together: images of one size, or a video's segments.
