@@ -16,7 +16,9 @@ through the same encoder. Per frame t, on the frames as decoded:
   a detected cut are left out and counted. The **floor** is the source
   video's own E_warp, on the same pairs. In brackets, ours/floor again with
   a bicubic warp: a bilinear warp blurs, so it charges a sharp frame (fine
-  brushwork) more than the smoother source, and a blurred frame less.
+  brushwork) more than the smoother source, and a blurred frame less. And
+  ours/floor on the frames before the encoder (the run's report): x264 at
+  framestyle's quality adds noise to dense brushwork that the source lacks.
 - **fidelity**: the frame's objective (content + 5·style, as framestyle
   minimises it, in float32: :func:`quality_race.objective`) against its own
   source frame, divided by the independent frame's. 1.0: as well stylised as
@@ -66,6 +68,8 @@ class FrameQuality:
     floor_cubic: float | None  # the same three with a bicubic warp, which blurs less
     ours_cubic: float | None
     independent_cubic: float | None
+    written: float | None  # ours on the frames framestyle wrote, before the encoder (its report)
+    written_floor: float | None  # the source's own there, from the same report
     fidelity: float
     lag: bool | None
     independent_lag: bool | None
@@ -95,6 +99,8 @@ class ClipQuality:
             "floor": floor, "ours": ours,
             "independent": statistics.fmean(f.independent for f in pairs if f.independent is not None),
             "ours_over_floor": ours / floor, "cubic_ours_over_floor": ours_cubic / floor_cubic,
+            "written_over_floor": statistics.fmean(f.written for f in pairs if f.written is not None)
+            / statistics.fmean(f.written_floor for f in pairs if f.written_floor is not None),
             "fidelity_median": statistics.median(f.fidelity for f in self.frames),
             "fidelity_worst": max(f.fidelity for f in self.frames),
             "fidelity_cold": statistics.fmean(f.fidelity for f in cold) if cold else float("nan"),
@@ -169,6 +175,7 @@ def measure(clip: Path, style: Path, size: int, options: dict[str, object], work
             pair_error(ours, t, motion) if paired else None,
             pair_error(alone, t, motion) if paired else None,
             *(pair_error(frames, t, motion, cubic=True) if paired else None for frames in (source, ours, alone)),
+            record.get("warp_error"), record.get("source_warp_error"),
             own / own_alone, lag, lag_alone, int(record["iterations"]), float(record["seconds"])))
     return quality, [source, ours, alone]
 
@@ -187,14 +194,18 @@ def parse_clip(text: str) -> tuple[Path, int]:
 
 
 def parse_option(text: str) -> tuple[str, object]:
+    """``NAME=VALUE``: VALUE as JSON (numbers, true, lists), else as text."""
     name, _, value = text.partition("=")
-    return name.replace("-", "_"), json.loads(value) if value[:1] in "0123456789-[{tfn" else value
+    try:
+        return name.replace("-", "_"), json.loads(value)
+    except ValueError:
+        return name.replace("-", "_"), value
 
 
 def table_row(s: dict) -> str:
     return (f"| {s['clip']} | {s['style']} | {s['pairs']} ({s['cut_pairs']} cut) | {s['floor']:.2e} | "
             f"{s['ours']:.2e} | {s['independent']:.2e} | **{s['ours_over_floor']:.2f}×** "
-            f"({s['cubic_ours_over_floor']:.2f}×) | "
+            f"({s['cubic_ours_over_floor']:.2f}×; {s['written_over_floor']:.2f}× before encoding) | "
             f"{s['fidelity_median']:.3f} / {s['fidelity_worst']:.3f} / {s['fidelity_cold']:.3f} | "
             f"{s['lag']} of {s['lag_of']} ({s['independent_lag']}) | {s['warm_iterations']:.0f} | "
             f"{s['warm_seconds']:.2f} |")
@@ -212,7 +223,8 @@ def main() -> None:
     args = parser.parse_args()
     options = dict(map(parse_option, args.option))
     print(f"{args.style.name}, {args.frames} frames at {args.size} px, options {options or 'none'}, {cpu_kind()}")
-    print("| clip | style | pairs | floor | ours | independent | ours/floor (bicubic) | fidelity median / worst / cold "
+    print("| clip | style | pairs | floor | ours | independent | ours/floor (bicubic; unencoded) "
+          "| fidelity median / worst / cold "
           "| lag (independent) | warm it | s/warm frame |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     results = []
