@@ -103,6 +103,7 @@ class ClipQuality:
             / statistics.fmean(f.written_floor for f in pairs if f.written_floor is not None),
             "fidelity_median": statistics.median(f.fidelity for f in self.frames),
             "fidelity_worst": max(f.fidelity for f in self.frames),
+            "fidelity_last": self.frames[-1].fidelity,  # the end of a shot: how far quality has drifted
             "fidelity_cold": statistics.fmean(f.fidelity for f in cold) if cold else float("nan"),
             "lag": sum(bool(f.lag) for f in after_first), "lag_of": len(after_first),
             "independent_lag": sum(bool(f.independent_lag) for f in after_first),
@@ -206,27 +207,43 @@ def table_row(s: dict) -> str:
     return (f"| {s['clip']} | {s['style']} | {s['pairs']} ({s['cut_pairs']} cut) | {s['floor']:.2e} | "
             f"{s['ours']:.2e} | {s['independent']:.2e} | **{s['ours_over_floor']:.2f}×** "
             f"({s['cubic_ours_over_floor']:.2f}×; {s['written_over_floor']:.2f}× before encoding) | "
-            f"{s['fidelity_median']:.3f} / {s['fidelity_worst']:.3f} / {s['fidelity_cold']:.3f} | "
+            f"{s['fidelity_median']:.3f} / {s['fidelity_last']:.3f} / {s['fidelity_worst']:.3f} / "
+            f"{s['fidelity_cold']:.3f} | "
             f"{s['lag']} of {s['lag_of']} ({s['independent_lag']}) | {s['warm_iterations']:.0f} | "
             f"{s['warm_seconds']:.2f} |")
 
 
+def print_table(results: list[ClipQuality], header: bool = True) -> None:
+    if header:
+        print("| clip | style | pairs | floor | ours | independent | ours/floor (bicubic; unencoded) "
+              "| fidelity median / last / worst / cold | lag (independent) | warm it | s/warm frame |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for quality in results:
+        print(table_row(quality.summary()), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("clips", nargs="+", help="VIDEO[@FIRST_FRAME]")
-    parser.add_argument("--style", type=Path, required=True)
+    parser.add_argument("clips", nargs="*", help="VIDEO[@FIRST_FRAME]")
+    parser.add_argument("--table", type=Path, nargs="+", default=[],
+                        help="print the table of these --json files instead of running anything")
+    parser.add_argument("--style", type=Path)
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--size", type=int, default=192)
     parser.add_argument("--option", action="append", default=[], help="a framestyle setting, NAME=VALUE")
     parser.add_argument("--strip", type=Path, help="write source/ours/independent strips into this folder")
     parser.add_argument("--json", type=Path, help="write every frame's figures here")
     args = parser.parse_args()
+    if args.table:
+        print_table([ClipQuality(entry["summary"]["clip"], entry["summary"]["style"], entry["summary"]["size"],
+                                 [FrameQuality(**frame) for frame in entry["frames"]])
+                     for path in args.table for entry in json.loads(path.read_text())])
+        return
+    if not args.clips or args.style is None:
+        parser.error("give CLIP(s) and --style, or --table JSON")
     options = dict(map(parse_option, args.option))
     print(f"{args.style.name}, {args.frames} frames at {args.size} px, options {options or 'none'}, {cpu_kind()}")
-    print("| clip | style | pairs | floor | ours | independent | ours/floor (bicubic; unencoded) "
-          "| fidelity median / worst / cold "
-          "| lag (independent) | warm it | s/warm frame |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print_table([])
     results = []
     for text in args.clips:
         video, first = parse_clip(text)
@@ -235,7 +252,7 @@ def main() -> None:
             clip = work / f"{video.stem}@{first}.mp4"
             cut_clip(video, first, args.frames, clip)
             quality, rows = measure(clip, args.style, args.size, options, work)
-        print(table_row(quality.summary()), flush=True)
+        print_table([quality], header=False)
         results.append(quality)
         if args.strip:
             args.strip.mkdir(parents=True, exist_ok=True)
