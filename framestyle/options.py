@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="VGG-19 pooling (Gatys et al. suggest avg)")
     g.add_argument("--padding", choices=("zero", "reflect", "replicate"), default=defaults.padding,
                    help="how VGG-19's convolutions pad: zero, the network as published; reflect or "
-                        "replicate, the image's own edge pixels (see README, Videos: borders)")
+                        "replicate, the image's own edge pixels (README, Borders)")
     g = run.add_argument_group("inputs and outputs")
     g.add_argument("--format", default=defaults.format,
                    help="image output format when OUTPUT is a folder: png, jpg, webp, …")
