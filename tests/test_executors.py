@@ -56,10 +56,13 @@ def test_the_plan_is_units_that_pickle(job, tmp_path, weights):
 
 
 @pytest.fixture
-def two_lanes():
+def two_lanes(monkeypatch):
     """Two intra-op threads, as on the 2-core machines, whatever share of
     the cores a pytest-xdist worker has: with one, passes never run side by
     side and a unit's pass layout could differ from the local run's unseen.
+    The worker processes the test starts get two as well: they inherit the
+    xdist worker's OMP_NUM_THREADS=1 otherwise, and on some CPUs fp32
+    kernels' last bits depend on the thread count.
     A pool of pass threads is made first, as an earlier test in the worker
     may have made it: once, it went on computing with the new count and the
     video's bits depended on the tests before (optimize.run_pass_on)."""
@@ -67,6 +70,8 @@ def two_lanes():
 
     from framestyle.transfer.optimize import worker_pool
 
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setenv("MKL_NUM_THREADS", "2")
     threads = torch.get_num_threads()
     list(worker_pool(2).map(time.sleep, [0.1, 0.1]))  # both threads started
     torch.set_num_threads(2)
