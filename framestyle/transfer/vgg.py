@@ -19,6 +19,7 @@ convolution with the image's (or activations') own edge instead.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +28,10 @@ from torch import nn
 # VGG-19 halves the image four times before relu5_1; below this short side the
 # deep layers would have no pixels left, so smaller images are optimised enlarged.
 MIN_SIDE = 32
-PADDINGS = ("zero", "reflect", "replicate")
+# --padding's names, and what torch's Conv2d calls each (zero padding is done by hand for conv1_1).
+PADDING_MODES: dict[str, Literal["zeros", "reflect", "replicate"]] = {
+    "zero": "zeros", "reflect": "reflect", "replicate": "replicate"}
+PADDINGS = tuple(PADDING_MODES)
 
 BLOCK_CONVS = (2, 2, 4, 4, 4)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -97,7 +101,7 @@ class VGG19Encoder(nn.Module):
                 weight = state[f"features.{index}.weight"]
                 pad = 0 if index == 0 and zero else 1  # the first zero pad is forward()'s
                 conv = PretrainedConv(weight.shape[1], weight.shape[0], 3, padding=pad,
-                                      padding_mode="zeros" if zero else padding)
+                                      padding_mode=PADDING_MODES[padding])
                 with torch.no_grad():
                     conv.weight.copy_(weight)
                     conv.bias.copy_(state[f"features.{index}.bias"])  # type: ignore[union-attr]  # bias=True
