@@ -11,7 +11,9 @@ from framestyle.settings import (
     COLOR_MODES,
     DEFAULT_CONTENT_LAYER,
     DEFAULT_STYLE_LAYERS,
+    PADDINGS,
     PRECISIONS,
+    WARM_STARTS,
     Settings,
     parse_layer_weights,
     parse_memory,
@@ -202,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "scene cut); default: --iterations")
     g.add_argument("--no-warm-start", dest="warm_start", action="store_false",
                    help="videos: stylise every frame from scratch (for comparison)")
-    g.add_argument("--warm-from", choices=("change", "frame"), default=defaults.warm_from,
+    g.add_argument("--warm-from", choices=WARM_STARTS, default=defaults.warm_from,
                    help="videos: a warm frame starts from (and is held to) its own content plus the previous "
                         "frame's stylisation change, warped by the flow (change), or the previous result "
                         "warped (frame, Ruder et al.)")
@@ -266,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="VGG-19 layers and weights for style")
     g.add_argument("--pooling", choices=("max", "avg"), default=defaults.pooling,
                    help="VGG-19 pooling (Gatys et al. suggest avg)")
-    g.add_argument("--padding", choices=("zero", "reflect", "replicate"), default=defaults.padding,
+    g.add_argument("--padding", choices=PADDINGS, default=defaults.padding,
                    help="how VGG-19's convolutions pad: zero, the network as published; reflect or "
                         "replicate, the image's own edge pixels (README, Borders)")
     g = run.add_argument_group("inputs and outputs")

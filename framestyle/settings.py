@@ -16,6 +16,8 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 # --preserve-colors: see framestyle.transfer.colors.
 COLOR_MODES = ("luminance", "histogram")
+WARM_STARTS = ("frame", "change")  # --warm-from
+PADDINGS = ("zero", "reflect", "replicate")  # --padding
 
 # Inputs with more pixels than this are refused from their header, before
 # decoding (decompression bombs); Pillow itself refuses twice its own limit.

@@ -23,8 +23,7 @@ from framestyle.errors import UsageError
 from framestyle.host import PluginHost
 from framestyle.records.manifest import ItemRecord, write_records
 from framestyle.records.video import FrameLog
-from framestyle.settings import COLOR_MODES, MAX_BATCH, MAX_PIXELS, Settings
-from framestyle.transfer.vgg import PADDINGS
+from framestyle.settings import COLOR_MODES, MAX_BATCH, MAX_PIXELS, PADDINGS, WARM_STARTS, Settings
 from framestyle.transfer.weights import Weights
 from framestyle.types import FrameEnd, FrameStart, RunEnd, RunStart, SourceEnd, SourceStart, Step
 
@@ -59,8 +58,8 @@ def validate(settings: Settings, host: PluginHost) -> None:
         raise UsageError("--scales must be from 1 to 12 and --final-share between 0 and 1")
     if not 0 <= settings.batch_size <= MAX_BATCH:
         raise UsageError(f"--batch-size {settings.batch_size}: must be auto or from 1 to {MAX_BATCH}")
-    if settings.warm_from not in ("change", "frame"):
-        raise UsageError(f"--warm-from {settings.warm_from}: choose change or frame")
+    if settings.warm_from not in WARM_STARTS:
+        raise UsageError(f"--warm-from {settings.warm_from}: choose {' or '.join(WARM_STARTS)}")
     if settings.padding not in PADDINGS:
         raise UsageError(f"--padding {settings.padding}: choose {', '.join(PADDINGS)}")
     if settings.preview < 0:

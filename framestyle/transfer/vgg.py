@@ -28,10 +28,9 @@ from torch import nn
 # VGG-19 halves the image four times before relu5_1; below this short side the
 # deep layers would have no pixels left, so smaller images are optimised enlarged.
 MIN_SIDE = 32
-# --padding's names, and what torch's Conv2d calls each (zero padding is done by hand for conv1_1).
+# What torch's Conv2d calls each of --padding's (settings.PADDINGS); conv1_1's zero padding is done by hand.
 PADDING_MODES: dict[str, Literal["zeros", "reflect", "replicate"]] = {
     "zero": "zeros", "reflect": "reflect", "replicate": "replicate"}
-PADDINGS = tuple(PADDING_MODES)
 
 BLOCK_CONVS = (2, 2, 4, 4, 4)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -90,8 +89,8 @@ class VGG19Encoder(nn.Module):
             raise ValueError(f"unknown VGG-19 layer {deepest!r}")
         if pooling not in ("max", "avg"):
             raise ValueError(f"pooling must be 'max' or 'avg', not {pooling!r}")
-        if padding not in PADDINGS:
-            raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, not {padding!r}")
+        if padding not in PADDING_MODES:
+            raise ValueError(f"padding must be one of {', '.join(PADDING_MODES)}, not {padding!r}")
         self.padding = padding
         zero = padding == "zero"
         self.depth = LAYER_INDEX[deepest] + 1
