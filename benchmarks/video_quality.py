@@ -17,8 +17,8 @@ through the same encoder. Per frame t, on the frames as decoded:
   video's own E_warp, on the same pairs. In brackets, ours/floor again with
   a bicubic warp: a bilinear warp blurs, so it charges a sharp frame (fine
   brushwork) more than the smoother source, and a blurred frame less. And
-  ours/floor on the frames before the encoder (the run's report): x264 at
-  framestyle's quality adds noise to dense brushwork that the source lacks.
+  ours/floor on the frames before the encoder (the run's report): encoding
+  adds to either, mostly through yuv420p's half-resolution colour (README).
 - **fidelity**: the frame's objective (content + 5·style, as framestyle
   minimises it, in float32: :func:`quality_race.objective`) against its own
   source frame, divided by the independent frame's. 1.0: as well stylised as
@@ -27,9 +27,11 @@ through the same encoder. Per frame t, on the frames as decoded:
   source frame than to its own.
 
 Printed per clip: floor, ours, independent (E_warp means over the kept
-pairs), ours/floor, median and worst fidelity (and at the cold frames),
-lagging frames out of those after the first, median iterations and seconds
-per warm frame (from the run's report).
+pairs), ours/floor, fidelity's median, last frame (how far it drifted along
+the shot), worst and cold frames' mean, lagging frames out of those after
+the first (the independent frames' count beside it: the test's own noise),
+median iterations and seconds per warm frame (from the run's report).
+``--table JSON…`` prints saved results again without running anything.
 """
 
 from __future__ import annotations

@@ -129,11 +129,9 @@ class Chain:
         height, width = pending.content_rgb.shape[:2]
         styled = resize(written, width, height)
         previous, motion = pending.previous, pending.motion
-        paired = previous is not None and self.previous_source is not None and motion is not None and not motion.cut
         warp_error = source_warp_error = lag = None
         features = self.content_features(pending.content_rgb) if self.info.kind == "video" else None
-        if paired:
-            assert previous is not None and self.previous_source is not None and motion is not None
+        if previous is not None and self.previous_source is not None and motion is not None and not motion.cut:
             warp_error = motion_warp_error(styled, previous, motion)
             source_warp_error = motion_warp_error(pending.content_rgb, self.previous_source, motion)
             lag = self.lags(styled, features)

@@ -251,7 +251,8 @@ def line_plot(title: str, points: list[tuple[int, float | None]], cuts: list[int
     xs = [x for x, _ in usable]
     ys = [scale(y) for _, y in usable]
     x0, x1 = min(xs), max(max(xs), min(xs) + 1)
-    y0, y1 = min(ys + [scale(y) for _, y in reference]), max(ys + [scale(y) for _, y in reference])
+    ranged = ys + [scale(y) for _, y in reference]
+    y0, y1 = min(ranged), max(ranged)
     if y1 - y0 < 1e-12:
         y0, y1 = y0 - 0.5, y1 + 0.5
 

@@ -100,9 +100,9 @@ class _Winograd(torch.autograd.Function):
 
 
 class WinogradConv(nn.Module):
-    """A fixed 3×3, stride-1, padding-1 convolution (zero or reflection
-    padding) computed by Winograd in float32 on the CPU, and as ``conv``
-    itself anywhere else (autocast to a lower precision, another device)."""
+    """A fixed 3×3, stride-1, padding-1 convolution (zero, reflection or
+    replicate padding) computed by Winograd in float32 on the CPU, and as
+    ``conv`` itself anywhere else (autocast to a lower precision, another device)."""
 
     input_transform: torch.Tensor
     output_transform: torch.Tensor
@@ -113,7 +113,7 @@ class WinogradConv(nn.Module):
         if (conv.kernel_size != (3, 3) or conv.stride != (1, 1) or conv.padding != (1, 1) or conv.groups != 1
                 or conv.padding_mode not in ("zeros", "reflect", "replicate")):
             raise ValueError("Winograd F(4x4, 3x3) here is for 3x3 convolutions with stride 1 and "
-                             "zero or reflection padding 1")
+                             "zero, reflection or replicate padding 1")
         self.conv = conv
         self.transformed: dict[bool, torch.Tensor] = {}
         self.register_buffer("input_transform", kron(B_T).view(TILE * TILE, 1, TILE, TILE), persistent=False)
