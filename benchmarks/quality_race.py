@@ -39,7 +39,7 @@ def objective(rgb: np.ndarray, content: np.ndarray, style: np.ndarray) -> float:
     key = hashlib.sha1(style.tobytes()).hexdigest()
     if key not in OBJECTIVE_CONTEXTS:  # the style's targets are cached in its context
         hooks = PluginHost(autoload=False).hooks
-        OBJECTIVE_CONTEXTS[key] = PluginContext(Runtime(settings, hooks, styles=[[style]]), hooks, lambda step: None)
+        OBJECTIVE_CONTEXTS[key] = PluginContext(Runtime(settings, styles=[[style]]), hooks, lambda step: None)
     context = OBJECTIVE_CONTEXTS[key]
     target = to_tensor(content, context.device)
     job = FrameJob(SourceInfo(Path("x"), "image", 1, 1, 1), 0, target, settings, context)

@@ -70,7 +70,7 @@ def stylize(
     settings = resolve_settings(options, preset, config)
     host = host or PluginHost(plugins)
     validate(settings, host)  # the same checks as a run's, before any work
-    runtime = Runtime(settings, host.hooks, weights, styles=[style_group(s) for s in styles])
+    runtime = Runtime(settings, weights, styles=[style_group(s) for s in styles])
     rgb = as_rgb8(content)
     height, width = rgb.shape[:2]
     _, tensor, size = runtime.prepare_content(rgb)

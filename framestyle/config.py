@@ -40,7 +40,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 # Settings a file may not set: what to run on is always given on the command line.
 NOT_IN_FILES = {"inputs", "verbosity"}
 PATH_FIELDS = {"style", "output", "weights"}
-RUN_FILE = "framestyle-run.toml"
 
 
 def find_config(explicit: Path | None) -> tuple[Path, dict[str, Any]] | None:
@@ -209,9 +208,3 @@ def toml_value(value: Any) -> str:
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     text = "".join(c if c.isprintable() else f"\\U{ord(c):08x}" for c in text)
     return f'"{text}"'
-
-
-def run_file(output: Path, to_file: bool) -> Path:
-    """Where the resolved settings of a run go: in the output folder, or
-    beside a single output file."""
-    return output.with_name(f"{output.name}.{RUN_FILE}") if to_file else output / RUN_FILE

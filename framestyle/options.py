@@ -139,12 +139,22 @@ def defaults_come_from_settings(parser: argparse.ArgumentParser) -> None:
     for action in parser._actions:
         if action.dest in ("help", "inputs", "plugins", "verbose", "quiet"):
             continue
-        shown = getattr(defaults, action.dest, None)
-        if shown is not None and not isinstance(shown, (list, dict)):
+        shown = shown_default(action, getattr(defaults, action.dest, None))
+        if shown is not None:
             action.help = f"{action.help or ''} (default: {shown})".replace("%", "%%")
-        elif action.dest == "style_layers":
-            action.help = f"{action.help} (default: {action.default})"
         action.default = argparse.SUPPRESS
+
+
+def shown_default(action: argparse.Action, value: object) -> object:
+    """The default to print after an option's help, or None where printing
+    it would say nothing (a flag) or say it twice (the help names it)."""
+    if action.nargs == 0 or "default" in (action.help or ""):
+        return None
+    if action.dest == "style_layers":
+        return action.default
+    if action.dest == "batch_size" and value == 0:
+        return "auto"
+    return None if isinstance(value, (list, dict)) else value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the most memory an image's optimisation may use, e.g. 8G (default: what is free); "
                         "sizes tiles and the L-BFGS history")
     g.add_argument("--history", type=positive_int, default=defaults.history, metavar="N",
-                   help="L-BFGS: pairs of history kept (default 100; fewer where memory is short)")
+                   help="L-BFGS: pairs of history kept (fewer where memory is short)")
     g.add_argument("--executor", default=defaults.executor, metavar="NAME",
                    help="what runs the planned units: local (this process, batched), subprocess "
                         "(a process per unit), ray (a Ray cluster; pip install \"framestyle[ray]\"), or a "
@@ -285,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="redo outputs that already exist (default: skip them, i.e. resume)")
     g.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failed input")
     g.add_argument("--preview", type=non_negative_int, metavar="N",
-                   help="images: write the current result as NAME.preview.EXT every N iterations")
+                   help="images: write the current result as NAME.preview.EXT every N iterations (0: never)")
     g.add_argument("--report", action="store_true",
                    help="write the HTML report (framestyle-report.html) at the end")
     defaults_come_from_settings(run)

@@ -23,10 +23,8 @@ def init_image(job: FrameJob) -> torch.Tensor:
     if job.warm:
         # Warm start (Ruder et al.): the previous result warped by the flow,
         # everywhere. Where the flow is uncertain (the mask's zeros) it is
-        # still the previous stylisation of nearby content: filling those
-        # pixels from the unstylised frame instead started frames ~50% above
-        # their converged loss and cost 1.2-2.1x the iterations (README,
-        # Performance: warm frames).
+        # still the previous stylisation of nearby content, a closer start
+        # than the unstylised frame (README, Performance: warm frames).
         warped, _ = warped_previous(job)
         return warped.clone()
     if init == "content":

@@ -92,7 +92,7 @@ class UnitContext:
     @property
     def runtime(self) -> Runtime:
         if self._runtime is None:
-            runtime = Runtime(self.spec.settings, self.hooks, self.weights)
+            runtime = Runtime(self.spec.settings, self.weights)
             if runtime.weights.digest != self.spec.weights_digest:
                 raise UsageError("this process loads other VGG-19 weights than the run was planned with "
                                  f"({runtime.weights.source}); set --weights or FRAMESTYLE_CACHE_DIR alike")

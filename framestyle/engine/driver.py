@@ -113,7 +113,7 @@ class Driver:
 
     def plan_run(self, weights: Weights | None, workers: int) -> None:
         settings, host = self.settings, self.host
-        self.runtime = Runtime(settings, self.hooks, weights)
+        self.runtime = Runtime(settings, weights)
         # The built-in optimisation alone: frames can be batched, and the
         # unit drives it directly; a plugin's stylize gets one frame a call.
         self.own_stylize = self.hooks.implementers("stylize", wrappers=False) == ["stylize"]

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from framestyle.errors import InputError, UsageError, did_you_mean
-from framestyle.host import Hooks
 from framestyle.media.images import IMAGE_EXTENSIONS, fit_long_side, read_image, resize
 from framestyle.settings import PRECISIONS, Settings
 from framestyle.transfer.colors import keep_luminance, match_colors
@@ -122,12 +121,10 @@ class Runtime:
     def __init__(
         self,
         settings: Settings,
-        hooks: Hooks,
         weights: Weights | None = None,
         styles: list[list[np.ndarray]] | None = None,
     ) -> None:
         self.settings = settings
-        self.hooks = hooks
         self.device = resolve_device(settings.device)
         # One group of images per --style; a folder's images form one group.
         self.styles = styles if styles is not None else [read_style(Path(p)) for p in settings.style]

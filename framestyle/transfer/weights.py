@@ -57,7 +57,7 @@ class Weights:
         digest = hashlib.sha256(repr(self.pad_rgb).encode())
         for name, tensor in sorted(self.state.items()):
             digest.update(name.encode())
-            # numpy's stubs leave out the buffer protocol that ndarray has (no copy of 550 MB).
+            # numpy's stubs leave out the buffer protocol that ndarray has (this avoids a copy).
             digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy())  # type: ignore[arg-type]
         return digest.hexdigest()
 

@@ -28,12 +28,9 @@ from torch import nn
 
 from framestyle.transfer.vgg import LAYER_NAMES
 
-# Measured in whole iterations (forward to relu5_1, Grams, backward;
-# benchmarks/winograd.py): conv3_1 and shallower were slower than oneDNN's
-# direct convolution, and so was any layer whose input has fewer than
-# MIN_WORK positions × channels (at 128 px, conv4_x's 11×16×512; at 256 px,
-# conv5_1's 10×16×512): on the machine without bf16, 128 Ki gained at 128,
-# 181, 256 and 512 px over 256 Ki, 64 Ki lost at 128 px.
+# Where Winograd beat oneDNN's direct convolution in whole iterations
+# (benchmarks/winograd.py; the figures: README, Performance: Winograd):
+# conv3_2 and deeper, on inputs of at least MIN_WORK positions × channels.
 LAYERS = ("conv3_2", "conv3_3", "conv3_4", "conv4_1", "conv4_2", "conv4_3", "conv4_4", "conv5_1")
 MIN_WORK = 128 * 1024
 
@@ -123,9 +120,9 @@ class WinogradConv(nn.Module):
         """The filters transformed, on first use: 4× the weights' memory each
         way (~400 MB for the layers swapped), spent only where Winograd runs.
         The backward pass's are the filters flipped, channels swapped (the
-        convolution that is the pixels' gradient). Flipping the image and the
-        result instead, with these filters transposed, saves their memory but
-        measured 2–4% slower an iteration."""
+        convolution that is the pixels' gradient), kept rather than derived
+        by flipping the image: that saves memory but is slower (README,
+        Performance: Winograd)."""
         if backward not in self.transformed:
             weight = self.conv.weight.detach()
             self.transformed[backward] = transformed_filters(weight.flip(2, 3).transpose(0, 1) if backward else weight)
