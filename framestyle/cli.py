@@ -10,7 +10,6 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from framestyle import __version__
@@ -50,10 +49,7 @@ def command_run(args: argparse.Namespace) -> int:
     from framestyle.engine.driver import run
     from framestyle.host import PluginHost
 
-    settings = settings_from(args)
-    if settings.init not in ("content", "noise") and not Path(settings.init).is_file():
-        raise UsageError(f"--init {settings.init}: not 'content', 'noise' or an image file")
-    return run(settings, PluginHost(args.plugins)).exit_code
+    return run(settings_from(args), PluginHost(args.plugins)).exit_code
 
 
 def command_report(args: argparse.Namespace) -> int:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 COLOR_MODES = ("luminance", "histogram")
 WARM_STARTS = ("frame", "change")  # --warm-from
 PADDINGS = ("zero", "reflect", "replicate")  # --padding
+POOLINGS = ("max", "avg")  # --pooling
 
 # Inputs with more pixels than this are refused from their header, before
 # decoding (decompression bombs); Pillow itself refuses twice its own limit.
@@ -146,6 +148,58 @@ class Settings:
     preview: int = 0  # write the current result of an image every N iterations (0: never)
     report: bool = False  # write the HTML report at the end of the run
     verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
+
+    def check(self) -> None:
+        """Refuse, with one line naming the option, what these settings alone
+        show to be wrong: every run goes through here (the command line, the
+        Python API and config files alike) before any work. Names that
+        plugins register and the device are checked against them, by the run."""
+        from framestyle.errors import UsageError, did_you_mean
+
+        for problem in self.problems():
+            raise UsageError(problem)
+        from framestyle.transfer.vgg import LAYER_INDEX  # torch: only once the settings are otherwise sound
+
+        for name in [self.content_layer, *self.style_layers]:
+            if name not in LAYER_INDEX:
+                raise UsageError(f"unknown VGG-19 layer {name!r}{did_you_mean(name, LAYER_INDEX)}")
+
+    def problems(self) -> Iterator[str]:
+        """What :meth:`check` refuses, first problem first (no torch needed)."""
+        if self.size < 16:
+            yield f"--size {self.size}: must be at least 16 pixels"
+        if self.iterations < 0:
+            yield f"--iterations {self.iterations}: must not be negative"
+        if self.init not in ("content", "noise") and not Path(self.init).is_file():
+            yield f"--init {self.init}: not 'content', 'noise' or an image file"
+        if self.preserve_colors not in (None, *COLOR_MODES):
+            yield f"--preserve-colors {self.preserve_colors}: choose luminance or histogram"
+        if not 0.1 <= self.style_scale <= 4:
+            yield f"--style-scale {self.style_scale}: must be between 0.1 and 4"
+        if self.style_weights is not None and (any(not math.isfinite(w) or w < 0 for w in self.style_weights)
+                                               or sum(self.style_weights) <= 0):
+            yield "--style-weights must be non-negative numbers, not all zero"
+        if not 1 <= self.scales <= 12 or not 0 < self.final_share <= 1:
+            yield "--scales must be from 1 to 12 and --final-share between 0 and 1"
+        if not 0 <= self.batch_size <= MAX_BATCH:
+            yield f"--batch-size {self.batch_size}: must be auto or from 1 to {MAX_BATCH}"
+        for option, value, choices in (("--warm-from", self.warm_from, WARM_STARTS),
+                                       ("--padding", self.padding, PADDINGS),
+                                       ("--pooling", self.pooling, POOLINGS),
+                                       ("--precision", self.precision.strip().lower(), PRECISIONS)):
+            if value not in choices:
+                yield f"{option} {value}: choose {', '.join(choices)}"
+        try:
+            parse_tile(self.tile)
+        except ValueError as exc:
+            yield str(exc)
+        if self.preview < 0:
+            yield f"--preview {self.preview}: must not be negative"
+        if not 1 <= self.max_pixels <= MAX_PIXELS:
+            yield f"--max-pixels {self.max_pixels}: must be between 1 and {MAX_PIXELS}"
+        elif self.size * self.size > self.max_pixels:
+            # Checked before anything is allocated: a square input would be optimised at size x size.
+            yield f"--size {self.size}: a {self.size}x{self.size} image is more than --max-pixels {self.max_pixels}"
 
     def loss_weights(self) -> dict[str, float]:
         """The weight of every loss asked for by name: the built-in losses'

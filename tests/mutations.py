@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # (what is broken, file, text, replacement, the pytest arguments that must fail)
 BREAKS = [
+    ("settings not checked before a run", "framestyle/engine/driver.py",
+     "    settings.check()\n", "    pass\n",
+     "tests/test_cli.py -k same_line"),
     ("bf16 silently not used", "framestyle/engine/runtime.py",
      "    with torch.autocast(image.device.type, dtype=dtype):",
      "    with torch.autocast(image.device.type, enabled=False):",

@@ -181,6 +181,38 @@ def test_version_and_help(capsys):
         assert "examples:" in capsys.readouterr().out
 
 
+# (option, its value on the command line, in a config file, from Python; the one line refusing it)
+CHECKED = [
+    ("--init", "missing.png", '"missing.png"', "missing.png",
+     "--init missing.png: not 'content', 'noise' or an image file"),
+    ("--warm-from", None, '"previous"', "previous", "--warm-from previous: choose frame, change"),
+    ("--padding", None, '"mirror"', "mirror", "--padding mirror: choose zero, reflect, replicate"),
+    ("--style-scale", "9", "9.0", 9.0, "--style-scale 9.0: must be between 0.1 and 4"),
+    ("--style-weights", "0,0", "[0, 0]", [0.0, 0.0], "--style-weights must be non-negative numbers, not all zero"),
+    ("--tile", None, '"huge"', "huge", "--tile huge: use auto, off or a tile side in pixels (at least 64)"),
+]
+
+
+@pytest.mark.parametrize(("option", "typed", "in_file", "in_python", "message"), CHECKED,
+                         ids=[case[0] for case in CHECKED])
+def test_a_bad_setting_gets_the_same_line_from_the_cli_a_config_file_and_python(
+        photos, tmp_path, capsys, monkeypatch, option, typed, in_file, in_python, message):
+    monkeypatch.chdir(tmp_path)  # a relative --init is looked for here
+    style, out = tmp_path / "style.jpg", tmp_path / "o"
+    if typed is not None:  # options with fixed choices are refused by the parser itself
+        code, _, err = run(capsys, "run", photos, "--style", style, "-o", out, *FAST, option, typed)
+        assert code == 2 and err.strip() == f"framestyle: error: {message}"
+    key = option.removeprefix("--").replace("-", "_")
+    (tmp_path / "framestyle.toml").write_text(f"{key} = {in_file}\n")
+    code, _, err = run(capsys, "run", photos, "--style", style, "-o", out, *FAST)
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert code == 2 and len(errors) == 1 and errors[0].endswith(message)  # a file's value: the file named first
+    with pytest.raises(framestyle.errors.UsageError) as raised:
+        framestyle.run(photos, style, out, size=32, **{key: in_python})
+    assert str(raised.value) == message
+    assert not out.exists()
+
+
 def test_api_run_matches_the_cli(photos, tmp_path):
     summary = framestyle.run(photos, tmp_path / "style.jpg", tmp_path / "api", size=32, iterations=3, **SHALLOW)
     assert summary.exit_code == 0 and summary.done == 2

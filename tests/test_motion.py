@@ -5,13 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
-from helpers import sample, save
+from helpers import sample
 
-import framestyle
 from framestyle.builtin.stylize import init_image
-from framestyle.errors import UsageError
 from framestyle.media.motion import estimate, warp, warp_error
 from framestyle.settings import Settings
 from framestyle.transfer.pixels import to_tensor
@@ -107,15 +104,3 @@ def test_a_warm_frame_from_the_change_keeps_its_own_content_where_the_flow_canno
     gap_frame = (from_frame - content)[new].abs().mean() * 255
     stylisation = np.abs(change).mean()
     assert gap_change < 2 * stylisation < gap_frame, (gap_change, stylisation, gap_frame)
-
-
-@pytest.mark.parametrize(("option", "value", "message"), [
-    ("warm_from", "previous", "--warm-from previous: choose frame or change"),
-    ("padding", "mirror", "--padding mirror: choose zero, reflect, replicate"),
-])
-def test_a_misspelt_warm_start_or_padding_is_refused_from_python_before_any_work(tmp_path, option, value, message):
-    out = tmp_path / "out.png"
-    with pytest.raises(UsageError, match=message):
-        framestyle.run(save(tmp_path / "in.png", sample("coffee.jpg", 32)), save(tmp_path / "s.png",
-                       sample("swirls.jpg", 32)), out, **{option: value})
-    assert not out.exists()

@@ -23,7 +23,7 @@ from framestyle.errors import UsageError
 from framestyle.host import PluginHost
 from framestyle.records.manifest import ItemRecord, write_records
 from framestyle.records.video import FrameLog
-from framestyle.settings import COLOR_MODES, MAX_BATCH, MAX_PIXELS, PADDINGS, WARM_STARTS, Settings
+from framestyle.settings import Settings
 from framestyle.transfer.weights import Weights
 from framestyle.types import FrameEnd, FrameStart, RunEnd, RunStart, SourceEnd, SourceStart, Step
 
@@ -31,7 +31,9 @@ log = logging.getLogger("framestyle")
 
 
 def validate(settings: Settings, host: PluginHost) -> None:
-    """Check every name in the settings before any work starts."""
+    """Check the settings, and every name in them against the plugins,
+    before any work starts."""
+    settings.check()
     hooks = host.hooks  # collecting the registries calls the register_* hooks, once
     hooks.optimizers().get(settings.optimizer)
     losses = hooks.losses()
@@ -46,30 +48,6 @@ def validate(settings: Settings, host: PluginHost) -> None:
         raise UsageError(f"--executor {settings.executor}: runs units in other processes, where plugin objects "
                          f"registered in this one ({', '.join(host.registered_here)}) do not exist; "
                          "install them as plugins or use -p")
-    if settings.size < 16:
-        raise UsageError(f"--size {settings.size}: must be at least 16 pixels")
-    if settings.iterations < 0:
-        raise UsageError(f"--iterations {settings.iterations}: must not be negative")
-    if settings.preserve_colors not in (None, *COLOR_MODES):
-        raise UsageError(f"--preserve-colors {settings.preserve_colors}: choose luminance or histogram")
-    if not 0.1 <= settings.style_scale <= 4:
-        raise UsageError(f"--style-scale {settings.style_scale}: must be between 0.1 and 4")
-    if not 1 <= settings.scales <= 12 or not 0 < settings.final_share <= 1:
-        raise UsageError("--scales must be from 1 to 12 and --final-share between 0 and 1")
-    if not 0 <= settings.batch_size <= MAX_BATCH:
-        raise UsageError(f"--batch-size {settings.batch_size}: must be auto or from 1 to {MAX_BATCH}")
-    if settings.warm_from not in WARM_STARTS:
-        raise UsageError(f"--warm-from {settings.warm_from}: choose {' or '.join(WARM_STARTS)}")
-    if settings.padding not in PADDINGS:
-        raise UsageError(f"--padding {settings.padding}: choose {', '.join(PADDINGS)}")
-    if settings.preview < 0:
-        raise UsageError(f"--preview {settings.preview}: must not be negative")
-    if not 1 <= settings.max_pixels <= MAX_PIXELS:
-        raise UsageError(f"--max-pixels {settings.max_pixels}: must be between 1 and {MAX_PIXELS}")
-    if settings.size * settings.size > settings.max_pixels:
-        # Checked before anything is allocated: a square input would be optimised at size x size.
-        raise UsageError(f"--size {settings.size}: a {settings.size}x{settings.size} image is more than "
-                         f"--max-pixels {settings.max_pixels}")
 
 
 def run(settings: Settings, host: PluginHost | None = None, weights: Weights | None = None) -> RunEnd:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 from collections.abc import Iterable
@@ -13,7 +12,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from framestyle.errors import InputError, UsageError, did_you_mean
+from framestyle.errors import InputError, UsageError
 from framestyle.media.images import IMAGE_EXTENSIONS, fit_long_side, read_image, resize
 from framestyle.settings import PRECISIONS, Settings
 from framestyle.transfer.colors import keep_luminance, match_colors
@@ -21,7 +20,7 @@ from framestyle.transfer.losses import gram
 from framestyle.transfer.memory import forward_tiling, free_memory, pass_bytes_per_pixel
 from framestyle.transfer.pixels import to_rgb8, to_tensor
 from framestyle.transfer.tiles import Tiling, inside_tiles, tiled_features, tiled_grams
-from framestyle.transfer.vgg import LAYER_INDEX, MIN_SIDE, VGG19Encoder
+from framestyle.transfer.vgg import MIN_SIDE, VGG19Encoder
 from framestyle.transfer.weights import Weights, resolve_weights
 from framestyle.transfer.winograd import use_winograd
 
@@ -143,12 +142,6 @@ class Runtime:
             self.encoder = compiled(self.encoder, self.device)
         self.cache: dict[Any, Any] = {}
         self.plugin_caches: dict[str, dict[Any, Any]] = {}
-        self.validate_layers()
-
-    def validate_layers(self) -> None:
-        for name in [self.settings.content_layer, *self.settings.style_layers]:
-            if name not in LAYER_INDEX:
-                raise UsageError(f"unknown VGG-19 layer {name!r}{did_you_mean(name, LAYER_INDEX)}")
 
     def encode(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
         """Activations of ``layers`` for ``image`` (Bx3xHxW in [0, 1]), in the
@@ -307,13 +300,11 @@ def read_style_image(path: Path) -> np.ndarray:
 
 
 def blend_weights(weights: list[float] | None, count: int) -> list[float]:
-    """``--style-weights``, checked, summing to 1 (equal when not given)."""
+    """``--style-weights`` (checked by :meth:`Settings.check`), one per style, summing to 1 (equal when not given)."""
     if weights is None:
         return [1.0 / count] * count
     if len(weights) != count:
         raise UsageError(f"--style-weights has {len(weights)} weight(s) for {count} style(s); give one per --style")
-    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
-        raise UsageError("--style-weights must be non-negative numbers, not all zero")
     return [w / sum(weights) for w in weights]
 
 
