@@ -81,6 +81,10 @@ def register_loaders(register: Callable[[LoaderSpec], None]) -> None:
     whose extensions match are tried by descending priority until one returns
     a source. Folders are walked by the core and offer each file to the
     loaders, so a new loader also works inside folders.
+
+    The contract: a file may be opened more than once in a run (to plan it,
+    and once per segment of a split video), in other processes and at the
+    same time, and every opening must give the same frames.
     """
 
 
@@ -90,6 +94,13 @@ def register_writers(register: Callable[[WriterSpec], None]) -> None:
 
     ``--writer NAME`` wins; otherwise the writer whose extensions match the
     output file (or ``--format`` for an output folder), highest priority first.
+
+    The contract: opening a writer has no side effects (it may refuse a
+    target with an error); ``write`` then gets every frame once, in order,
+    and nothing may appear under the final name until ``close`` succeeds.
+    Resuming an interrupted video and splitting one into segments are the
+    engine's work (it keeps the finished frames itself), so every writer has
+    both without a line of its own.
     """
 
 

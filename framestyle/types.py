@@ -53,56 +53,19 @@ class Source(Protocol):
 
 @runtime_checkable
 class Writer(Protocol):
-    """An output being written. Nothing may appear under the final name
-    until :meth:`close` succeeds; :meth:`abort` removes partial work."""
+    """An output being written, frame by frame in order (the engine keeps,
+    resumes and reorders frames; a writer only writes). Nothing may appear
+    under the final name until :meth:`close` succeeds; :meth:`abort` removes
+    partial work. Opening one has no side effects."""
 
     def write(self, frame: np.ndarray) -> None:
-        """Add the next stylised frame (HxWx3 uint8 RGB)."""
+        """Add the next stylised frame (HxWx3 uint8 RGB); each frame once, in order."""
 
     def close(self) -> None:
         """Finish the output and move it to its final name."""
 
     def abort(self) -> None:
         """Discard the unfinished output; must not raise."""
-
-
-class ResumableWriter(Writer, Protocol):
-    """A writer that keeps finished frames across an interruption (videos).
-
-    The engine calls :meth:`resume` once, before the first ``write``;
-    frames ``0 .. n-1`` are then read back with :meth:`kept` instead of being
-    stylised again, and still passed to ``write`` in order.
-    """
-
-    def resume(self, fingerprint: str, reuse: bool = True) -> int:
-        """How many finished frames an interrupted run with the same
-        ``fingerprint`` (settings and source) left; 0 if none, if different,
-        or if ``reuse`` is false (``--overwrite``: discard them). Records
-        ``fingerprint`` for the next interruption."""
-
-    def kept(self, index: int) -> np.ndarray:
-        """Finished frame ``index`` (HxWx3 uint8 RGB) from the interrupted run."""
-
-
-class OutOfOrderWriter(ResumableWriter, Protocol):
-    """A resumable writer that also keeps finished frames out of order, so
-    that a video can be split into segments optimised side by side (or on
-    other processes). Each segment keeps its frames with :meth:`keep` as
-    they finish; the assembly then reads them back with :meth:`kept` and
-    calls ``write`` once per frame, in order. Parts other than ``"frame"``
-    (``"tail"`` and ``"head"``: the two segments' results where they overlap,
-    cross-faded into the frame) are kept until the output is complete, never
-    written. Segments may run in different processes at once: keeping a
-    frame must not disturb the others."""
-
-    def keep(self, index: int, frame: np.ndarray, part: str = "frame") -> None:
-        """Keep finished frame ``index`` (HxWx3 uint8 RGB) on disk now."""
-
-    def kept(self, index: int, part: str = "frame") -> np.ndarray:
-        """A kept frame, read back."""
-
-    def finished(self, part: str = "frame") -> set[int]:
-        """Indices of the kept frames of ``part``."""
 
 
 # --------------------------------------------------------------------------- registered things

@@ -49,7 +49,7 @@ BREAKS = [
     ("SIGTERM not handled", "framestyle/cli.py",
      "        signal.signal(signal.SIGTERM, handler)", "        pass",
      "tests/test_cli.py::test_sigterm_stops_cleanly_keeping_finished_outputs"),
-    ("resume never reuses frames", "framestyle/builtin/video.py",
+    ("resume never reuses frames", "framestyle/engine/frame_store.py",
      "        if previous_fingerprint(marker) != fingerprint or not reuse:", "        if True:",
      "tests/test_interrupt.py -k fixed_points"),
     ("on_run_end never called", "framestyle/engine/driver.py",

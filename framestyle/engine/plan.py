@@ -15,11 +15,11 @@ import logging
 import math
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
-from typing import Any, cast
 
 from framestyle.engine import discover
 from framestyle.engine import segments as splitting
 from framestyle.engine.choose import kind_of, open_source, writer_for
+from framestyle.engine.frame_store import PARTS, FrameStore, discard_store
 from framestyle.engine.resume import fingerprint
 from framestyle.engine.runtime import Runtime
 from framestyle.engine.segments import Segment
@@ -30,7 +30,7 @@ from framestyle.host import Hooks
 from framestyle.media.images import IMAGE_EXTENSIONS, image_size
 from framestyle.media.motion import estimate as estimate_motion
 from framestyle.settings import Settings
-from framestyle.types import OutOfOrderWriter, Source, SourceInfo
+from framestyle.types import Source, SourceInfo
 
 log = logging.getLogger("framestyle")
 
@@ -67,6 +67,7 @@ def make_plan(settings: Settings, hooks: Hooks, runtime: Runtime, capacity: int,
     filling: dict[tuple[int, int], list[Item]] = {}  # by working size, the group with room left
     for item in numbered:
         if not settings.overwrite and writer_for(item.output, settings, hooks).is_complete(item.output):
+            discard_store(item.output)  # what a run killed between completing it and this left
             plan.skipped.append(item)
         elif kind_of(item.path, settings, hooks.loaders()) == "video":
             plan.units += video_units(item, settings, hooks, runtime, segments, plan)
@@ -109,11 +110,9 @@ def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, 
         try:
             info = source.info
             plan.frames += max(1, info.frame_count or 1)
-            writer = writer_for(item.output, settings, hooks).open(item.output, info)  # opening writes nothing
-            if not hasattr(writer, "keep"):
-                return [WholeVideo(item)]
+            store = FrameStore(item.output)
             base = fingerprint(settings, info, runtime.weights.digest)
-            segments = None if settings.overwrite else saved_split(writer, base, item.path)
+            segments = None if settings.overwrite else saved_split(store, base, item.path)
             if segments is None:
                 if wanted < 2:
                     return [WholeVideo(item)]
@@ -123,10 +122,8 @@ def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, 
         if segments is None:
             return [WholeVideo(item)]
         print_ = fingerprint(settings, info, runtime.weights.digest, segments)
-        cast(OutOfOrderWriter, writer).resume(print_, not settings.overwrite)
-        if hasattr(writer, "remember"):
-            writer.remember(SPLIT_NOTE, json.dumps({"fingerprint": base, "segments": [astuple(s) for s in segments]}))
-        writer.abort()
+        store.resume(print_, not settings.overwrite)
+        store.remember(SPLIT_NOTE, json.dumps({"fingerprint": base, "segments": [astuple(s) for s in segments]}))
     except (UsageError, PluginError):
         raise
     except Exception as error:
@@ -138,18 +135,18 @@ def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, 
     return [*units, AssembleVideo(item, info, tuple(segments), print_, needs=tuple(u.uid for u in units))]
 
 
-def saved_split(writer: Any, base: str, path: Path) -> list[Segment] | None:
+def saved_split(store: FrameStore, base: str, path: Path) -> list[Segment] | None:
     """The segments an earlier run split this video into, where it kept
     frames that this run may reuse: a run with other workers or another
     ``--batch-size`` keeps that plan rather than redo the frames."""
     try:
-        note = json.loads(writer.recall(SPLIT_NOTE) or "null") if hasattr(writer, "recall") else None
+        note = json.loads(store.recall(SPLIT_NOTE) or "null")
         if not note or note["fingerprint"] != base:
             return None
         segments = [Segment(*map(int, edges)) for edges in note["segments"]]
     except (ValueError, TypeError, KeyError):
         return None
-    if not any(writer.finished(part) for part in ("frame", "tail", "head")):
+    if not any(store.finished(part) for part in PARTS):
         return None
     log.info("%s: %s, as the run that kept some of its frames split it", path, splitting.describe(segments))
     return segments

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ import torch
 from framestyle.engine.ahead import Frame, ReadAhead
 from framestyle.engine.choose import open_source, writer_for
 from framestyle.engine.context import PluginContext, UnitContext
+from framestyle.engine.frame_store import FrameStore, discard_store
 from framestyle.engine.resume import fingerprint
 from framestyle.engine.units import Event, Item, Outcome, VideoSegment
 from framestyle.errors import FramestyleError, InputError, PluginError, UsageError
@@ -228,6 +229,7 @@ class ItemStream(Stream):
         super().__init__(context, emit)
         self.item = item
         self.writer: Writer | None = None
+        self.store: FrameStore | None = None  # a video's finished frames
         self.kept = 0
 
     def begin(self) -> bool:
@@ -241,11 +243,12 @@ class ItemStream(Stream):
                                                           self.item.output, info)))
             with writing(self.item.output):
                 self.writer = writer_spec.open(self.item.output, info)
-            if hasattr(self.writer, "resume"):
-                digest = self.context.runtime.weights.digest
-                self.kept = self.writer.resume(fingerprint(settings, info, digest), not settings.overwrite)
-                if self.kept:
-                    log.info("%s: resuming after frame %d (finished frames are reused)", info.path, self.kept)
+                if info.kind == "video":
+                    self.store = FrameStore(self.item.output)
+                    digest = self.context.runtime.weights.digest
+                    self.kept = self.store.resume(fingerprint(settings, info, digest), not settings.overwrite)
+            if self.kept:
+                log.info("%s: resuming after frame %d (finished frames are reused)", info.path, self.kept)
             self.chain = Chain(self.item, info, self.context, self.emit)
             self.frames = ReadAhead(enumerate(self.source.frames()), self.context.runtime.working_frame)
         except (UsageError, PluginError):
@@ -264,10 +267,12 @@ class ItemStream(Stream):
 
     def finish(self, pending: Pending) -> None:
         assert self.writer is not None and self.chain is not None
-        writer: Any = self.writer  # a resumable writer, when a frame is reused
-        written = self.chain.result(pending, lambda index, part: writer.kept(index))
+        store = self.store
+        written = self.chain.result(pending, lambda index, part: cast(FrameStore, store).kept(index))
         with writing(self.item.output):
-            self.writer.write(written)  # a reused frame too: the writer encodes every frame again
+            if store is not None:
+                store.add(written)
+            self.writer.write(written)  # a reused frame too: the writer writes every frame
         self.chain.ended(pending, written)
 
     def complete(self) -> None:
@@ -278,6 +283,7 @@ class ItemStream(Stream):
         with writing(self.item.output):
             self.writer.close()
         self.writer = None
+        discard_store(self.item.output)
         preview_path(self.item.output).unlink(missing_ok=True)  # the result itself is there now
         self.end(Outcome("done", frames=self.chain.frames))
 
@@ -294,7 +300,7 @@ class SegmentStream(Stream):
     def __init__(self, unit: VideoSegment, context: UnitContext, emit: Emit) -> None:
         super().__init__(context, emit)
         self.unit, self.item = unit, unit.item
-        self.store: Any = None
+        self.store = FrameStore(unit.item.output)  # the plan prepared it
         self.done: dict[str, set[int]] = {}
 
     def open(self) -> None:
@@ -302,7 +308,6 @@ class SegmentStream(Stream):
         self.source = open_source(self.item.path, settings, hooks)
         self.emit(Event(self.item.number, SourceStart(self.item.number, self.item.total, self.item.path,
                                                       self.item.output, self.source.info)))
-        self.store = writer_for(self.item.output, settings, hooks).open(self.item.output, self.unit.info)
         self.done = {part: self.store.finished(part) for part in ("frame", "tail", "head")}
         self.chain = Chain(self.item, self.unit.info, self.context, self.emit)
         self.frames = ReadAhead(enumerate(self.source.frames()), self.context.runtime.working_frame,

@@ -20,10 +20,12 @@ from framestyle.engine import segments as splitting
 from framestyle.engine.batch import Scheduler
 from framestyle.engine.choose import writer_for
 from framestyle.engine.context import UnitContext
+from framestyle.engine.frame_store import PARTS, FrameStore, discard_store
 from framestyle.engine.segments import Segment
 from framestyle.engine.streams import Emit, ItemStream, SegmentStream, describe_error, writing
 from framestyle.engine.units import AssembleVideo, Event, Outcome, Unit, VideoSegment, items_of
 from framestyle.errors import InputError, PluginError, UsageError
+from framestyle.types import Writer
 
 
 def run_unit(unit: Unit, context: UnitContext, emit: Emit) -> None:
@@ -60,21 +62,23 @@ def assemble(unit: AssembleVideo, context: UnitContext, emit: Emit) -> None:
     """The split video's output: each frame as its segment kept it, a tail
     frame cross-faded into the later segment's head, written in order."""
     settings, hooks = context.settings, context.hooks
-    writer: Any = None
+    writer: Writer | None = None
     try:
         with writing(unit.item.output):
-            writer = writer_for(unit.item.output, settings, hooks).open(unit.item.output, unit.info)
-            writer.resume(unit.fingerprint, True)  # the plan prepared the frames (or cleared them)
+            store = FrameStore(unit.item.output)
+            store.resume(unit.fingerprint, True)  # the plan prepared the frames (or cleared them)
             parts = list(frame_parts(unit.segments))
-            kept = {part: writer.finished(part) for part in ("frame", "tail", "head")}
+            kept = {part: store.finished(part) for part in PARTS}
             missing = [index + 1 for index, needed in parts if any(index not in kept[part] for part in needed)]
             if missing:  # a segment ended early (fewer frames decoded than planned), or files went
                 raise InputError(f"frame {missing[0]} was not kept by its segment ({len(missing)} frame(s) "
                                  "missing); run again to redo them")
+            writer = writer_for(unit.item.output, settings, hooks).open(unit.item.output, unit.info)
             for index, needed in parts:
-                writer.write(assembled_frame(writer, index, needed, unit.segments))
+                writer.write(assembled_frame(store, index, needed, unit.segments))
             writer.close()
         writer = None
+        discard_store(unit.item.output)
         emit(Event(unit.item.number, Outcome("done", kind="video", frames=len(parts))))
     except (UsageError, PluginError):
         raise
@@ -94,11 +98,10 @@ def frame_parts(segments: tuple[Segment, ...]) -> Iterator[tuple[int, tuple[str,
             yield index, ("tail", "head") if later is not None and index in later.head else ("frame",)
 
 
-def assembled_frame(writer: Any, index: int, parts: tuple[str, ...], segments: tuple[Segment, ...]) -> np.ndarray:
+def assembled_frame(store: FrameStore, index: int, parts: tuple[str, ...],
+                    segments: tuple[Segment, ...]) -> np.ndarray:
     if parts == ("frame",):
-        return writer.kept(index, "frame")
+        return store.kept(index, "frame")
     later = next(segment for segment in segments if index in segment.head)
-    faded = splitting.cross_fade(writer.kept(index, "tail"), writer.kept(index, "head"),
-                                 splitting.fade_weight(later, index))
-    writer.keep(index, faded, "frame")  # a folder of frames holds the faded frame too
-    return faded
+    return splitting.cross_fade(store.kept(index, "tail"), store.kept(index, "head"),
+                                splitting.fade_weight(later, index))

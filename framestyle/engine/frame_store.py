@@ -1,0 +1,108 @@
+"""Finished video frames, kept by the engine for every writer.
+
+Each video's finished frames are kept as numbered PNGs in a hidden folder
+beside its output (``.out.mp4.framestyle-work/``) as soon as they are done,
+with the fingerprint of the run that made them: an interrupted run resumes
+from them, and the segments of a split video keep their frames there in any
+order, in any process, for the assembly to read back in order. Writers never
+see any of it: they get each frame once, in order. The folder goes once the
+output is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from framestyle.errors import InputError
+from framestyle.media.images import read_image, write_image_atomic, write_text_atomic
+
+FINGERPRINT = "fingerprint.json"
+NOTE = ".note.json"  # notes kept with the frames (a split video's segment plan), gone with them
+PARTS = ("frame", "tail", "head")
+
+
+def store_folder(output: Path) -> Path:
+    return output.with_name(f".{output.name}.framestyle-work")
+
+
+class FrameStore:
+    """A video's finished frames, only reused by a run with the same
+    fingerprint (settings, source, weights). Besides the frames (part
+    ``frame``) it keeps the two results of frames where a split video's
+    segments overlap: the earlier segment's (``tail``) and the later one's
+    (``head``), from which the written frame is cross-faded."""
+
+    def __init__(self, output: Path) -> None:
+        self.folder = store_folder(output)
+        self.count = 0  # frames added in order so far in this run
+        self.reusable = 0
+
+    def path(self, index: int, part: str = "frame") -> Path:
+        if part not in PARTS:
+            raise ValueError(f"unknown part {part!r}")
+        return self.folder / f"{part}_{index + 1:06d}.png"
+
+    def resume(self, fingerprint: str, reuse: bool = True) -> int:
+        """How many frames from the first on an earlier run with this
+        ``fingerprint`` left (none, with ``reuse`` false: they are cleared);
+        records ``fingerprint`` for the next run."""
+        marker = self.folder / FINGERPRINT
+        if not marker.is_file() and any(self.folder.glob("frame_*.png")):
+            raise InputError(f"{self.folder} holds frames framestyle did not make; move them away")
+        if previous_fingerprint(marker) != fingerprint or not reuse:
+            for part in PARTS:
+                for old in self.folder.glob(f"{part}_*.png"):
+                    old.unlink()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(marker, json.dumps(fingerprint))
+        while self.path(self.reusable).is_file():
+            self.reusable += 1
+        return self.reusable
+
+    def finished(self, part: str = "frame") -> set[int]:
+        """Indices of the kept frames (or other parts)."""
+        found = set()
+        for path in self.folder.glob(f"{part}_*.png"):
+            number = path.stem.partition("_")[2]
+            if number.isdigit() and int(number) > 0:
+                found.add(int(number) - 1)
+        return found
+
+    def kept(self, index: int, part: str = "frame") -> np.ndarray:
+        return read_image(self.path(index, part))
+
+    def keep(self, index: int, frame: np.ndarray, part: str = "frame") -> None:
+        """Keep a frame now: segments running at the same time keep theirs
+        without disturbing each other (one atomic file each)."""
+        write_image_atomic(self.path(index, part), frame)
+
+    def add(self, frame: np.ndarray) -> None:
+        """The next frame in order; one kept before (a resumed run's) is on disk already."""
+        if self.count >= self.reusable and not self.path(self.count).is_file():
+            write_image_atomic(self.path(self.count), frame)
+        self.count += 1
+
+    def recall(self, name: str) -> str | None:
+        try:
+            return (self.folder / f"{name}{NOTE}").read_text()
+        except OSError:
+            return None
+
+    def remember(self, name: str, text: str) -> None:
+        write_text_atomic(self.folder / f"{name}{NOTE}", text)
+
+
+def discard_store(output: Path) -> None:
+    """The frames are not needed once ``output`` is complete."""
+    shutil.rmtree(store_folder(output), ignore_errors=True)
+
+
+def previous_fingerprint(marker: Path) -> str | None:
+    try:
+        return json.loads(marker.read_text())
+    except (OSError, ValueError):  # none yet, or cut short by a kill: reuse nothing
+        return None
