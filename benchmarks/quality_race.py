@@ -22,7 +22,7 @@ import torch
 
 import framestyle
 from framestyle.builtin.losses import build_content, build_style
-from framestyle.engine.context import PluginContext
+from framestyle.engine.runner.context import PluginContext
 from framestyle.engine.runtime import Runtime
 from framestyle.host import PluginHost
 from framestyle.media.images import fit_long_side, read_image, resize

@@ -95,7 +95,7 @@ def whole_fits(width: int, height: int, precision: str) -> tuple[bool, float]:
     """Whether the memory model says a whole run fits what is free now, and its figure (GiB)."""
     import torch
 
-    from framestyle.engine.runtime import autocast_dtype
+    from framestyle.engine.device import autocast_dtype
     from framestyle.transfer.memory import MIN_WHOLE_HISTORY, frame_bytes, free_memory, pair_bytes, pass_bytes_per_pixel
 
     pixels = width * height

@@ -11,9 +11,10 @@ import numpy as np
 from PIL import Image
 
 from framestyle.config import resolve
-from framestyle.engine.context import PluginContext
 from framestyle.engine.driver import Driver, validate
-from framestyle.engine.runtime import Runtime, read_style
+from framestyle.engine.runner.context import PluginContext
+from framestyle.engine.runtime import Runtime
+from framestyle.engine.styles import read_style
 from framestyle.errors import UsageError
 from framestyle.host import PluginHost
 from framestyle.media.images import read_image

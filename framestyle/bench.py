@@ -27,13 +27,8 @@ from typing import TypeVar
 
 import torch
 
-from framestyle.engine.runtime import (
-    autocast_dtype,
-    cpu_has_native_bf16,
-    encode_in,
-    native_bf16_turned_off,
-    resolve_device,
-)
+from framestyle.engine.device import autocast_dtype, cpu_has_native_bf16, native_bf16_turned_off, resolve_device
+from framestyle.engine.runtime import encode_in
 from framestyle.settings import DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS
 from framestyle.transfer.losses import ContentLoss, StyleLoss, gram
 from framestyle.transfer.optimize import Task, WeightedLoss, step_together

@@ -92,7 +92,7 @@ def print_version() -> int:
     import cv2
     import torch
 
-    from framestyle.engine.runtime import resolve_device
+    from framestyle.engine.device import resolve_device
     from framestyle.host import PluginHost
 
     host = PluginHost()

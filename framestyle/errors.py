@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import errno
+import logging
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class FramestyleError(Exception):
@@ -59,3 +61,14 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     if close:
         return f"; did you mean {close[0]!r}?"
     return f"; choose from: {', '.join(choices) or '(none installed)'}"
+
+
+def describe_error(error: BaseException, path: Path) -> str:
+    """One line for an input's failure."""
+    if isinstance(error, FramestyleError):
+        return str(error)
+    if isinstance(error, OSError):
+        return f"{error.strerror or error}" + (f" ({error.filename})" if error.filename else "")
+    # A plugin's or a codec's bug must not end the batch: its traceback with -v.
+    logging.getLogger("framestyle").debug("traceback for %s", path, exc_info=error)
+    return f"{type(error).__name__}: {error}"

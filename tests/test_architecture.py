@@ -21,12 +21,19 @@ BELOW = {
     # Built-in plugins use what a third-party plugin can: the public types and
     # the maths and media libraries, never the run's machinery.
     "framestyle.builtin": ("framestyle.host", "framestyle.engine", "framestyle.records", "framestyle.api"),
+    # The engine: planning, then the unit runner, then the executors that
+    # run units, then the driver over them all.
+    "framestyle.engine.planning": ("framestyle.engine.runner", "framestyle.engine.executors",
+                                   "framestyle.engine.driver"),
+    "framestyle.engine.runner": ("framestyle.engine.executors", "framestyle.engine.driver",
+                                 "framestyle.engine.planning.plan", "framestyle.engine.planning.inputs"),
+    "framestyle.engine.executors": ("framestyle.engine.driver", "framestyle.engine.planning"),
     "framestyle.types": ("framestyle.",),
     "framestyle.errors": ("framestyle.",),
 }
 # Registering the core's own executors is the one built-in that names the run.
-ALLOWED = {("framestyle.builtin.executors", "framestyle.engine.executors"),
-           ("framestyle.builtin.executors", "framestyle.engine.cluster")}
+ALLOWED = {("framestyle.builtin.executors", f"framestyle.engine.executors.{name}")
+           for name in ("local", "subprocess", "ray.executor")}
 
 
 def module_name(path: Path) -> str:

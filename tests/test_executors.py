@@ -115,8 +115,8 @@ def test_an_executor_plugin_runs_the_units_its_own_way(job, tmp_path, weights):
 
     class OneByOne:
         def run(self, units, session):
-            from framestyle.engine.context import UnitContext
-            from framestyle.engine.unitrun import run_unit
+            from framestyle.engine.runner.context import UnitContext
+            from framestyle.engine.runner.unit import run_unit
 
             context = UnitContext.build(session.spec)
             for unit in units:

@@ -11,7 +11,7 @@ import pytest
 from helpers import sample, save
 from PIL import Image
 
-from framestyle.engine.discover import natural_key, plan
+from framestyle.engine.planning.inputs import find_inputs, natural_key
 from framestyle.errors import InputError
 from framestyle.media.images import (
     is_complete_image,
@@ -123,7 +123,7 @@ def test_plan_walks_recursively_in_natural_order_and_skips_hidden(tmp_path, host
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
-    result = plan(Settings(inputs=[root], output=tmp_path / "out", format="webp"),
+    result = find_inputs(Settings(inputs=[root], output=tmp_path / "out", format="webp"),
                   host.hooks.loaders(), host.hooks.writers())
     assert [i.path.relative_to(root).as_posix() for i in result.items] == ["a.png", "b/frame9.png", "b/frame10.png"]
     assert [i.output.relative_to(tmp_path / "out").as_posix() for i in result.items] == [

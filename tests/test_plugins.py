@@ -246,7 +246,7 @@ def test_events_carry_what_they_promise(photos, tmp_path, weights):
     summary = framestyle.run(photos, tmp_path / "style.jpg", tmp_path / "out", size=24, iterations=4,
                              batch_size=1, host=host, weights=weights)  # one input after the other
     (start,) = seen["on_run_start"]
-    from framestyle.engine.runtime import resolve_device
+    from framestyle.engine.device import resolve_device
 
     assert start.total_items == 2 and start.device == str(resolve_device("auto")) and "Oxford" in start.weights
     assert [e.info.kind for e in seen["on_source_start"]] == ["image", "image"]

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from helpers import SHALLOW, SHALLOW_ARGS, make_video, outputs, sample, save
 
-from framestyle.engine import cluster as ray_executor
-from framestyle.engine.actor import Worker
 from framestyle.engine.driver import Driver
-from framestyle.engine.joining import Placement, worker_layout
+from framestyle.engine.executors.ray import executor as ray_executor
+from framestyle.engine.executors.ray.actor import RayWorker
+from framestyle.engine.executors.ray.joining import Placement, worker_layout
 from framestyle.host import PluginHost
 from framestyle.settings import Settings
 
@@ -63,13 +63,27 @@ def job(tmp_path_factory, weights):
     settings = Settings(inputs=[folder], style=[root / "style.png"], output=root / "local", size=32, iterations=4,
                         first_iterations=6, min_iterations=4, batch_size=2, precision="fp32", verbosity=-1,
                         **SHALLOW)
-    summary = run(settings, weights)
+    summary = run_as_a_worker(settings, weights)
     assert summary.exit_code == 0 and summary.done == 3
     return settings
 
 
 def run(settings: Settings, weights, host: PluginHost | None = None):
     return Driver(settings, host or PluginHost(autoload=False), weights).run()
+
+
+def run_as_a_worker(settings: Settings, weights):
+    """A local run on one intra-op thread, as the Ray workers here have
+    (--worker-cores 1): fp32's last bits follow the thread count, and the
+    bytes are compared whichever way pytest was started."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return run(settings, weights)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def on_ray(settings: Settings, cluster, output: Path, **changes) -> Settings:
@@ -204,7 +218,7 @@ def test_ctrl_c_on_the_cli_exits_130_and_the_rerun_completes_the_video(job, clus
     assert stdout == "" and not out.exists()
     assert any(work.glob("frame_*.png"))
 
-    summary = run(replace(job, inputs=[job.inputs[0] / "clip.mp4"], output=out, batch_size=0), weights)
+    summary = run_as_a_worker(replace(job, inputs=[job.inputs[0] / "clip.mp4"], output=out, batch_size=0), weights)
     assert summary.exit_code == 0 and summary.done == 1
     assert out.read_bytes() == (job.output / "clip.mp4").read_bytes()
     report = (tmp_path / "clip.mp4.report.json").read_text()
@@ -238,8 +252,8 @@ def test_a_node_that_does_not_see_the_storage_says_what(tmp_path):
     token = tmp_path / "out" / ".framestyle-probe"
     token.parent.mkdir()
     token.write_text("another run's")
-    problems = Worker.probe(None, token, "this run's", [tmp_path / "in", tmp_path])  # type: ignore[arg-type]
+    problems = RayWorker.probe(None, token, "this run's", [tmp_path / "in", tmp_path])  # type: ignore[arg-type]
     assert problems == [f"{token.parent} is another folder here than on the driver", f"{tmp_path / 'in'} "
                         "(no such file or folder)"]
     token.unlink()
-    assert Worker.probe(None, token, "x", [])[0].startswith(f"{token.parent} (No such file")  # type: ignore[arg-type]
+    assert RayWorker.probe(None, token, "x", [])[0].startswith(f"{token.parent} (No such file")  # type: ignore[arg-type]

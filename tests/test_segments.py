@@ -11,8 +11,8 @@ import pytest
 from helpers import SHALLOW, make_video, sample, save
 
 import framestyle
-from framestyle.engine import segments as splitting
-from framestyle.engine.segments import Segment, plan_segments
+from framestyle.engine.planning import segments as splitting
+from framestyle.engine.planning.segments import Segment, plan_segments
 from framestyle.host import PluginHost
 from framestyle.media.images import read_image
 

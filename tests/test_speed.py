@@ -9,7 +9,7 @@ import pytest
 import torch
 from helpers import sample, step_losses
 
-from framestyle.engine.runtime import autocast_dtype
+from framestyle.engine.device import autocast_dtype
 from framestyle.errors import UsageError
 from framestyle.transfer.frame import pyramid, split_iterations
 

@@ -9,19 +9,19 @@ from framestyle.types import ExecutorSpec
 
 
 def local() -> object:
-    from framestyle.engine.executors import LocalExecutor
+    from framestyle.engine.executors.local import LocalExecutor
 
     return LocalExecutor()
 
 
 def subprocess() -> object:
-    from framestyle.engine.executors import SubprocessExecutor
+    from framestyle.engine.executors.subprocess import SubprocessExecutor
 
     return SubprocessExecutor()
 
 
 def ray() -> object:
-    from framestyle.engine.cluster import RayExecutor
+    from framestyle.engine.executors.ray.executor import RayExecutor
 
     return RayExecutor()
 

@@ -40,7 +40,7 @@ def init_image(job: FrameJob) -> torch.Tensor:
 @hookimpl(trylast=True)
 def stylize(job: FrameJob, init: torch.Tensor) -> StylizeResult:
     """One frame alone; framestyle batches frames itself while this is the
-    only implementation (:mod:`framestyle.engine.unitrun`)."""
+    only implementation (:mod:`framestyle.engine.runner.unit`)."""
     work = FrameWork(job, init)
     while not work.finished:
         step_together([work.task], job.context.encode)

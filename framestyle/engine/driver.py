@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from framestyle.engine.context import UnitContext
-from framestyle.engine.plan import Plan, make_plan
+from framestyle.engine.planning.plan import Plan, make_plan
+from framestyle.engine.runner.context import UnitContext
 from framestyle.engine.runtime import Runtime
 from framestyle.engine.units import AssembleVideo, Event, Item, Outcome, RunSpec, Unit, items_of
 from framestyle.errors import UsageError

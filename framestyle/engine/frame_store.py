@@ -6,19 +6,28 @@ with the fingerprint of the run that made them: an interrupted run resumes
 from them, and the segments of a split video keep their frames there in any
 order, in any process, for the assembly to read back in order. Writers never
 see any of it: they get each frame once, in order. The folder goes once the
-output is complete.
+output is complete. Frames are reused only by a run with the same
+:func:`fingerprint`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from framestyle.errors import InputError
 from framestyle.media.images import read_image, write_image_atomic, write_text_atomic
+from framestyle.settings import Settings
+from framestyle.types import SourceInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from framestyle.engine.planning.segments import Segment
 
 FINGERPRINT = "fingerprint.json"
 NOTE = ".note.json"  # notes kept with the frames (a split video's segment plan), gone with them
@@ -106,3 +115,21 @@ def previous_fingerprint(marker: Path) -> str | None:
         return json.loads(marker.read_text())
     except (OSError, ValueError):  # none yet, or cut short by a kill: reuse nothing
         return None
+
+
+def fingerprint(settings: Settings, info: SourceInfo, weights_digest: str,
+                segments: list[Segment] | None = None) -> str:
+    """What decides a source's stylised frames: the settings that shape the
+    result, the source file as it is, the weights, and where the video was
+    split into segments (each starts cold). Finished frames are reused only
+    by a run with the same fingerprint."""
+    shaping = settings.to_json()
+    for name in ("inputs", "output", "verbosity", "overwrite", "exitfirst", "loader", "writer",
+                 "format", "video_format", "device", "batch_size", "compile", "executor", "ray_address",
+                 "worker_cores", "tile"):  # tiles give the same result (framestyle.transfer.tiles)
+        shaping.pop(name, None)
+    stat = info.path.stat()
+    split = [dataclasses.astuple(segment) for segment in segments or []]
+    blob = json.dumps([shaping, str(info.path.resolve()), stat.st_size, stat.st_mtime_ns,
+                       weights_digest] + ([split] if len(split) > 1 else []), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()

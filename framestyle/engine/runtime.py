@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,9 +11,11 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from framestyle.errors import InputError, UsageError
-from framestyle.media.images import IMAGE_EXTENSIONS, fit_long_side, read_image, resize
-from framestyle.settings import PRECISIONS, Settings
+from framestyle.engine.device import autocast_dtype, resolve_device
+from framestyle.engine.styles import MIN_STYLE_SIDE, blend_weights, read_style
+from framestyle.errors import UsageError
+from framestyle.media.images import fit_long_side, resize
+from framestyle.settings import Settings
 from framestyle.transfer.colors import keep_luminance, match_colors
 from framestyle.transfer.losses import gram
 from framestyle.transfer.memory import forward_tiling, free_memory, pass_bytes_per_pixel
@@ -25,70 +26,6 @@ from framestyle.transfer.weights import Weights, resolve_weights
 from framestyle.transfer.winograd import use_winograd
 
 log = logging.getLogger("framestyle")
-
-# A style image's short side below this leaves VGG-19's deepest style layer
-# fewer than 4x4 positions, most of them touching the border.
-MIN_STYLE_SIDE = 64
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then MPS, then the CPU; an absent device asked for
-    by name is a usage error."""
-    name = name.strip().lower()
-    mps = getattr(torch.backends, "mps", None)
-    mps_ok = bool(mps and mps.is_available())
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps") if mps_ok else torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"--device {name}: not a device; use auto, cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: no CUDA device is available")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise UsageError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s)")
-    if device.type == "mps" and not mps_ok:
-        raise UsageError(f"--device {name}: no MPS device is available")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise UsageError(f"--device {name}: unsupported; use auto, cpu, cuda or mps")
-    return device
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The dtype VGG-19 runs in under autocast, or None for float32.
-
-    ``auto`` picks bfloat16 where the hardware does it natively (CUDA with
-    bf16, CPUs with AVX512-BF16 or AMX; README, Performance: mixed precision)
-    and float32 elsewhere; fp16 is offered for GPUs without bf16."""
-    precision = precision.strip().lower()
-    if precision not in PRECISIONS:
-        raise UsageError(f"--precision {precision}: choose {', '.join(PRECISIONS)}")
-    if precision == "fp32" or device.type == "mps" and precision == "auto":
-        return None
-    if precision == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if cpu_has_native_bf16() else None
-    if precision == "fp16" and device.type == "cpu":
-        raise UsageError("--precision fp16: not on the CPU (use bf16 or fp32)")
-    return torch.bfloat16 if precision == "bf16" else torch.float16
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU does bfloat16 natively (AVX512-BF16 or AMX), unless
-    ``FRAMESTYLE_NO_NATIVE_BF16=1`` says to treat it as one that does not: so
-    the choices made on CPUs without it (float32) can be run and tested on
-    one with it."""
-    if native_bf16_turned_off():
-        return False
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-
-
-def native_bf16_turned_off() -> bool:
-    """Whether ``FRAMESTYLE_NO_NATIVE_BF16`` is set (to anything but 0)."""
-    return os.environ.get("FRAMESTYLE_NO_NATIVE_BF16", "") not in ("", "0")
 
 
 def encode_in(encoder: torch.nn.Module, image: torch.Tensor, layers: Iterable[str],
@@ -277,35 +214,6 @@ class Runtime:
         if self.settings.preserve_colors == "luminance":
             image = keep_luminance(image, content)
         return resize(to_rgb8(image), *out_size)
-
-
-def read_style(path: Path) -> list[np.ndarray]:
-    """A style image, or every image in a style folder (one style, blended
-    equally), in natural order."""
-    if path.is_dir():
-        from framestyle.engine.discover import walk
-
-        files = [p for p in walk(path, exclude=None) if p.suffix.lower() in IMAGE_EXTENSIONS]
-        if not files:
-            raise UsageError(f"style folder {path}: no images in it")
-        return [read_style_image(p) for p in files]
-    return [read_style_image(path)]
-
-
-def read_style_image(path: Path) -> np.ndarray:
-    try:
-        return read_image(path)
-    except InputError as exc:
-        raise UsageError(f"style image {path}: {exc}") from None
-
-
-def blend_weights(weights: list[float] | None, count: int) -> list[float]:
-    """``--style-weights`` (checked by :meth:`Settings.check`), one per style, summing to 1 (equal when not given)."""
-    if weights is None:
-        return [1.0 / count] * count
-    if len(weights) != count:
-        raise UsageError(f"--style-weights has {len(weights)} weight(s) for {count} style(s); give one per --style")
-    return [w / sum(weights) for w in weights]
 
 
 def at_least(width: int, height: int, side: int = MIN_SIDE) -> tuple[int, int]:

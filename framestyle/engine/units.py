@@ -2,7 +2,7 @@
 
 A unit is small and picklable: paths, settings and plan data, never an open
 file, a tensor or the plugin host, so that any executor can run it in any
-process (:func:`framestyle.engine.unitrun.run_unit`). Units of one input that must
+process (:func:`framestyle.engine.runner.unit.run_unit`). Units of one input that must
 follow others say so in ``needs`` (a segmented video's assembly needs its
 segments).
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from framestyle.engine.segments import Segment
+    from framestyle.engine.planning.segments import Segment
     from framestyle.settings import Settings
     from framestyle.types import FrameEnd, FrameStart, SourceInfo, SourceStart, Step
 

@@ -1,6 +1,6 @@
 """The driver's plan: inputs into units of work.
 
-Inputs are walked and named (:mod:`framestyle.engine.discover`); finished outputs
+Inputs are walked and named (:mod:`framestyle.engine.planning.inputs`); finished outputs
 are skipped (resume); images are grouped by the size they are optimised at,
 so that a group is one batch; a video is split into segments where frames
 optimised side by side pay (a GPU, or ``--batch-size``), at scene cuts where
@@ -16,16 +16,14 @@ import math
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
-from framestyle.engine import discover
-from framestyle.engine import segments as splitting
-from framestyle.engine.choose import kind_of, open_source, writer_for
-from framestyle.engine.frame_store import PARTS, FrameStore, discard_store
-from framestyle.engine.resume import fingerprint
+from framestyle.engine.formats import kind_of, open_source, writer_for
+from framestyle.engine.frame_store import PARTS, FrameStore, discard_store, fingerprint
+from framestyle.engine.planning import segments as splitting
+from framestyle.engine.planning.inputs import find_inputs
+from framestyle.engine.planning.segments import Segment
 from framestyle.engine.runtime import Runtime
-from framestyle.engine.segments import Segment
-from framestyle.engine.streams import describe_error
 from framestyle.engine.units import AssembleVideo, ImageGroup, Item, Unit, VideoSegment, WholeVideo
-from framestyle.errors import PluginError, UsageError
+from framestyle.errors import PluginError, UsageError, describe_error
 from framestyle.host import Hooks
 from framestyle.media.images import IMAGE_EXTENSIONS, image_size
 from framestyle.media.motion import estimate as estimate_motion
@@ -53,7 +51,7 @@ def make_plan(settings: Settings, hooks: Hooks, runtime: Runtime, capacity: int,
     """The run's units, in the order they should start: images in groups of
     up to ``capacity`` (fewer where ``workers`` would otherwise wait),
     videos split into up to ``segments`` (1: unsplit)."""
-    found = discover.plan(settings, hooks.loaders(), hooks.writers())
+    found = find_inputs(settings, hooks.loaders(), hooks.writers())
     total = len(found.items)
     numbered = [Item(n, total, work.path, work.output) for n, work in enumerate(found.items, start=1)]
     plan = Plan(failed=[(None, path, message) for path, message in found.failures], unclaimed=found.unclaimed,

@@ -19,43 +19,18 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import torch
 
 from framestyle.errors import InputError
-from framestyle.transfer.optimize import Encode, Task, is_out_of_memory, step_together
+from framestyle.transfer.optimize import Encode, is_out_of_memory, step_together
+
+if TYPE_CHECKING:  # pragma: no cover
+    from framestyle.engine.runner.chain import InFlight
+    from framestyle.engine.runner.streams import Stream
 
 log = logging.getLogger("framestyle")
-
-
-class Work(Protocol):
-    """One frame's optimisation (``framestyle.transfer.frame.FrameWork``)."""
-
-    task: Task | None
-
-    @property
-    def finished(self) -> bool: ...
-
-    def advance(self) -> None: ...
-
-
-class Stream(Protocol):
-    """Frames to optimise in order. Exceptions from its methods fail the
-    stream (its input), not the run."""
-
-    @property
-    def cancelled(self) -> bool:
-        """True once the stream's input failed: its frames leave the batch."""
-
-    def next_work(self) -> Work | None:
-        """The next frame's optimisation, or None when the stream is done."""
-
-    def finish(self, work: Work) -> None:
-        """Take a finished frame (write it)."""
-
-    def fail(self, error: BaseException) -> None:
-        """The stream failed with ``error``."""
 
 
 class Scheduler:
@@ -65,8 +40,8 @@ class Scheduler:
         # The most frames this run can have in flight at once (its streams
         # can be fewer than the capacity): the CPU pass layout follows it.
         self.lanes = max(1, lanes or self.capacity)
-        self.active: list[tuple[Stream, Work]] = []
-        self.waiting: deque[tuple[Stream, Work]] = deque()  # moved out by an out-of-memory error
+        self.active: list[tuple[Stream, InFlight]] = []
+        self.waiting: deque[tuple[Stream, InFlight]] = deque()  # moved out by an out-of-memory error
         self.later: deque[Stream] = deque()  # streams whose next frame could not start for lack of memory
 
     def run(self, streams: Iterable[Stream]) -> None:
@@ -133,7 +108,7 @@ class Scheduler:
                     stream.fail(error)
                 return
 
-    def settle(self, stream: Stream, work: Work) -> None:
+    def settle(self, stream: Stream, work: InFlight) -> None:
         """After a step: a finished frame goes to its stream, whose next frame takes its place."""
         if stream.cancelled:
             return
@@ -159,7 +134,7 @@ class Scheduler:
         """Out of memory with one frame alone: that input fails."""
         stream, work = self.active.pop()
         self.capacity = 1
-        free_memory()
+        release_cached_memory()
         task = work.task
         size = f" at {task.shape[-1]}x{task.shape[-2]} px" if task is not None else ""
         stream.fail(InputError(f"out of memory optimising one frame{size}; try a smaller --size "
@@ -169,13 +144,13 @@ class Scheduler:
         """Halve the batch (``starting``: a frame that failed to join it counts too)."""
         in_flight = min(self.capacity, len(self.active) + starting)
         self.capacity = max(1, in_flight // 2)
-        free_memory()
+        release_cached_memory()
         moved, self.active = self.active[self.capacity:], self.active[:self.capacity]
         self.waiting.extendleft(reversed(moved))
         log.warning("out of memory with %d frame(s) in a batch; continuing with %d (finished frames are kept)",
                     in_flight, self.capacity)
 
 
-def free_memory() -> None:
+def release_cached_memory() -> None:
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

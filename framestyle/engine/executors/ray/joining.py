@@ -1,5 +1,5 @@
 """Joining a Ray cluster for the ``ray`` executor
-(:mod:`framestyle.engine.cluster`), and how many workers it holds."""
+(:mod:`framestyle.engine.executors.ray.executor`), and how many workers it holds."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The ``ray`` executor: a plan's units on a Ray cluster (``--executor ray``).
 
-Workers are Ray actors (:class:`framestyle.engine.actor.Worker`): one per
+Workers are Ray actors (:class:`framestyle.engine.executors.ray.actor.RayWorker`): one per
 GPU, or per ``--worker-cores`` cores of a node without one. Each loads the
 network once, from the weights the driver resolved and put in the object
 store, and holds at most ``QUEUED`` units, so a slow node never hoards work.
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framestyle.engine.actor import Where, Worker
 from framestyle.engine.executors import FINISHED, Fatal, Ledger, Session
-from framestyle.engine.joining import Placement, import_ray, join, worker_layout
+from framestyle.engine.executors.ray.actor import RayWorker, Where
+from framestyle.engine.executors.ray.joining import Placement, import_ray, join, worker_layout
 from framestyle.engine.units import Event, ImageGroup, Item, Outcome, Unit, VideoSegment, WholeVideo, items_of
 from framestyle.errors import PluginError, UsageError
 from framestyle.settings import Settings
@@ -108,7 +108,7 @@ class RayExecutor:
         # In a list, so that Ray hands each unit the reference, not the
         # weights: a worker fetches them once (again after a restart).
         self.weights = [ray.put(session.context().runtime.weights)]
-        actor = ray.remote(Worker)
+        actor = ray.remote(RayWorker)
         for place in self.layout:
             # Soft: a worker whose node is gone restarts on another with room.
             options = {"num_cpus": place.cpus, "num_gpus": place.gpus, "max_restarts": -1, "max_task_retries": 0,

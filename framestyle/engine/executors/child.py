@@ -1,4 +1,4 @@
-"""A worker process of the subprocess executor: ``python -m framestyle.engine.worker``
+"""A worker process of the subprocess executor: ``python -m framestyle.engine.executors.child``
 reads a pickled (RunSpec, unit) from stdin, runs the unit and writes each
 event to stdout, pickled, as it comes. Anything else printed goes to stderr."""
 
@@ -13,9 +13,9 @@ def main() -> int:
     events = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     sys.stdout = sys.stderr  # a plugin's print must not break the stream of events
 
-    from framestyle.engine.context import UnitContext
     from framestyle.engine.executors import Fatal
-    from framestyle.engine.unitrun import run_unit
+    from framestyle.engine.runner.context import UnitContext
+    from framestyle.engine.runner.unit import run_unit
     from framestyle.errors import PluginError, UsageError
     from framestyle.log import setup_logging
 

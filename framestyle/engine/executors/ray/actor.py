@@ -1,8 +1,8 @@
-"""The worker side of the ``ray`` executor (:mod:`framestyle.engine.cluster`):
+"""The worker side of the ``ray`` executor (:mod:`framestyle.engine.executors.ray.executor`):
 one long-lived process per GPU, or per few CPU cores, that keeps its plugin
 host, network and style targets across the units it runs.
 
-Plain Python: the executor wraps :class:`Worker` with ``ray.remote``, so
+Plain Python: the executor wraps :class:`RayWorker` with ``ray.remote``, so
 this module imports no Ray and runs (and is tested) like any other.
 """
 
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framestyle.engine.context import UnitContext
 from framestyle.engine.executors import Fatal
-from framestyle.engine.unitrun import run_unit
+from framestyle.engine.runner.context import UnitContext
+from framestyle.engine.runner.unit import run_unit
 from framestyle.engine.units import RunSpec, Unit
 from framestyle.errors import PluginError, UsageError
 from framestyle.log import setup_logging
@@ -47,7 +47,7 @@ class Ended:
     """The last message of a unit's run."""
 
 
-class Worker:
+class RayWorker:
     """Runs units, one at a time, with one :class:`UnitContext` for all of
     them; ``weights`` are the driver's, so that every node stylises with the
     very same network whatever its disk holds."""

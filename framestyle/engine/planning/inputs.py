@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from framestyle.engine.choose import kind_of
+from framestyle.engine.formats import kind_of
 from framestyle.errors import UsageError
 from framestyle.host import Registry
 from framestyle.settings import Settings
@@ -31,14 +31,14 @@ from framestyle.types import LoaderSpec, WriterSpec
 
 
 @dataclass(frozen=True)
-class WorkItem:
+class FoundInput:
     path: Path
     output: Path
 
 
 @dataclass
-class Plan:
-    items: list[WorkItem]
+class FoundInputs:
+    items: list[FoundInput]
     failures: list[tuple[Path, str]]  # inputs that cannot even be planned
     unclaimed: list[Path]  # files inside folders that no loader reads
     to_file: bool = False  # -o names the one output file (not a folder)
@@ -115,7 +115,7 @@ def single_output_file(settings: Settings, writers: Registry[WriterSpec]) -> boo
     return True
 
 
-def plan(settings: Settings, loaders: Registry[LoaderSpec], writers: Registry[WriterSpec]) -> Plan:
+def find_inputs(settings: Settings, loaders: Registry[LoaderSpec], writers: Registry[WriterSpec]) -> FoundInputs:
     if settings.output is None:
         raise UsageError("no output: pass -o OUTPUT (a folder, or a file for one input)")
     if not settings.inputs:
@@ -123,7 +123,7 @@ def plan(settings: Settings, loaders: Registry[LoaderSpec], writers: Registry[Wr
     output = Path(settings.output)
     to_file = single_output_file(settings, writers)
     readable = loaders.extensions()
-    result = Plan([], [], [], to_file)
+    result = FoundInputs([], [], [], to_file)
 
     found: list[tuple[Path, Path]] = []  # (input file, path relative to its root)
     for raw in settings.inputs:
@@ -160,5 +160,5 @@ def plan(settings: Settings, loaders: Registry[LoaderSpec], writers: Registry[Wr
             result.failures.append((path, f"output {target} is already the output of {claimed[key]}"))
         else:
             claimed[key] = path
-            result.items.append(WorkItem(path, target))
+            result.items.append(FoundInput(path, target))
     return result

@@ -20,7 +20,7 @@ from framestyle.media.motion import estimate as estimate_motion
 
 
 @dataclass(frozen=True)
-class Frame:
+class DecodedFrame:
     index: int
     working: np.ndarray  # the frame at the size it is optimised at (uint8 RGB)
     out_size: tuple[int, int]  # (width, height) its result is written at
@@ -28,7 +28,7 @@ class Frame:
 
 
 class ReadAhead:
-    """``frames`` (index, frame) as :class:`Frame`, prepared one ahead in a
+    """``frames`` (index, frame) as :class:`DecodedFrame`, prepared one ahead in a
     worker thread; an error reading a frame is raised where it is asked for."""
 
     def __init__(self, frames: Iterator[tuple[int, np.ndarray]],
@@ -39,9 +39,9 @@ class ReadAhead:
         self.motion_from = motion_from  # frames before this index are read past: no flow needed
         self.last: np.ndarray | None = None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="framestyle-read")
-        self.future: Future[Frame | None] = self.pool.submit(self.prepare_next)
+        self.future: Future[DecodedFrame | None] = self.pool.submit(self.prepare_next)
 
-    def prepare_next(self) -> Frame | None:
+    def prepare_next(self) -> DecodedFrame | None:
         item = next(self.frames, None)
         if item is None:
             return None
@@ -51,12 +51,12 @@ class ReadAhead:
         if self.last is not None and index >= self.motion_from:
             motion = estimate_motion(self.last, working)
         self.last = working
-        return Frame(index, working, out_size, motion)
+        return DecodedFrame(index, working, out_size, motion)
 
     def __iter__(self) -> ReadAhead:
         return self
 
-    def __next__(self) -> Frame:
+    def __next__(self) -> DecodedFrame:
         frame = self.future.result()
         if frame is None:
             raise StopIteration

@@ -1,7 +1,7 @@
 """Running a unit: the same code on every executor.
 
 :func:`unit_streams` turns a unit into streams of frames for the batch
-scheduler (:mod:`framestyle.engine.batch`); :func:`run_unit` runs one unit alone.
+scheduler (:mod:`framestyle.engine.runner.scheduler`); :func:`run_unit` runs one unit alone.
 Pipeline hooks (``init_image``, ``stylize``, losses, optimizers, writers) run
 here, where the unit runs; what happened goes out as small picklable
 :class:`~framestyle.engine.units.Event` records, which the driver turns into the
@@ -16,15 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from framestyle.engine import segments as splitting
-from framestyle.engine.batch import Scheduler
-from framestyle.engine.choose import writer_for
-from framestyle.engine.context import UnitContext
+from framestyle.engine.formats import writer_for
 from framestyle.engine.frame_store import PARTS, FrameStore, discard_store
-from framestyle.engine.segments import Segment
-from framestyle.engine.streams import Emit, ItemStream, SegmentStream, describe_error, writing
+from framestyle.engine.planning import segments as splitting
+from framestyle.engine.planning.segments import Segment
+from framestyle.engine.runner.chain import Emit
+from framestyle.engine.runner.context import UnitContext
+from framestyle.engine.runner.scheduler import Scheduler
+from framestyle.engine.runner.streams import ItemStream, SegmentStream, writing
 from framestyle.engine.units import AssembleVideo, Event, Outcome, Unit, VideoSegment, items_of
-from framestyle.errors import InputError, PluginError, UsageError
+from framestyle.errors import InputError, PluginError, UsageError, describe_error
 from framestyle.types import Writer
 
 

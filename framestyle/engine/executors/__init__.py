@@ -1,0 +1,90 @@
+"""Executors: what runs a plan's units. Registered by plugins
+(``register_executors``) and chosen with ``--executor NAME``.
+
+An executor gets the units in the order they should start and a
+:class:`Session`, and runs every unit whose ``needs`` finished well, with
+:mod:`framestyle.engine.runner.unit` (in this process or another), handing each event
+to ``session.emit`` as it comes. It returns when all are done; a Ctrl-C
+passes through it, with nothing left open.
+
+Two methods are optional. ``connect(settings) -> int`` is called before
+the plan is made: it joins what the executor runs on (a cluster) and says
+how many units it runs at once, so that a video is split into that many
+segments. ``close()`` lets go of what ``connect`` took when the run ends
+before ``run`` (planning failed). The ``ray`` executor
+(:mod:`framestyle.engine.executors.ray.executor`) has both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from framestyle.engine.units import Event, Outcome, RunSpec, Unit, items_of
+from framestyle.errors import PluginError, UsageError
+
+# The statuses with which a unit leaves its inputs for the units that need it.
+FINISHED = ("done", "part")
+
+
+class Session(Protocol):
+    """The driver's side of a run, as executors see it."""
+
+    spec: RunSpec
+
+    def context(self) -> Any:
+        """This process's :class:`~framestyle.engine.runner.context.UnitContext` (built once)."""
+
+    def emit(self, event: Event) -> None:
+        """Hand one event to the driver (observer hooks, records, progress)."""
+
+    def stopping(self) -> bool:
+        """True once no new input may start (``-x`` after a failure)."""
+
+
+class Ledger:
+    """Which units finished well, from their events, to release the units
+    that need them."""
+
+    def __init__(self, units: Sequence[Unit]) -> None:
+        self.left = {unit.uid: {item.number for item in items_of(unit)} for unit in units}
+        self.failed: set[str] = set()
+
+    def note(self, uid: str, event: Event) -> None:
+        if isinstance(event.payload, Outcome) and event.item in self.left.get(uid, ()):
+            self.left[uid].discard(event.item)
+            if event.payload.status not in FINISHED:
+                self.failed.add(uid)
+
+    def finished(self, uid: str) -> bool:
+        return not self.left.get(uid) and uid not in self.failed
+
+    def ready(self, unit: Unit) -> bool | None:
+        """True: its needs finished well; False: one did not; None: not yet."""
+        if any(need in self.failed for need in unit.needs):
+            return False
+        return True if all(self.finished(need) for need in unit.needs) else None
+
+    def release(self, waiting: list[Unit]) -> list[Unit]:
+        """The units of ``waiting`` whose needs finished well, in order; they
+        and those whose needs failed leave ``waiting``."""
+        released = []
+        for unit in list(waiting):
+            ready = self.ready(unit)
+            if ready is not None:
+                waiting.remove(unit)
+            if ready:
+                released.append(unit)
+        return released
+
+
+class Fatal:
+    """An error that ends the whole run, raised again in the driver."""
+
+    KINDS: dict[str, type[Exception]] = {"UsageError": UsageError, "PluginError": PluginError}
+
+    def __init__(self, error: Exception) -> None:
+        self.kind, self.message = type(error).__name__, str(error)
+
+    def error(self) -> Exception:
+        return self.KINDS.get(self.kind, PluginError)(self.message)

@@ -1,0 +1,149 @@
+"""A shot's frames in order, each starting warm from the last one's result
+(:class:`Chain`), and a frame in flight (:class:`InFlight`)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from framestyle.engine.runner.context import PluginContext, UnitContext
+from framestyle.engine.runner.read_ahead import DecodedFrame
+from framestyle.engine.units import Event, Item
+from framestyle.errors import InputError
+from framestyle.host import WrapperCalls
+from framestyle.media.images import resize
+from framestyle.media.motion import warp_error as motion_warp_error
+from framestyle.transfer.frame import FrameWork
+from framestyle.transfer.pixels import to_tensor
+from framestyle.types import FrameEnd, FrameJob, FrameStart, SourceInfo, StylizeResult
+
+Emit = Callable[[Event], None]
+
+
+class InFlight:
+    """A frame in flight: its optimisation and what writing it needs."""
+
+    def __init__(self, frame: DecodedFrame, content: torch.Tensor, previous: np.ndarray | None, warm: bool,
+                 reuse: bool, work: Any, part: str, wrappers: WrapperCalls | None = None) -> None:
+        self.index, self.content_rgb, self.size, self.motion = frame.index, frame.working, frame.out_size, frame.motion
+        self.content, self.previous, self.warm, self.reuse = content, previous, warm, reuse
+        self.work = work  # a FrameWork, a plugin's finished StylizeResult, or None (reused)
+        self.part = part  # "frame"; "tail": faded into the next segment's head later; "head": only for that fade
+        self.wrappers = wrappers  # stylize wrappers around the built-in optimisation
+        self.started = time.perf_counter()
+        self.iterations, self.loss, self.tiles = 0, math.nan, 0
+        self.losses: dict[str, float] = {}
+
+    @property
+    def task(self) -> Any:
+        return getattr(self.work, "task", None)
+
+    @property
+    def finished(self) -> bool:
+        return not hasattr(self.work, "advance") or self.work.finished
+
+    def advance(self) -> None:
+        self.work.advance()
+
+    def result(self) -> StylizeResult:
+        if not hasattr(self.work, "result"):
+            return self.work  # a plugin's stylize returned it
+        result = self.work.result()
+        return self.wrappers.finish(result) if self.wrappers is not None else result
+
+
+class Chain:
+    """Frames of one source in order, each starting warm from the last
+    one's result where the shot goes on: the steps every stream shares."""
+
+    def __init__(self, item: Item, info: SourceInfo, context: UnitContext, emit: Emit) -> None:
+        self.item, self.info, self.context, self.emit = item, info, context, emit
+        # The last frame as written, back at the working size: what a resumed run reads back.
+        self.previous: np.ndarray | None = None
+        self.previous_source: np.ndarray | None = None  # its source frame at the working size
+        self.previous_features: torch.Tensor | None = None  # that source's content-layer activations
+        self.starting: set[int] = set()  # frames announced whose work may be built again (out of memory)
+        self.iterations = 0  # over all its frames, heads included
+        self.frames = 0  # frames announced as ended
+        self.plugins = PluginContext(context.runtime, context.hooks, lambda step: emit(Event(item.number, step)))
+
+    def prepare(self, frame: DecodedFrame, reuse: bool, part: str = "frame") -> InFlight:
+        """A frame's start. A video frame that continues a shot starts warm
+        from the previous result warped by the flow of the original frames;
+        the first frame and the first after a scene cut start cold."""
+        settings, runtime, hooks = self.context.settings, self.context.runtime, self.context.hooks
+        previous = self.previous
+        content = to_tensor(frame.working, runtime.device)
+        motion = frame.motion if previous is not None else None
+        warm = previous is not None and motion is not None and not motion.cut and settings.warm_start
+        video = self.info.kind == "video"
+        budget = settings.frame_iterations(video, warm)
+        if part != "head" and frame.index not in self.starting:
+            estimate = max(self.info.frame_count or 0, frame.index + 1) if video else self.info.frame_count
+            self.emit(Event(self.item.number, FrameStart(self.info.path, frame.index, estimate, *frame.out_size,
+                                                         budget)))
+            self.starting.add(frame.index)
+        if reuse:
+            return InFlight(frame, content, previous, warm, reuse, None, part)
+        job = FrameJob(self.info, frame.index, content, settings, self.plugins, motion=motion, warm=warm,
+                       iterations=budget, output=self.item.output, previous_rgb=previous,
+                       previous_source=self.previous_source)
+        init = hooks.init_image(job)
+        if not self.context.spec.own_stylize:
+            return InFlight(frame, content, previous, warm, reuse, hooks.stylize(job, init), part)
+        wrappers = hooks.stylize_wrappers(job, init)
+        return InFlight(frame, content, previous, warm, reuse, FrameWork(job, init), part, wrappers)
+
+    def result(self, pending: InFlight, kept: Callable[[int, str], np.ndarray]) -> np.ndarray:
+        """The frame to write: the optimised image at the output size, or a
+        finished frame read back."""
+        if pending.reuse:
+            return kept(pending.index, pending.part)
+        result = pending.result()
+        pending.iterations, pending.loss, pending.losses = result.iterations, result.loss, dict(result.losses)
+        pending.tiles = result.tiles
+        if not bool(torch.isfinite(result.image).all()):  # whichever plugin made it
+            raise InputError(f"frame {pending.index + 1}: the result has NaN or infinite pixels; nothing was written")
+        return self.context.runtime.finish(result.image, pending.content, pending.size)
+
+    def ended(self, pending: InFlight, written: np.ndarray) -> None:
+        """Announce a written frame; the next frame starts from this one as
+        written, brought back to the working size: exactly what a resumed
+        run reads back from disk, so a resumed video is identical to an
+        uninterrupted one even when small frames are optimised enlarged."""
+        height, width = pending.content_rgb.shape[:2]
+        styled = resize(written, width, height)
+        previous, motion = pending.previous, pending.motion
+        warp_error = source_warp_error = lag = None
+        features = self.content_features(pending.content_rgb) if self.info.kind == "video" else None
+        if previous is not None and self.previous_source is not None and motion is not None and not motion.cut:
+            warp_error = motion_warp_error(styled, previous, motion)
+            source_warp_error = motion_warp_error(pending.content_rgb, self.previous_source, motion)
+            lag = self.lags(styled, features)
+        self.iterations += pending.iterations
+        if pending.part != "head":  # a head's frame is announced by the segment that owns it
+            self.starting.discard(pending.index)
+            self.frames += 1
+            self.emit(Event(self.item.number, FrameEnd(
+                self.info.path, pending.index, pending.iterations, time.perf_counter() - pending.started,
+                pending.loss, pending.losses, warm=pending.warm, cut=bool(motion and motion.cut),
+                reused=pending.reuse, warp_error=warp_error, source_warp_error=source_warp_error, lag=lag,
+                tiles=pending.tiles)))
+        self.previous, self.previous_source, self.previous_features = styled, pending.content_rgb, features
+
+    def content_features(self, rgb: np.ndarray) -> torch.Tensor:
+        layer = self.context.settings.content_layer
+        with torch.no_grad():
+            return self.context.runtime.encode(to_tensor(rgb, self.context.runtime.device), [layer])[layer].float()
+
+    def lags(self, styled: np.ndarray, features: torch.Tensor | None) -> bool:
+        """Whether the frame as written is closer in content to the previous
+        source frame than to its own: it kept the last frame's content."""
+        assert features is not None and self.previous_features is not None
+        ours = self.content_features(styled)
+        return bool((ours - self.previous_features).square().sum() < (ours - features).square().sum())
