@@ -17,8 +17,7 @@ from framestyle.engine.runtime import Runtime
 from framestyle.engine.styles import read_style
 from framestyle.errors import UsageError
 from framestyle.host import PluginHost
-from framestyle.media.images import read_image
-from framestyle.media.images import to_rgb8 as pil_to_rgb8
+from framestyle.media.images import pil_to_rgb8, read_image
 from framestyle.settings import Settings
 from framestyle.transfer.weights import Weights
 from framestyle.types import FrameJob, RunEnd, SourceInfo

@@ -72,7 +72,7 @@ class FrameStore:
             self.reusable += 1
         return self.reusable
 
-    def finished(self, part: str = "frame") -> set[int]:
+    def kept_indices(self, part: str = "frame") -> set[int]:
         """Indices of the kept frames (or other parts)."""
         found = set()
         for path in self.folder.glob(f"{part}_*.png"):

@@ -22,7 +22,7 @@ PIL_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
 
 
-def to_rgb8(image: Image.Image) -> np.ndarray:
+def pil_to_rgb8(image: Image.Image) -> np.ndarray:
     """Any Pillow mode to HxWx3 uint8 RGB; transparency is laid on white."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         values = np.asarray(image, dtype=np.float64)
@@ -47,7 +47,7 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     with quiet_pillow(), open_image(path, max_pixels) as image:
         try:
             image.load()
-            return to_rgb8(ImageOps.exif_transpose(image) or image)
+            return pil_to_rgb8(ImageOps.exif_transpose(image) or image)
         except Exception as exc:
             raise image_error(exc, path) from None
 

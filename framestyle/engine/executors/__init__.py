@@ -24,7 +24,7 @@ from framestyle.engine.units import Event, Outcome, RunSpec, Unit, items_of
 from framestyle.errors import PluginError, UsageError
 
 # The statuses with which a unit leaves its inputs for the units that need it.
-FINISHED = ("done", "part")
+SUCCEEDED = ("done", "part")
 
 
 class Session(Protocol):
@@ -53,17 +53,17 @@ class Ledger:
     def note(self, uid: str, event: Event) -> None:
         if isinstance(event.payload, Outcome) and event.item in self.left.get(uid, ()):
             self.left[uid].discard(event.item)
-            if event.payload.status not in FINISHED:
+            if event.payload.status not in SUCCEEDED:
                 self.failed.add(uid)
 
-    def finished(self, uid: str) -> bool:
+    def succeeded(self, uid: str) -> bool:
         return not self.left.get(uid) and uid not in self.failed
 
     def ready(self, unit: Unit) -> bool | None:
         """True: its needs finished well; False: one did not; None: not yet."""
         if any(need in self.failed for need in unit.needs):
             return False
-        return True if all(self.finished(need) for need in unit.needs) else None
+        return True if all(self.succeeded(need) for need in unit.needs) else None
 
     def release(self, waiting: list[Unit]) -> list[Unit]:
         """The units of ``waiting`` whose needs finished well, in order; they

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from framestyle.engine.executors import FINISHED, Ledger, Session
+from framestyle.engine.executors import SUCCEEDED, Ledger, Session
 from framestyle.engine.units import Event, Outcome, Unit
 
 
@@ -52,11 +52,11 @@ class LocalExecutor:
         def emit(event: Event) -> None:
             session.emit(event)
             self.ledger.note(unit.uid, event)
-            if isinstance(event.payload, Outcome) and event.payload.status not in FINISHED:
+            if isinstance(event.payload, Outcome) and event.payload.status not in SUCCEEDED:
                 for stream in self.streams:  # the input's other units stop, and let go of its files
                     if stream.item.number == event.item:
                         stream.drop()
-            elif self.ledger.finished(unit.uid):
+            elif self.ledger.succeeded(unit.uid):
                 self.start_ready(context, session)
 
         return emit

@@ -144,7 +144,7 @@ def saved_split(store: FrameStore, base: str, path: Path) -> list[Segment] | Non
         segments = [Segment(*map(int, edges)) for edges in note["segments"]]
     except (ValueError, TypeError, KeyError):
         return None
-    if not any(store.finished(part) for part in PARTS):
+    if not any(store.kept_indices(part) for part in PARTS):
         return None
     log.info("%s: %s, as the run that kept some of its frames split it", path, splitting.describe(segments))
     return segments

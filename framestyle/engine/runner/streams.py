@@ -182,7 +182,7 @@ class SegmentStream(Stream):
         self.source = open_source(self.item.path, settings, hooks)
         self.emit(Event(self.item.number, SourceStart(self.item.number, self.item.total, self.item.path,
                                                       self.item.output, self.source.info)))
-        self.done = {part: self.store.finished(part) for part in ("frame", "tail", "head")}
+        self.done = {part: self.store.kept_indices(part) for part in ("frame", "tail", "head")}
         self.chain = Chain(self.item, self.unit.info, self.context, self.emit)
         self.frames = ReadAhead(enumerate(self.source.frames()), self.context.runtime.working_frame,
                                 motion_from=self.unit.segment.start + 1)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framestyle.engine.executors import FINISHED, Fatal, Ledger, Session
+from framestyle.engine.executors import SUCCEEDED, Fatal, Ledger, Session
 from framestyle.engine.executors.ray.actor import RayWorker, Where
 from framestyle.engine.executors.ray.joining import Placement, import_ray, join, worker_layout
 from framestyle.engine.units import Event, ImageGroup, Item, Outcome, Unit, VideoSegment, WholeVideo, items_of
@@ -243,7 +243,7 @@ class RayExecutor:
     def note(self, unit: Unit, event: Event) -> None:
         self.session.emit(event)
         self.ledger.note(unit.uid, event)
-        if isinstance(event.payload, Outcome) and event.payload.status not in FINISHED:
+        if isinstance(event.payload, Outcome) and event.payload.status not in SUCCEEDED:
             # The input failed: its queued units go; the units that need them are let go below.
             self.ready = deque(other for other in self.ready if event.item not in numbers(other))
         self.ready.extend(self.ledger.release(self.waiting))
