@@ -54,6 +54,14 @@ def read_error(exc: OSError) -> InputError:
     return InputError(f"cannot read: {exc.strerror or exc}")
 
 
+class HookFailure(InputError):
+    """A plugin raised inside a hook while an input was processed."""
+
+    @classmethod
+    def of(cls, plugin: str, hook_name: str, exc: Exception) -> HookFailure:
+        return cls(f"plugin {plugin!r} failed in {hook_name}: {type(exc).__name__}: {exc}")
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for a close match, else the list of choices."""
     choices = sorted(choices)

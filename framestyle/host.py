@@ -24,11 +24,11 @@ import pluggy
 from framestyle import hookspecs
 from framestyle.errors import (
     FramestyleError,
+    HookFailure,
     PluginError,
     UsageError,
 )
 from framestyle.registry import PluginRecord, Registry
-from framestyle.wrappers import HookFailure, WrapperCalls
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -56,6 +56,7 @@ ENTRY_POINT_GROUP = "framestyle"
 STRICT_ENV = "FRAMESTYLE_STRICT_PLUGINS"
 NO_AUTOLOAD_ENV = "FRAMESTYLE_DISABLE_PLUGIN_AUTOLOAD"
 TRACE_ENV = "FRAMESTYLE_TRACE_HOOKS"
+
 
 # name -> module; registered in this order (hook order among them is set by
 # trylast/tryfirst, not by this list).
@@ -155,18 +156,6 @@ class Hooks:
             culprit = codes.get(traceback.tb_frame.f_code, culprit)
             traceback = traceback.tb_next
         return culprit
-
-    def implementers(self, hook_name: str, wrappers: bool = True) -> list[str]:
-        """The plugins implementing ``hook_name`` (with or without its wrappers)."""
-        return [impl.plugin_name for impl in getattr(self._pm.hook, hook_name).get_hookimpls()
-                if wrappers or not (impl.wrapper or impl.hookwrapper)]
-
-    def stylize_wrappers(self, job: FrameJob, init: torch.Tensor) -> WrapperCalls:
-        """The ``stylize`` wrappers entered for a frame the engine optimises
-        in a batch: their code before ``yield`` runs now, the rest when
-        :meth:`WrapperCalls.finish` gets the frame's result."""
-        impls = [impl for impl in reversed(self._pm.hook.stylize.get_hookimpls()) if impl.wrapper or impl.hookwrapper]
-        return WrapperCalls("stylize", impls, {"job": job, "init": init})
 
     # pipeline ----------------------------------------------------------------
 

@@ -237,6 +237,12 @@ class FrameContext(Protocol):
         """``image`` as the frame it would be written as: HxWx3 uint8 at
         ``size`` (width, height), in the content's colours where asked."""
 
+    def optimise(self, job: FrameJob, init: torch.Tensor) -> StylizeResult:
+        """The built-in optimisation of ``job`` from ``init`` (what the
+        built-in ``stylize`` returns), calling ``step`` each iteration. From
+        the ``stylize`` call the engine made for ``job``, the frame is
+        optimised together with the other frames in flight."""
+
 
 @dataclass
 class FrameJob:

@@ -19,6 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # (what is broken, file, text, replacement, the pytest arguments that must fail)
 BREAKS = [
+    ("the built-in optimisation never joins the batch", "framestyle/engine/runner/context.py",
+     "        if call is not None and call.job is job and call.work is None:",
+     "        if False:",
+     "tests/test_plugins.py -k passes_leaves"),
+    ("frames in flight left waiting when the run stops", "framestyle/engine/runner/scheduler.py",
+     "            for _, work in [*self.active, *self.waiting]:\n                work.drop()",
+     "            for _, work in []:\n                work.drop()",
+     "tests/test_plugins.py -k unwinds"),
     ("settings not checked before a run", "framestyle/engine/driver.py",
      "    settings.check()\n", "    pass\n",
      "tests/test_cli.py -k same_line"),

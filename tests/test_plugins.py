@@ -137,6 +137,64 @@ def test_a_plugin_overrides_stylize_and_a_wrapper_sees_the_result(weights):
     assert np.abs(out.astype(int) - (255 - content.astype(int))).max() <= 1  # built-in never ran
 
 
+def test_a_stylize_that_passes_leaves_the_frames_to_the_batch(photos, tmp_path, weights):
+    """A plugin's stylize that returns None for a frame hands it on, as
+    pluggy's first result rule says: the built-in then optimises it with the
+    other frames in flight (a step of each before either goes on)."""
+    passed: list[str] = []
+    steps: list[str] = []
+
+    class Passes:
+        @framestyle.hookimpl
+        def stylize(self, job, init):
+            passed.append(job.source.path.name)
+
+        @framestyle.hookimpl
+        def on_step(self, event):
+            steps.append(event.path.name)
+
+    save(photos / "space" / "rocket.png", sample("chelsea.jpg", 40))  # both 40x26: one working size
+    host = PluginHost(autoload=False)
+    host.register(Passes(), "passes")
+    summary = framestyle.run(photos, tmp_path / "style.jpg", tmp_path / "out", size=40, iterations=4, scales=1,
+                             batch_size=2, host=host, weights=weights)
+    assert summary.exit_code == 0 and sorted(passed) == ["cat.jpg", "rocket.png"]
+    assert steps[0] != steps[1] and len(steps) == 8
+
+
+def test_an_interrupted_batch_unwinds_every_stylize_call(photos, tmp_path, weights):
+    """Ctrl-C in the middle of a batch: each frame's stylize wrapper sees
+    the call end (no result), and no call is left waiting on a thread."""
+    import threading
+
+    unwound: list[str] = []
+
+    class Watch:
+        @framestyle.hookimpl(wrapper=True)
+        def stylize(self, job, init):
+            try:
+                return (yield)
+            except BaseException:
+                unwound.append(job.source.path.name)
+                raise
+
+        @framestyle.hookimpl
+        def on_step(self, event):
+            if event.iteration == 2:
+                raise KeyboardInterrupt
+
+    save(photos / "space" / "rocket.png", sample("chelsea.jpg", 40))
+    host = PluginHost(autoload=False)
+    host.register(Watch(), "watch")
+    summary = framestyle.run(photos, tmp_path / "style.jpg", tmp_path / "out", size=40, iterations=4, scales=1,
+                             batch_size=2, host=host, weights=weights)
+    assert summary.interrupted and sorted(unwound) == ["cat.jpg", "rocket.png"]
+    for thread in threading.enumerate():
+        if thread.name.startswith("framestyle-stylize"):
+            thread.join(timeout=5)
+            assert not thread.is_alive(), thread.name
+
+
 def test_duplicate_names_are_a_plugin_error(host):
     class Clash:
         @framestyle.hookimpl

@@ -10,8 +10,6 @@ import torch
 from framestyle.builtin.losses import warped_previous
 from framestyle.hookspecs import hookimpl
 from framestyle.media.images import read_image, resize
-from framestyle.transfer.frame import FrameWork
-from framestyle.transfer.optimize import step_together
 from framestyle.transfer.pixels import to_tensor
 from framestyle.types import FrameJob, StylizeResult
 
@@ -39,10 +37,6 @@ def init_image(job: FrameJob) -> torch.Tensor:
 
 @hookimpl(trylast=True)
 def stylize(job: FrameJob, init: torch.Tensor) -> StylizeResult:
-    """One frame alone; framestyle batches frames itself while this is the
-    only implementation (:mod:`framestyle.engine.runner.unit`)."""
-    work = FrameWork(job, init)
-    while not work.finished:
-        step_together([work.task], job.context.encode)
-        work.advance()
-    return work.result()
+    """The built-in optimisation (:mod:`framestyle.transfer.frame`), which
+    the engine runs for many frames together."""
+    return job.context.optimise(job, init)

@@ -92,9 +92,6 @@ class Driver:
     def plan_run(self, weights: Weights | None, workers: int) -> None:
         settings, host = self.settings, self.host
         self.runtime = Runtime(settings, weights)
-        # The built-in optimisation alone: frames can be batched, and the
-        # unit drives it directly; a plugin's stylize gets one frame a call.
-        self.own_stylize = self.hooks.implementers("stylize", wrappers=False) == ["stylize"]
         self.capacity = self.batch_capacity()
         # Segments start cold, so a video is split only where they run faster
         # than one after another: batched on a GPU or when asked for, or on
@@ -103,7 +100,7 @@ class Driver:
         segments = max(self.capacity if split else 1, workers)
         self.plan: Plan = make_plan(settings, self.hooks, self.runtime, self.capacity, segments, workers)
         self.spec = RunSpec(settings, host.plugin_args, host.autoload, self.capacity,
-                            lanes(self.plan.units, self.capacity), self.runtime.weights.digest, self.own_stylize)
+                            lanes(self.plan.units, self.capacity), self.runtime.weights.digest)
 
     # the session executors see ---------------------------------------------------
 
@@ -182,13 +179,7 @@ class Driver:
 
     def batch_capacity(self) -> int:
         """How many frames are optimised together: ``--batch-size``, or for
-        auto what the device's free memory holds; 1 when a plugin implements
-        ``stylize`` (it gets one frame a call)."""
-        if not self.own_stylize:
-            if self.settings.batch_size != 1:
-                others = [name for name in self.hooks.implementers("stylize", wrappers=False) if name != "stylize"]
-                log.info("frames are stylised one at a time: plugin(s) %s implement stylize", ", ".join(others))
-            return 1
+        auto what the device's free memory holds."""
         if self.settings.batch_size:
             return self.settings.batch_size
         capacity = self.runtime.auto_batch_size()

@@ -108,7 +108,6 @@ class RunSpec:
     capacity: int  # frames optimised together
     lanes: int  # the most frames the run keeps in flight: the CPU pass layout follows it
     weights_digest: str  # the weights the plan was fingerprinted with
-    own_stylize: bool  # the built-in optimisation alone: frames may be batched
 
 
 # --------------------------------------------------------------------------- events

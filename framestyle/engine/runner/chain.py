@@ -6,19 +6,19 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
 
 from framestyle.engine.runner.context import PluginContext, UnitContext
 from framestyle.engine.runner.read_ahead import DecodedFrame
+from framestyle.engine.runner.stylize_call import StylizeCall
 from framestyle.engine.units import Event, Item
 from framestyle.errors import InputError
-from framestyle.host import WrapperCalls
 from framestyle.media.images import resize
 from framestyle.media.motion import warp_error as motion_warp_error
 from framestyle.transfer.frame import FrameWork
+from framestyle.transfer.optimize import Task
 from framestyle.transfer.pixels import to_tensor
 from framestyle.types import FrameEnd, FrameJob, FrameStart, SourceInfo, StylizeResult
 
@@ -26,35 +26,54 @@ Emit = Callable[[Event], None]
 
 
 class InFlight:
-    """A frame in flight: its optimisation and what writing it needs."""
+    """A frame in flight: its ``stylize`` call (None for a frame read back
+    from an earlier run), the optimisation the call handed over, and what
+    writing the frame needs."""
 
     def __init__(self, frame: DecodedFrame, content: torch.Tensor, previous: np.ndarray | None, warm: bool,
-                 reuse: bool, work: Any, part: str, wrappers: WrapperCalls | None = None) -> None:
+                 call: StylizeCall | None, part: str) -> None:
         self.index, self.content_rgb, self.size, self.motion = frame.index, frame.working, frame.out_size, frame.motion
-        self.content, self.previous, self.warm, self.reuse = content, previous, warm, reuse
-        self.work = work  # a FrameWork, a plugin's finished StylizeResult, or None (reused)
+        self.content, self.previous, self.warm = content, previous, warm
+        self.call = call
         self.part = part  # "frame"; "tail": faded into the next segment's head later; "head": only for that fade
-        self.wrappers = wrappers  # stylize wrappers around the built-in optimisation
         self.started = time.perf_counter()
         self.iterations, self.loss, self.tiles = 0, math.nan, 0
         self.losses: dict[str, float] = {}
 
     @property
-    def task(self) -> Any:
-        return getattr(self.work, "task", None)
+    def reuse(self) -> bool:
+        return self.call is None
+
+    @property
+    def work(self) -> FrameWork | None:
+        return self.call.work if self.call is not None else None
+
+    @property
+    def task(self) -> Task | None:
+        return self.work.task if self.work is not None else None
 
     @property
     def finished(self) -> bool:
-        return not hasattr(self.work, "advance") or self.work.finished
+        return self.work is None or self.work.finished
 
     def advance(self) -> None:
+        assert self.work is not None
         self.work.advance()
 
     def result(self) -> StylizeResult:
-        if not hasattr(self.work, "result"):
-            return self.work  # a plugin's stylize returned it
-        result = self.work.result()
-        return self.wrappers.finish(result) if self.wrappers is not None else result
+        """The call's result once the optimisation (if it got one) is
+        finished. An optimisation that failed fails the frame as it is; the
+        call unwinds."""
+        assert self.call is not None
+        if self.work is not None and self.work.error is not None:
+            self.call.cancel()
+            raise self.work.error
+        return self.call.finish()
+
+    def drop(self) -> None:
+        """The frame will not be finished: let its call go."""
+        if self.call is not None:
+            self.call.cancel()
 
 
 class Chain:
@@ -89,15 +108,11 @@ class Chain:
                                                          budget)))
             self.starting.add(frame.index)
         if reuse:
-            return InFlight(frame, content, previous, warm, reuse, None, part)
+            return InFlight(frame, content, previous, warm, None, part)
         job = FrameJob(self.info, frame.index, content, settings, self.plugins, motion=motion, warm=warm,
                        iterations=budget, output=self.item.output, previous_rgb=previous,
                        previous_source=self.previous_source)
-        init = hooks.init_image(job)
-        if not self.context.spec.own_stylize:
-            return InFlight(frame, content, previous, warm, reuse, hooks.stylize(job, init), part)
-        wrappers = hooks.stylize_wrappers(job, init)
-        return InFlight(frame, content, previous, warm, reuse, FrameWork(job, init), part, wrappers)
+        return InFlight(frame, content, previous, warm, StylizeCall(hooks, job, hooks.init_image(job)), part)
 
     def result(self, pending: InFlight, kept: Callable[[int, str], np.ndarray]) -> np.ndarray:
         """The frame to write: the optimised image at the output size, or a

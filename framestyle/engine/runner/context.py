@@ -12,13 +12,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from framestyle.engine.runner.stylize_call import current_call
 from framestyle.engine.runtime import Runtime
 from framestyle.engine.units import RunSpec
 from framestyle.errors import UsageError
 from framestyle.host import Hooks, PluginHost
 from framestyle.settings import Settings
+from framestyle.transfer.frame import FrameWork
+from framestyle.transfer.optimize import step_together
 from framestyle.transfer.weights import Weights
-from framestyle.types import LossSpec, OptimizerSpec, Step
+from framestyle.types import FrameJob, LossSpec, OptimizerSpec, Step, StylizeResult
 
 
 class PluginContext:
@@ -69,6 +72,16 @@ class PluginContext:
 
     def as_written(self, image: torch.Tensor, content: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
         return self._runtime.finish(image, content, size)
+
+    def optimise(self, job: FrameJob, init: torch.Tensor) -> StylizeResult:
+        work = FrameWork(job, init)
+        call = current_call()
+        if call is not None and call.job is job and call.work is None:
+            return call.hand_over(work)  # the engine optimises it in its batch
+        while not work.finished:
+            step_together([work.task], self._runtime.encode)
+            work.advance()
+        return work.result()
 
 
 class UnitContext:

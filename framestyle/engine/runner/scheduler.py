@@ -48,32 +48,45 @@ class Scheduler:
         """Optimise every frame of every stream; returns when all are done.
         A KeyboardInterrupt passes through with the frames in flight unfinished."""
         upcoming = iter(streams)
-        while True:
-            self.fill(upcoming)
-            if not self.active:
-                return
-            try:
-                step_together([work.task for _, work in self.active if work.task is not None], self.encode,
-                              lanes=min(self.lanes, self.capacity))
-            except Exception as error:
-                if not is_out_of_memory(error):
-                    raise
-                if len(self.active) > 1:
-                    self.shrink()
-                else:
-                    self.give_up(error)
-                continue
-            for stream, work in list(self.active):
-                if (stream, work) in self.active:  # an out-of-memory error may have moved it out
-                    self.settle(stream, work)
+        try:
+            while True:
+                self.fill(upcoming)
+                if not self.active:
+                    return
+                self.step()
+        finally:  # interrupted, or a usage or plugin error: no frame's stylize call is left waiting
+            for _, work in [*self.active, *self.waiting]:
+                work.drop()
+
+    def step(self) -> None:
+        """One iteration of every frame in flight; those that finish go to their streams."""
+        try:
+            step_together([work.task for _, work in self.active if work.task is not None], self.encode,
+                          lanes=min(self.lanes, self.capacity))
+        except Exception as error:
+            if not is_out_of_memory(error):
+                raise
+            if len(self.active) > 1:
+                self.shrink()
+            else:
+                self.give_up(error)
+            return
+        for stream, work in list(self.active):
+            if (stream, work) in self.active:  # an out-of-memory error may have moved it out
+                self.settle(stream, work)
 
     def fill(self, upcoming: Iterator[Stream]) -> None:
         """Take frames in until the batch is full: waiting ones first, then
         the next streams."""
+        for stream, work in self.active:
+            if stream.cancelled:
+                work.drop()
         self.active = [(stream, work) for stream, work in self.active if not stream.cancelled]
         while len(self.active) < self.capacity and self.waiting:
             stream, work = self.waiting.popleft()
-            if not stream.cancelled:
+            if stream.cancelled:
+                work.drop()
+            else:
                 self.active.append((stream, work))
         while len(self.active) < self.capacity and self.later:
             self.start(self.later.popleft())
@@ -126,6 +139,7 @@ class Scheduler:
                 return
             if (stream, work) in self.active:
                 self.active.remove((stream, work))
+            work.drop()
             stream.fail(error)
             return
         self.start(stream)
@@ -133,6 +147,7 @@ class Scheduler:
     def give_up(self, error: BaseException) -> None:
         """Out of memory with one frame alone: that input fails."""
         stream, work = self.active.pop()
+        work.drop()
         self.capacity = 1
         release_cached_memory()
         task = work.task
