@@ -67,7 +67,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "optimizers": "framestyle.builtin.optimizers",
     "stylize": "framestyle.builtin.stylize",
     "executors": "framestyle.builtin.executors",
-    "progress": "framestyle.builtin.progress",
+    "progress": "framestyle.builtin.progress:Progress",
+    "records": "framestyle.builtin.records:Records",
 }
 
 
@@ -76,6 +77,14 @@ UNBLOCKABLE = {
     "stylize": "it is the optimisation itself; a plugin that implements stylize or init_image "
                "takes over from it without blocking it",
 }
+
+
+def load_builtin(where: str) -> object:
+    """A built-in plugin: a module, or ``module:Class`` for one that keeps
+    state over a run (an instance per host, so two hosts never share it)."""
+    module, _, name = where.partition(":")
+    loaded = importlib.import_module(module)
+    return getattr(loaded, name)() if name else loaded
 
 
 def env_flag(name: str) -> bool:
@@ -223,7 +232,7 @@ class PluginHost:
             self.pm.set_blocked(name)
         if builtins:
             for name, module in BUILTIN_PLUGINS.items():
-                self._add(name, "builtin", functools.partial(importlib.import_module, module), module)
+                self._add(name, "builtin", functools.partial(load_builtin, module), module)
         if autoload if autoload is not None else not env_flag(NO_AUTOLOAD_ENV):
             self._load_entry_points()
         for spec in plugins:

@@ -299,6 +299,7 @@ class RunStart:
     device: str
     weights: str  # where the VGG-19 weights came from
     frames: int | None = None  # frames in the whole job (an image is one; videos as their headers claim)
+    to_file: bool = False  # settings.output names the one output file, not a folder
 
 
 @dataclass(frozen=True)
@@ -356,6 +357,8 @@ class SourceEnd:
     frames: int
     seconds: float
     message: str = ""
+    kind: str = ""  # "image" or "video" ("" when it failed before a loader opened it)
+    iterations: int = 0  # over all its frames
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,21 @@ def test_an_interrupted_batch_unwinds_every_stylize_call(photos, tmp_path, weigh
             assert not thread.is_alive(), thread.name
 
 
+def test_the_records_are_an_observer_plugin_that_can_be_blocked(photos, tmp_path, weights):
+    """The manifest, settings and reports come from a plugin watching the
+    run's events, not from the driver: block it and they are not written,
+    while the outputs are."""
+    kept = framestyle.run(photos, tmp_path / "style.jpg", tmp_path / "kept", size=32, iterations=2,
+                          host=PluginHost(autoload=False), weights=weights)
+    blocked = framestyle.run(photos, tmp_path / "style.jpg", tmp_path / "blocked", size=32, iterations=2,
+                             host=PluginHost(["no:records"], autoload=False), weights=weights)
+    assert kept.exit_code == blocked.exit_code == 0
+    assert (tmp_path / "kept" / "framestyle-run.json").is_file()
+    assert (tmp_path / "blocked" / "cat.png").is_file() and not (tmp_path / "blocked" / "framestyle-run.json").exists()
+    manifest = json.loads((tmp_path / "kept" / "framestyle-run.json").read_text())
+    assert sorted((item["status"], item["kind"]) for item in manifest["items"]) == [("done", "image")] * 2
+
+
 def test_duplicate_names_are_a_plugin_error(host):
     class Clash:
         @framestyle.hookimpl

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -223,56 +222,50 @@ def summarise(event: RunEnd, emit: Any) -> None:
         emit(f"failed: {path}: {message}")
 
 
-# One run at a time per thread: the reporter lives from on_run_start to on_run_end.
-_local = threading.local()
+class Progress:
+    """The progress of a run on the terminal: rich where one is attached,
+    plain lines otherwise, nothing with -q. One per plugin host; it follows
+    one run at a time."""
 
+    def __init__(self) -> None:
+        self.reporter: RichReporter | PlainReporter | None = None
 
-def current() -> Any:
-    return getattr(_local, "reporter", None)
+    @hookimpl
+    def on_run_start(self, event: RunStart) -> None:
+        if event.settings.verbosity < 0:
+            self.reporter = None
+        elif interactive():
+            self.reporter = RichReporter(event)
+        else:
+            self.reporter = PlainReporter(event)
 
+    @hookimpl
+    def on_source_start(self, event: SourceStart) -> None:
+        if self.reporter is not None:
+            self.reporter.source_start(event)
 
-@hookimpl
-def on_run_start(event: RunStart) -> None:
-    if event.settings.verbosity < 0:
-        _local.reporter = None
-    elif interactive():
-        _local.reporter = RichReporter(event)
-    else:
-        _local.reporter = PlainReporter(event)
+    @hookimpl
+    def on_frame_start(self, event: FrameStart) -> None:
+        if self.reporter is not None:
+            self.reporter.frame_start(event)
 
+    @hookimpl
+    def on_step(self, event: Step) -> None:
+        if self.reporter is not None:
+            self.reporter.step(event)
 
-@hookimpl
-def on_source_start(event: SourceStart) -> None:
-    if reporter := current():
-        reporter.source_start(event)
+    @hookimpl
+    def on_frame_end(self, event: FrameEnd) -> None:
+        if self.reporter is not None:
+            self.reporter.frame_end(event)
 
+    @hookimpl
+    def on_source_end(self, event: SourceEnd) -> None:
+        if self.reporter is not None:
+            self.reporter.source_end(event)
 
-@hookimpl
-def on_frame_start(event: FrameStart) -> None:
-    if reporter := current():
-        reporter.frame_start(event)
-
-
-@hookimpl
-def on_step(event: Step) -> None:
-    if reporter := current():
-        reporter.step(event)
-
-
-@hookimpl
-def on_frame_end(event: FrameEnd) -> None:
-    if reporter := current():
-        reporter.frame_end(event)
-
-
-@hookimpl
-def on_source_end(event: SourceEnd) -> None:
-    if reporter := current():
-        reporter.source_end(event)
-
-
-@hookimpl
-def on_run_end(event: RunEnd) -> None:
-    if reporter := current():
-        _local.reporter = None
-        reporter.run_end(event)
+    @hookimpl
+    def on_run_end(self, event: RunEnd) -> None:
+        reporter, self.reporter = self.reporter, None
+        if reporter is not None:
+            reporter.run_end(event)

@@ -1,5 +1,6 @@
 """The run, top down: check the settings, plan the units, hand them to the
-executor, and turn the units' events into hooks, records and reports.
+executor, and turn the units' events into the observer hooks, which the
+built-in progress and records plugins watch as any plugin can.
 
 Each input succeeds or fails on its own: a bad file is logged in one line
 and the run goes on (``-x`` stops at the first). Outputs appear under their
@@ -10,7 +11,6 @@ interrupted run leaves nothing half-written behind.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +21,6 @@ from framestyle.engine.runtime import Runtime
 from framestyle.engine.units import AssembleVideo, Event, Item, Outcome, RunSpec, Unit, items_of
 from framestyle.errors import UsageError
 from framestyle.host import PluginHost
-from framestyle.records.manifest import ItemRecord, write_records
-from framestyle.records.video import FrameLog
 from framestyle.settings import Settings
 from framestyle.transfer.weights import Weights
 from framestyle.types import FrameEnd, FrameStart, RunEnd, RunStart, SourceEnd, SourceStart, Step
@@ -61,7 +59,7 @@ class ItemState:
 
     item: Item
     started: float = field(default_factory=time.perf_counter)
-    frames: FrameLog | None = None
+    kind: str = ""
     iterations: int = 0
     ended: bool = False
 
@@ -84,7 +82,6 @@ class Driver:
             raise
         self.by_number = {item.number: item for unit in self.plan.units for item in items_of(unit)}
         self.items: dict[int, ItemState] = {}
-        self.records: dict[int, ItemRecord] = {}
         self.counts = {"done": 0, "skipped": 0}
         self.failed: list[tuple[Path, str]] = []
         self._context: UnitContext | None = None
@@ -113,15 +110,13 @@ class Driver:
         return self.settings.exitfirst and bool(self.failed)
 
     def emit(self, event: Event) -> None:
-        """One event of a unit: the observer hooks, the video's frame log, the records."""
+        """One event of a unit, as the observer hooks (announced once per input)."""
         payload = event.payload
         state = self.items.get(event.item)
         if isinstance(payload, SourceStart):
             if state is None:  # a video's segments each open it: announced once
-                state = self.items[event.item] = ItemState(self.by_number[event.item])
                 assert payload.info is not None
-                state.frames = FrameLog(payload.info, state.item.output, self.settings, str(self.runtime.device),
-                                        self.runtime.weights.source)
+                state = self.items[event.item] = ItemState(self.by_number[event.item], kind=payload.info.kind)
                 self.hooks.on_source_start(payload)
         elif state is None and isinstance(payload, Outcome):  # it failed before it was opened
             self.unstarted(self.by_number[event.item], payload)
@@ -132,8 +127,6 @@ class Driver:
         elif isinstance(payload, Step):
             self.hooks.on_step(payload)
         elif isinstance(payload, FrameEnd):
-            assert state.frames is not None
-            state.frames.add(payload)
             self.hooks.on_frame_end(payload)
         elif isinstance(payload, Outcome):
             state.iterations += payload.iterations
@@ -154,8 +147,7 @@ class Driver:
                 log.error("%s: %s", path, message)
                 self.failed.append((path, message))
         self.hooks.on_run_start(RunStart(self.settings, plan.total, str(self.runtime.device),
-                                         self.runtime.weights.source,
-                                         plan.frames + len(plan.skipped)))
+                                         self.runtime.weights.source, plan.frames + len(plan.skipped), plan.to_file))
         for item in plan.skipped:
             self.unstarted(item, Outcome("skipped", message="already complete (--overwrite redoes it)"))
         for item, _, message in plan.failed:
@@ -170,7 +162,6 @@ class Driver:
             for state in list(self.items.values()):  # interrupted, or a usage or plugin error
                 if not state.ended:
                     self.end(state, Outcome("interrupted"))
-        self.write_records([self.records[n] for n in sorted(self.records)], interrupted)
         exit_code = 130 if interrupted else 1 if self.failed else 0
         summary = RunEnd(self.counts["done"], self.counts["skipped"], self.failed, interrupted,
                          time.perf_counter() - started, exit_code)
@@ -196,44 +187,17 @@ class Driver:
         self.end(state, outcome)
 
     def end(self, state: ItemState, outcome: Outcome) -> None:
-        """Announce an input's end, once, and record it."""
+        """Announce an input's end, once."""
         item = state.item
         state.ended = True
-        loss = None
-        if outcome.status == "done" and state.frames is not None:
-            try:
-                state.frames.finish()  # a video's report beside it
-            except OSError as exc:
-                log.warning("%s: could not write its report: %s", item.output, exc)
-            last = max(state.frames.frames, key=lambda frame: frame.index, default=None)
-            loss = last.loss if last is not None and math.isfinite(last.loss) else None
         if outcome.status == "failed":
             log.error("%s: %s", item.path, outcome.message)
             self.failed.append((item.path, outcome.message))
         elif outcome.status in self.counts:
             self.counts[outcome.status] += 1
-        seconds = time.perf_counter() - state.started
-        frames = outcome.frames
-        kind = outcome.kind or (state.frames.info.kind if state.frames else "")
-        tiles = max((frame.tiles for frame in state.frames.frames), default=0) if state.frames else 0
-        self.hooks.on_source_end(SourceEnd(item.number, item.path, item.output, outcome.status, frames, seconds,
-                                           outcome.message))
-        self.records[item.number] = ItemRecord(str(item.path), str(item.output), kind, outcome.status, frames,
-                                               state.iterations, round(seconds, 3), loss, outcome.message, tiles)
-
-    def write_records(self, records: list[ItemRecord], interrupted: bool) -> None:
-        """The resolved settings and the manifest beside the outputs, and the
-        HTML report with --report. Losing them must not fail the run."""
-        assert self.settings.output is not None
-        try:
-            manifest = write_records(self.settings, Path(self.settings.output), self.plan.to_file, records)
-            if manifest is not None and self.settings.report and not interrupted:
-                from framestyle.records.html import write_report
-
-                log.info("report: %s", write_report(manifest))
-        except Exception as exc:  # the outputs are what matter; their records are secondary
-            log.debug("traceback", exc_info=True)
-            log.warning("could not write the run's records beside the outputs: %s", exc)
+        self.hooks.on_source_end(SourceEnd(item.number, item.path, item.output, outcome.status, outcome.frames,
+                                           time.perf_counter() - state.started, outcome.message,
+                                           outcome.kind or state.kind, state.iterations))
 
 
 def lanes(units: list[Unit], capacity: int) -> int:
