@@ -10,7 +10,6 @@ from typing import Any, cast
 import numpy as np
 from PIL import Image
 
-from framestyle.config import resolve
 from framestyle.engine.driver import Driver, validate
 from framestyle.engine.runner.context import PluginContext
 from framestyle.engine.runtime import Runtime
@@ -19,6 +18,7 @@ from framestyle.errors import UsageError
 from framestyle.host import PluginHost
 from framestyle.media.images import pil_to_rgb8, read_image
 from framestyle.settings import Settings
+from framestyle.settings.files import resolve
 from framestyle.transfer.weights import Weights
 from framestyle.types import FrameJob, RunEnd, SourceInfo
 

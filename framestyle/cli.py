@@ -15,10 +15,10 @@ from typing import Any
 from framestyle import __version__
 from framestyle.errors import FramestyleError, UsageError
 from framestyle.log import setup_logging
-from framestyle.options import build_parser
 from framestyle.settings import (
     Settings,
 )
+from framestyle.settings.options import build_parser
 
 log = logging.getLogger("framestyle")
 
@@ -36,7 +36,7 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """Defaults, then the preset, then the config file, then the command line."""
-    from framestyle.config import resolve
+    from framestyle.settings.files import resolve
 
     settings, config_file = resolve(given_settings(args), getattr(args, "config", None),
                                     getattr(args, "preset", None))

@@ -108,7 +108,7 @@ BREAKS = [
     ("a unit alone lays its passes out by itself", "framestyle/engine/runner/unit.py",
      "context.spec.capacity, context.spec.lanes)", "context.spec.capacity, 1)",
      "tests/test_executors.py -k own"),
-    ("first-iterations 0 means iterations", "framestyle/settings.py",
+    ("first-iterations 0 means iterations", "framestyle/settings/__init__.py",
      "        if video and not warm and self.first_iterations is not None:",
      "        if video and not warm and self.first_iterations:",
      "tests/test_video.py -k scene_cut"),

@@ -19,8 +19,8 @@ BELOW = {
                          "framestyle.transfer"),
     "framestyle.records": ("framestyle.host", "framestyle.engine", "framestyle.builtin", "framestyle.transfer"),
     # Built-in plugins use what a third-party plugin can: the public types and
-    # the maths and media libraries, never the run's machinery.
-    "framestyle.builtin": ("framestyle.host", "framestyle.engine", "framestyle.records", "framestyle.api"),
+    # the maths, media and records libraries, never the run's machinery.
+    "framestyle.builtin": ("framestyle.host", "framestyle.engine", "framestyle.api"),
     # The engine: planning, then the unit runner, then the executors that
     # run units, then the driver over them all.
     "framestyle.engine.planning": ("framestyle.engine.runner", "framestyle.engine.executors",

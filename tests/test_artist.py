@@ -340,7 +340,7 @@ def test_report_renders_in_headless_chromium(tmp_path, capsys):
     ("tolerance = 1", "tolerance", 1.0),
 ])
 def test_config_values_are_converted(tmp_path, monkeypatch, text, field, expected):
-    from framestyle.config import resolve
+    from framestyle.settings.files import resolve
 
     (tmp_path / "framestyle.toml").write_text(text + "\n")
     monkeypatch.chdir(tmp_path)
@@ -357,8 +357,8 @@ def test_config_values_are_converted(tmp_path, monkeypatch, text, field, expecte
     ('style-layers = ","', "style_layers: no layers given"),
 ])
 def test_bad_config_values_are_usage_errors_naming_the_file(tmp_path, monkeypatch, text, message):
-    from framestyle.config import resolve
     from framestyle.errors import UsageError
+    from framestyle.settings.files import resolve
 
     (tmp_path / "framestyle.toml").write_text(text + "\n")
     monkeypatch.chdir(tmp_path)
@@ -377,8 +377,8 @@ def test_a_bad_style_layers_in_the_config_file_is_one_line_not_a_traceback(tmp_p
 
 
 def test_a_loss_weight_not_given_is_its_specs_and_the_records_show_it(tmp_path, weights):
-    from framestyle.config import resolve
     from framestyle.host import PluginHost
+    from framestyle.settings.files import resolve
 
     photo = save(tmp_path / "photo.png", sample("chelsea.jpg", 32))
     host = PluginHost(autoload=False)

@@ -241,8 +241,8 @@ def test_bad_tile_and_memory_options_are_usage_errors(tmp_path, capsys, option, 
 
 
 def test_tile_settings_in_a_config_file_round_trip(tmp_path):
-    from framestyle.config import resolve, to_toml
     from framestyle.errors import UsageError
+    from framestyle.settings.files import resolve, to_toml
 
     config = tmp_path / "framestyle.toml"
     config.write_text('tile = 1024\nmax-memory = "8G"\nhistory = 20\n')

@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from framestyle.config import to_toml
 from framestyle.media.images import write_text_atomic
 from framestyle.settings import Settings
+from framestyle.settings.files import to_toml
 
 SETTINGS_FILE = "framestyle-run.toml"
 MANIFEST_FILE = "framestyle-run.json"

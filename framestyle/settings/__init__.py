@@ -1,4 +1,6 @@
-"""Run settings: one dataclass shared by the CLI, the Python API and plugins."""
+"""Run settings: one dataclass shared by the CLI, the Python API and plugins,
+checked in one place (:meth:`Settings.check`); where they come from:
+:mod:`.files` (presets and config files), :mod:`.options` (the command line)."""
 
 from __future__ import annotations
 

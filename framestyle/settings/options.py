@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from framestyle.config import PRESETS
 from framestyle.settings import (
     COLOR_MODES,
     DEFAULT_CONTENT_LAYER,
@@ -19,6 +18,7 @@ from framestyle.settings import (
     parse_memory,
     parse_tile,
 )
+from framestyle.settings.files import PRESETS
 
 RUN_EXAMPLES = """\
 examples:
