@@ -108,6 +108,27 @@ def frames_apart(first, second) -> list[tuple[int, tuple, tuple | None]]:
     return [(index, a[index], b.get(index)) for index in sorted(a) if a[index] != b.get(index)]
 
 
+def test_a_pass_runs_on_its_share_of_the_threads_whatever_its_thread_had(monkeypatch):
+    """torch keeps the intra-op thread count per thread: a pass thread
+    sets its share before every pass, or its bits follow whichever count
+    that thread had (the equal-bytes test above cannot tell when both sides
+    happen to match)."""
+    import torch
+
+    from framestyle.transfer import optimize
+
+    counts: list[int] = []
+    monkeypatch.setattr(optimize, "run_pass", lambda group, encode: counts.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    try:
+        for had, share in ((2, 1), (1, 2)):
+            torch.set_num_threads(had)
+            optimize.run_pass_on(share, [], lambda image, layers: {})
+    finally:
+        torch.set_num_threads(before)
+    assert counts == [1, 2]
+
+
 def test_an_executor_plugin_runs_the_units_its_own_way(job, tmp_path, weights):
     """A third-party executor: each unit pickled, then run alone, one after
     another, with a context of its own; the outputs are complete."""

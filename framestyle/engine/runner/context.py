@@ -74,10 +74,10 @@ class PluginContext:
         return self._runtime.finish(image, content, size)
 
     def optimise(self, job: FrameJob, init: torch.Tensor) -> StylizeResult:
-        work = FrameWork(job, init)
         call = current_call()
-        if call is not None and call.job is job and call.work is None:
-            return call.hand_over(work)  # the engine optimises it in its batch
+        if call is not None and call.job is job and not call.handed_over:
+            return call.hand_over(lambda: FrameWork(job, init))  # the engine optimises it in its batch
+        work = FrameWork(job, init)
         while not work.finished:
             step_together([work.task], self._runtime.encode)
             work.advance()

@@ -5,9 +5,11 @@ pluggy calls ``stylize`` with its wrappers and first-result rule as for any
 hook. The call runs on a thread of its own, and the engine and that thread
 take turns, never running at once, so plugins see one ordinary call. When the
 built-in optimisation is reached (:meth:`FrameContext.optimise`, what the
-built-in ``stylize`` returns), it hands the frame's :class:`FrameWork` to the
-engine and waits; the engine steps it with the other frames in flight, then
-lets the call go on: the optimisation's result is returned, the wrappers' code
+built-in ``stylize`` returns), it hands the frame's optimisation to the
+engine and waits; the engine builds its :class:`FrameWork` and steps it with
+the other frames in flight, all on the engine's thread (torch keeps thread
+counts per thread, and MKL's for the whole process: the numbers stay those
+of a run without plugins), then lets the call go on: the optimisation's result is returned, the wrappers' code
 after ``yield`` runs, and what they make of it is the frame's result. A call
 that a plugin answers itself ends without handing anything over.
 """
@@ -15,11 +17,12 @@ that a plugin answers itself ends without handing anything over.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import torch
-
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
     from framestyle.host import Hooks
     from framestyle.transfer.frame import FrameWork
     from framestyle.types import FrameJob, StylizeResult
@@ -45,33 +48,42 @@ class StylizeCall:
     def __init__(self, hooks: Hooks, job: FrameJob, init: torch.Tensor) -> None:
         self.job = job
         self.work: FrameWork | None = None
+        self.handed_over = False
+        self._build: Callable[[], FrameWork] | None = None
         self._result: StylizeResult | None = None
         self._error: BaseException | None = None
         self._cancelled = False
         self._turn = "call"  # who runs now: "call" (hook code), "engine" (it holds the work) or "ended"
         self._changed = threading.Condition()
-        # Intra-op threads are set per thread: the call's numbers must be the engine's.
-        threading.Thread(target=self._call, args=(hooks, init, torch.get_num_threads()), daemon=True,
+        threading.Thread(target=self._call, args=(hooks, init), daemon=True,
                          name=f"framestyle-stylize-{job.index}").start()
         self._wait_for_the_call()
         if self._error is not None:  # as a plugin's error from a call made here would be
             raise self._error
+        if self._build is not None:
+            try:
+                self.work = self._build()
+            except BaseException:  # out of memory, say: the frame starts again later, with a new call
+                self.cancel()
+                raise
 
     @property
     def ended(self) -> bool:
         return self._turn == "ended"
 
-    def hand_over(self, work: FrameWork) -> StylizeResult:
-        """On the call's thread: give the engine ``work`` and wait until it
-        is finished; its result."""
+    def hand_over(self, build: Callable[[], FrameWork]) -> StylizeResult:
+        """On the call's thread: the engine builds the optimisation with
+        ``build`` and runs it; this waits until it is finished, and returns
+        its result."""
+        self.handed_over = True
         with self._changed:
             if not self._cancelled:
-                self.work, self._turn = work, "engine"
+                self._build, self._turn = build, "engine"
                 self._changed.notify_all()
                 self._changed.wait_for(lambda: self._turn == "call")
-        if self._cancelled:
+        if self._cancelled or self.work is None:
             raise StylizeCancelled
-        return work.result()
+        return self.work.result()
 
     def finish(self) -> StylizeResult:
         """On the engine's thread, the work finished (or none was handed
@@ -96,8 +108,7 @@ class StylizeCall:
                 self._turn = "call"
                 self._changed.notify_all()
 
-    def _call(self, hooks: Hooks, init: torch.Tensor, threads: int) -> None:
-        torch.set_num_threads(threads)
+    def _call(self, hooks: Hooks, init: torch.Tensor) -> None:
         _calls.call = self
         try:
             self._result = hooks.stylize(self.job, init)
