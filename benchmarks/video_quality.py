@@ -52,7 +52,7 @@ import framestyle
 from framestyle.bench import cpu_kind
 from framestyle.media.images import read_image, resize
 from framestyle.media.motion import estimate, warp_error
-from framestyle.media.video import ffmpeg_exe
+from framestyle.media.video import H264, ffmpeg_exe
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 INDEPENDENT = {"warm_start": False, "temporal_weight": 0.0}
@@ -140,10 +140,10 @@ def stylise(clip: Path, style: Path, output: Path, size: int, options: dict[str,
 def independent_frames(clip: Path, style: Path, size: int, options: dict[str, object]) -> Path:
     """The clip stylised frame by frame, each frame alone, with ``options``
     other than the warm frames' own; cached by the clip's and the style's
-    bytes, the settings and framestyle's version."""
+    bytes, the settings, framestyle's version and its encoder's options."""
     settings = {**{k: v for k, v in options.items() if k not in WARM_ONLY}, **INDEPENDENT}
-    key = hashlib.sha256(clip.read_bytes() + style.read_bytes()
-                         + f"{size} {sorted(settings.items())} {framestyle.__version__}".encode()).hexdigest()[:16]
+    described = f"{size} {sorted(settings.items())} {framestyle.__version__} {H264}"
+    key = hashlib.sha256(clip.read_bytes() + style.read_bytes() + described.encode()).hexdigest()[:16]
     output = CACHE / f"independent-{key}.mp4"
     if not output.is_file():
         CACHE.mkdir(exist_ok=True)
