@@ -135,7 +135,7 @@ BREAKS = [
      "            use_winograd(self.encoder)", "            pass",
      "tests/test_winograd.py -k ends_where"),
     ("tiles not recorded", "framestyle/engine/runner/chain.py",
-     "        pending.tiles = result.tiles", "        pending.tiles = 0",
+     "        done.tiles = result.tiles", "        done.tiles = 0",
      "tests/test_tiles.py -k batch"),
     ("Winograd zero-pads a reflect or replicate convolution", "framestyle/transfer/winograd.py",
      '        if self.conv.padding_mode != "zeros":', "        if False:",

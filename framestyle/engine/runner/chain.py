@@ -114,42 +114,42 @@ class Chain:
                        previous_source=self.previous_source)
         return InFlight(frame, content, previous, warm, StylizeCall(hooks, job, hooks.init_image(job)), part)
 
-    def result(self, pending: InFlight, kept: Callable[[int, str], np.ndarray]) -> np.ndarray:
+    def result(self, done: InFlight, kept: Callable[[int, str], np.ndarray]) -> np.ndarray:
         """The frame to write: the optimised image at the output size, or a
         finished frame read back."""
-        if pending.reuse:
-            return kept(pending.index, pending.part)
-        result = pending.result()
-        pending.iterations, pending.loss, pending.losses = result.iterations, result.loss, dict(result.losses)
-        pending.tiles = result.tiles
+        if done.reuse:
+            return kept(done.index, done.part)
+        result = done.result()
+        done.iterations, done.loss, done.losses = result.iterations, result.loss, dict(result.losses)
+        done.tiles = result.tiles
         if not bool(torch.isfinite(result.image).all()):  # whichever plugin made it
-            raise InputError(f"frame {pending.index + 1}: the result has NaN or infinite pixels; nothing was written")
-        return self.context.runtime.finish(result.image, pending.content, pending.size)
+            raise InputError(f"frame {done.index + 1}: the result has NaN or infinite pixels; nothing was written")
+        return self.context.runtime.finish(result.image, done.content, done.size)
 
-    def ended(self, pending: InFlight, written: np.ndarray) -> None:
+    def ended(self, done: InFlight, written: np.ndarray) -> None:
         """Announce a written frame; the next frame starts from this one as
         written, brought back to the working size: exactly what a resumed
         run reads back from disk, so a resumed video is identical to an
         uninterrupted one even when small frames are optimised enlarged."""
-        height, width = pending.content_rgb.shape[:2]
+        height, width = done.content_rgb.shape[:2]
         styled = resize(written, width, height)
-        previous, motion = pending.previous, pending.motion
+        previous, motion = done.previous, done.motion
         warp_error = source_warp_error = lag = None
-        features = self.content_features(pending.content_rgb) if self.info.kind == "video" else None
+        features = self.content_features(done.content_rgb) if self.info.kind == "video" else None
         if previous is not None and self.previous_source is not None and motion is not None and not motion.cut:
             warp_error = motion_warp_error(styled, previous, motion)
-            source_warp_error = motion_warp_error(pending.content_rgb, self.previous_source, motion)
+            source_warp_error = motion_warp_error(done.content_rgb, self.previous_source, motion)
             lag = self.lags(styled, features)
-        self.iterations += pending.iterations
-        if pending.part != "head":  # a head's frame is announced by the segment that owns it
-            self.starting.discard(pending.index)
+        self.iterations += done.iterations
+        if done.part != "head":  # a head's frame is announced by the segment that owns it
+            self.starting.discard(done.index)
             self.frames += 1
             self.emit(Event(self.item.number, FrameEnd(
-                self.info.path, pending.index, pending.iterations, time.perf_counter() - pending.started,
-                pending.loss, pending.losses, warm=pending.warm, cut=bool(motion and motion.cut),
-                reused=pending.reuse, warp_error=warp_error, source_warp_error=source_warp_error, lag=lag,
-                tiles=pending.tiles)))
-        self.previous, self.previous_source, self.previous_features = styled, pending.content_rgb, features
+                self.info.path, done.index, done.iterations, time.perf_counter() - done.started,
+                done.loss, done.losses, warm=done.warm, cut=bool(motion and motion.cut),
+                reused=done.reuse, warp_error=warp_error, source_warp_error=source_warp_error, lag=lag,
+                tiles=done.tiles)))
+        self.previous, self.previous_source, self.previous_features = styled, done.content_rgb, features
 
     def content_features(self, rgb: np.ndarray) -> torch.Tensor:
         layer = self.context.settings.content_layer

@@ -50,9 +50,9 @@ class Stream:
     def start(self, frame: DecodedFrame, reuse: bool, part: str = "frame") -> InFlight:
         assert self.chain is not None
         self.held = frame  # offered again if it cannot start now (out of memory)
-        pending = self.chain.prepare(frame, reuse, part)
+        started = self.chain.prepare(frame, reuse, part)
         self.held = None
-        return pending
+        return started
 
     def next_work(self) -> InFlight | None:
         """The next frame's optimisation, or None when the stream is done."""
@@ -139,15 +139,15 @@ class ItemStream(Stream):
             return None
         return self.start(frame, reuse=frame.index < self.kept)
 
-    def finish(self, pending: InFlight) -> None:
+    def finish(self, done: InFlight) -> None:
         assert self.writer is not None and self.chain is not None
         store = self.store
-        written = self.chain.result(pending, lambda index, part: cast(FrameStore, store).kept(index))
+        written = self.chain.result(done, lambda index, part: cast(FrameStore, store).kept(index))
         with writing(self.item.output):
             if store is not None:
                 store.add(written)
             self.writer.write(written)  # a reused frame too: the writer writes every frame
-        self.chain.ended(pending, written)
+        self.chain.ended(done, written)
 
     def complete(self) -> None:
         """Every frame is written: finish the output under its final name."""
@@ -207,13 +207,13 @@ class SegmentStream(Stream):
         self.end(Outcome("part", frames=self.chain.frames if self.chain else 0))
         return None
 
-    def finish(self, pending: InFlight) -> None:
+    def finish(self, done: InFlight) -> None:
         assert self.chain is not None
-        written = self.chain.result(pending, self.store.kept)
-        if not pending.reuse:
+        written = self.chain.result(done, self.store.kept)
+        if not done.reuse:
             with writing(self.item.output):
-                self.store.keep(pending.index, written, pending.part)
-        self.chain.ended(pending, written)
+                self.store.keep(done.index, written, done.part)
+        self.chain.ended(done, written)
 
 
 @contextmanager

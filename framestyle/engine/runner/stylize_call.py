@@ -67,10 +67,6 @@ class StylizeCall:
                 self.cancel()
                 raise
 
-    @property
-    def ended(self) -> bool:
-        return self._turn == "ended"
-
     def hand_over(self, build: Callable[[], FrameWork]) -> StylizeResult:
         """On the call's thread: the engine builds the optimisation with
         ``build`` and runs it; this waits until it is finished, and returns
