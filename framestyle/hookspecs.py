@@ -150,7 +150,10 @@ def stylize(job: FrameJob, init: torch.Tensor) -> StylizeResult | None:
     :class:`~framestyle.types.StylizeResult`, or None to defer.
 
     Built-in: the VGG-19 pixel optimisation of Gatys et al. with every loss
-    whose weight is non-zero; it calls ``on_step`` once per iteration.
+    whose weight is non-zero (``job.context.optimise(job, init)``); it calls
+    ``on_step`` once per iteration. The engine makes each frame's call and
+    optimises the frames that reach the built-in together, in one batch;
+    wrappers see each frame's call as usual.
     """
 
 
