@@ -95,14 +95,15 @@ class StylizeCall:
         return self._result
 
     def cancel(self) -> None:
-        """The frame is dropped: a call holding no work unwinds (its wrappers
-        see :class:`StylizeCancelled`); one still in hook code is left to end
-        by itself, its result unused."""
+        """The frame is dropped: a call waiting on its optimisation unwinds
+        (its wrappers see :class:`StylizeCancelled`) before this returns; one
+        still in hook code is left to end by itself, its result unused."""
         with self._changed:
             self._cancelled = True
             if self._turn == "engine":
                 self._turn = "call"
                 self._changed.notify_all()
+                self._changed.wait_for(lambda: self._turn == "ended")
 
     def _call(self, hooks: Hooks, init: torch.Tensor) -> None:
         _calls.call = self
