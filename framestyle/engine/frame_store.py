@@ -81,6 +81,10 @@ class FrameStore:
                 found.add(int(number) - 1)
         return found
 
+    def kept_by_part(self) -> dict[str, set[int]]:
+        """The kept indices of every part."""
+        return {part: self.kept_indices(part) for part in PARTS}
+
     def kept(self, index: int, part: str = "frame") -> np.ndarray:
         return read_image(self.path(index, part))
 

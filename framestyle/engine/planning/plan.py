@@ -17,7 +17,7 @@ from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 from framestyle.engine.formats import kind_of, open_source, writer_for
-from framestyle.engine.frame_store import PARTS, FrameStore, discard_store, fingerprint
+from framestyle.engine.frame_store import FrameStore, discard_store, fingerprint
 from framestyle.engine.planning import segments as splitting
 from framestyle.engine.planning.inputs import find_inputs
 from framestyle.engine.planning.segments import Segment
@@ -144,7 +144,7 @@ def saved_split(store: FrameStore, base: str, path: Path) -> list[Segment] | Non
         segments = [Segment(*map(int, edges)) for edges in note["segments"]]
     except (ValueError, TypeError, KeyError):
         return None
-    if not any(store.kept_indices(part) for part in PARTS):
+    if not any(store.kept_by_part().values()):
         return None
     log.info("%s: %s, as the run that kept some of its frames split it", path, splitting.describe(segments))
     return segments

@@ -175,14 +175,14 @@ class SegmentStream(Stream):
         super().__init__(context, emit)
         self.unit, self.item = unit, unit.item
         self.store = FrameStore(unit.item.output)  # the plan prepared it
-        self.done: dict[str, set[int]] = {}
+        self.kept_parts: dict[str, set[int]] = {}  # by part, what earlier runs left
 
     def open(self) -> None:
         settings, hooks = self.context.settings, self.context.hooks
         self.source = open_source(self.item.path, settings, hooks)
         self.emit(Event(self.item.number, SourceStart(self.item.number, self.item.total, self.item.path,
                                                       self.item.output, self.source.info)))
-        self.done = {part: self.store.kept_indices(part) for part in ("frame", "tail", "head")}
+        self.kept_parts = self.store.kept_by_part()
         self.chain = Chain(self.item, self.unit.info, self.context, self.emit)
         self.frames = ReadAhead(enumerate(self.source.frames()), self.context.runtime.working_frame,
                                 motion_from=self.unit.segment.start + 1)
@@ -203,7 +203,7 @@ class SegmentStream(Stream):
             if frame.index >= segment.end:
                 break
             part = self.part(frame.index)
-            return self.start(frame, frame.index in self.done[part], part)
+            return self.start(frame, frame.index in self.kept_parts[part], part)
         self.end(Outcome("part", frames=self.chain.frames if self.chain else 0))
         return None
 

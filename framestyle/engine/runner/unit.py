@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from framestyle.engine.formats import writer_for
-from framestyle.engine.frame_store import PARTS, FrameStore, discard_store
+from framestyle.engine.frame_store import FrameStore, discard_store
 from framestyle.engine.planning import segments as splitting
 from framestyle.engine.planning.segments import Segment
 from framestyle.engine.runner.chain import Emit
@@ -69,7 +69,7 @@ def assemble(unit: AssembleVideo, context: UnitContext, emit: Emit) -> None:
             store = FrameStore(unit.item.output)
             store.resume(unit.fingerprint, True)  # the plan prepared the frames (or cleared them)
             parts = list(frame_parts(unit.segments))
-            kept = {part: store.kept_indices(part) for part in PARTS}
+            kept = store.kept_by_part()
             missing = [index + 1 for index, needed in parts if any(index not in kept[part] for part in needed)]
             if missing:  # a segment ended early (fewer frames decoded than planned), or files went
                 raise InputError(f"frame {missing[0]} was not kept by its segment ({len(missing)} frame(s) "
