@@ -74,6 +74,22 @@ def real_path(path: Path) -> Path:
         return path.absolute()
 
 
+class RealPaths:
+    """:func:`real_path` for many files of few folders: each folder is
+    resolved once, each file costs one ``lstat`` (is it a link?)."""
+
+    def __init__(self) -> None:
+        self.folders: dict[Path, Path] = {}
+
+    def __call__(self, path: Path) -> Path:
+        if path.name in ("", ".", "..") or path.is_symlink():
+            return real_path(path)
+        folder = self.folders.get(path.parent)
+        if folder is None:
+            folder = self.folders[path.parent] = real_path(path.parent)
+        return folder / path.name
+
+
 def _same(a: Path, b: Path | None) -> bool:
     return b is not None and real_path(a) == real_path(b)
 
@@ -143,7 +159,8 @@ def find_inputs(settings: Settings, loaders: Registry[LoaderSpec], writers: Regi
         else:
             result.failures.append((path, "no such file or folder"))
 
-    inputs = {real_path(path) for path, _ in found}
+    real = RealPaths()
+    inputs = {real(path) for path, _ in found}
     stems = Counter((relative.parent, relative.stem.casefold()) for _, relative in found)
     claimed: dict[Path, Path] = {}
     for path, relative in found:
@@ -153,7 +170,7 @@ def find_inputs(settings: Settings, loaders: Registry[LoaderSpec], writers: Regi
         ext = "" if to_file else output_suffix(kind_of(path, settings, loaders), settings, writers)
         name = (relative.name if shared else relative.stem) + ext
         target = output if to_file else output / relative.parent / name
-        key = real_path(target)
+        key = real(target)
         if key in inputs:
             result.failures.append((path, f"output {target} would replace an input; choose another -o"))
         elif key in claimed:

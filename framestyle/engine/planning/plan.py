@@ -56,8 +56,9 @@ def make_plan(settings: Settings, hooks: Hooks, runtime: Runtime, capacity: int,
     numbered = [Item(n, total, work.path, work.output) for n, work in enumerate(found.items, start=1)]
     plan = Plan(failed=[(None, path, message) for path, message in found.failures], unclaimed=found.unclaimed,
                 to_file=found.to_file, total=total)
-    sizes = {item.number: working_size(item.path, runtime) for item in numbered}  # from headers, once
-    if capacity > 1:  # a batch holds images of one size: plan them in order of size
+    sizes: dict[int, tuple[int, int]] = {}  # a batch holds images of one size: read from headers, once
+    if capacity > 1:  # plan them in order of size
+        sizes = {item.number: working_size(item.path, runtime) for item in numbered}
         numbered.sort(key=lambda item: sizes[item.number])
         still = sum(1 for size in sizes.values() if size != (0, 0))
         capacity = min(capacity, max(1, math.ceil(still / workers)))
@@ -71,7 +72,7 @@ def make_plan(settings: Settings, hooks: Hooks, runtime: Runtime, capacity: int,
             plan.units += video_units(item, settings, hooks, runtime, segments, plan)
         else:
             plan.frames += 1
-            size = sizes[item.number]
+            size = sizes.get(item.number, (0, 0))
             group = filling.get(size)
             if group is None or len(group) >= capacity or size == (0, 0):
                 group = filling[size] = []
