@@ -43,39 +43,36 @@ class Session(Protocol):
 
 
 class Ledger:
-    """Which units finished well, from their events, to release the units
-    that need them."""
+    """Which units finished well, from their events, and the units that
+    wait on them: each event's work is the same however many units the run
+    has."""
 
     def __init__(self, units: Sequence[Unit]) -> None:
         self.left = {unit.uid: {item.number for item in items_of(unit)} for unit in units}
         self.failed: set[str] = set()
+        self.waiting: dict[str, list[Unit]] = {}  # by each need, the units that wait on it
+        for unit in units:
+            for need in unit.needs:
+                self.waiting.setdefault(need, []).append(unit)
 
-    def note(self, uid: str, event: Event) -> None:
-        if isinstance(event.payload, Outcome) and event.item in self.left.get(uid, ()):
-            self.left[uid].discard(event.item)
-            if event.payload.status not in SUCCEEDED:
-                self.failed.add(uid)
+    def note(self, uid: str, event: Event) -> list[Unit]:
+        """Take in one of unit ``uid``'s events; the units it releases (their
+        needs all finished well), in plan order. A unit whose need failed is
+        never released."""
+        if not isinstance(event.payload, Outcome) or event.item not in self.left.get(uid, ()):
+            return []
+        self.left[uid].discard(event.item)
+        if event.payload.status not in SUCCEEDED:
+            self.failed.add(uid)
+        if not self.succeeded(uid):
+            return []
+        return [unit for unit in self.waiting.pop(uid, []) if self.ready(unit)]
 
     def succeeded(self, uid: str) -> bool:
         return not self.left.get(uid) and uid not in self.failed
 
-    def ready(self, unit: Unit) -> bool | None:
-        """True: its needs finished well; False: one did not; None: not yet."""
-        if any(need in self.failed for need in unit.needs):
-            return False
-        return True if all(self.succeeded(need) for need in unit.needs) else None
-
-    def release(self, waiting: list[Unit]) -> list[Unit]:
-        """The units of ``waiting`` whose needs finished well, in order; they
-        and those whose needs failed leave ``waiting``."""
-        released = []
-        for unit in list(waiting):
-            ready = self.ready(unit)
-            if ready is not None:
-                waiting.remove(unit)
-            if ready:
-                released.append(unit)
-        return released
+    def ready(self, unit: Unit) -> bool:
+        return all(self.succeeded(need) for need in unit.needs)
 
 
 class Fatal:

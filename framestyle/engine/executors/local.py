@@ -21,7 +21,6 @@ class LocalExecutor:
         context.stopping = session.stopping
         self.ledger = Ledger(units)
         self.streams: list[Any] = []
-        self.waiting: list[Unit] = []
         scheduler = Scheduler(context.runtime.encode, session.spec.capacity, session.spec.lanes)
         try:
             scheduler.run(self.feed(units, context, session))
@@ -35,9 +34,7 @@ class LocalExecutor:
         for unit in units:
             if session.stopping():
                 return
-            if unit.needs:
-                self.waiting.append(unit)
-                self.start_ready(context, session)
+            if unit.needs:  # started by the event that finishes its last need
                 continue
             yield from self.start(unit, context, session)
 
@@ -51,18 +48,12 @@ class LocalExecutor:
     def emitter(self, unit: Unit, context: Any, session: Session) -> Callable[[Event], None]:
         def emit(event: Event) -> None:
             session.emit(event)
-            self.ledger.note(unit.uid, event)
+            released = self.ledger.note(unit.uid, event)
             if isinstance(event.payload, Outcome) and event.payload.status not in SUCCEEDED:
                 for stream in self.streams:  # the input's other units stop, and let go of its files
                     if stream.item.number == event.item:
                         stream.drop()
-            elif self.ledger.succeeded(unit.uid):
-                self.start_ready(context, session)
+            for waiting in released:  # an assembly has no frames: it runs to its end here
+                self.start(waiting, context, session)
 
         return emit
-
-    def start_ready(self, context: Any, session: Session) -> None:
-        """Start the waiting units whose needs finished (an assembly has no
-        frames: it runs to its end here); forget those whose needs failed."""
-        for unit in self.ledger.release(self.waiting):
-            self.start(unit, context, session)

@@ -9,6 +9,7 @@ import queue
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
 
 from framestyle.engine.executors import Fatal, Ledger, Session
@@ -29,21 +30,16 @@ class SubprocessExecutor:
 
     def run(self, units: Sequence[Unit], session: Session) -> None:
         ledger = Ledger(units)
-        waiting = list(units)
+        ready = deque(unit for unit in units if not unit.needs)  # the rest once what they need is done
         running: set[str] = set()
         arrivals: queue.Queue[tuple[str, Event | BaseException | None]] = queue.Queue()
         try:
             while True:
-                for unit in list(waiting):
-                    if len(running) >= self.workers or session.stopping():
-                        break
-                    ready = ledger.ready(unit)
-                    if ready is not None:
-                        waiting.remove(unit)
-                    if ready:
-                        running.add(unit.uid)
-                        threading.Thread(target=self.relay, args=(unit, session.spec, arrivals), daemon=True,
-                                         name=f"framestyle-{unit.uid}").start()
+                while ready and len(running) < self.workers and not session.stopping():
+                    unit = ready.popleft()
+                    running.add(unit.uid)
+                    threading.Thread(target=self.relay, args=(unit, session.spec, arrivals), daemon=True,
+                                     name=f"framestyle-{unit.uid}").start()
                 if not running:
                     return  # all done, or the rest wait on units that will not run (-x)
                 uid, arrival = arrivals.get()
@@ -52,7 +48,7 @@ class SubprocessExecutor:
                 elif isinstance(arrival, BaseException):
                     raise arrival
                 else:
-                    ledger.note(uid, arrival)
+                    ready.extend(ledger.note(uid, arrival))
                     session.emit(arrival)
         finally:  # interrupted, or a usage error: no worker outlives the run
             for process in list(self.processes.values()):

@@ -13,38 +13,17 @@ import queue
 import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from framestyle.engine.executors import Fatal
+from framestyle.engine.executors.ray.messages import Batch, Ended, Where
 from framestyle.engine.runner.context import UnitContext
 from framestyle.engine.runner.unit import run_unit
 from framestyle.engine.units import RunSpec, Unit
 from framestyle.errors import PluginError, UsageError
 from framestyle.log import setup_logging
 from framestyle.transfer.weights import Weights
-
-# Events a worker sends back in one message: progress stays live, and a
-# fast stretch of steps costs one round trip, not hundreds.
-MESSAGE_EVENTS = 256
-
-
-@dataclass(frozen=True)
-class Where:
-    """Where a worker runs: for logs (``-v``), records and retries."""
-
-    node: str  # the cluster's node id
-    address: str  # the node's IP address
-    host: str
-    pid: int
-
-    def __str__(self) -> str:
-        return f"{self.host} ({self.address}) pid {self.pid}"
-
-
-class Ended:
-    """The last message of a unit's run."""
 
 
 class RayWorker:
@@ -96,15 +75,20 @@ class RayWorker:
         thread = threading.Thread(target=self.work, args=(unit, messages), daemon=True,
                                   name=f"framestyle-{unit.uid}")
         thread.start()
+        batch = Batch()
         while True:
-            batch = [messages.get()]
-            while len(batch) < MESSAGE_EVENTS and not messages.empty():
-                batch.append(messages.get_nowait())
-            ended = [message for message in batch if isinstance(message, Ended | BaseException)]
-            yield [message for message in batch if not isinstance(message, Ended | BaseException)]
+            try:
+                message = messages.get(timeout=batch.due())
+            except queue.Empty:
+                message = None
+            ended = isinstance(message, Ended | BaseException)
+            if message is not None and not ended:
+                batch.add(message)
+            if batch.events and (ended or batch.due() == 0):
+                yield batch.take()
+            if isinstance(message, BaseException):
+                raise message
             if ended:
-                if isinstance(ended[0], BaseException):
-                    raise ended[0]
                 return
 
     def work(self, unit: Unit, messages: queue.Queue[object]) -> None:

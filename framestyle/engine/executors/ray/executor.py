@@ -19,23 +19,21 @@ kills the running ones: nothing half-written ever has a final name.
 from __future__ import annotations
 
 import logging
-import os
 import queue
-import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
-from contextlib import suppress
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from framestyle.engine.executors import SUCCEEDED, Fatal, Ledger, Session
-from framestyle.engine.executors.ray.actor import RayWorker, Where
-from framestyle.engine.executors.ray.joining import Placement, import_ray, join, worker_layout
+from framestyle.engine.executors.ray.cluster import Cluster, Done, Lost, RayCluster
+from framestyle.engine.executors.ray.joining import Placement
+from framestyle.engine.executors.ray.messages import Where
 from framestyle.engine.units import Event, ImageGroup, Item, Outcome, Unit, VideoSegment, WholeVideo, items_of
-from framestyle.errors import PluginError, UsageError
+from framestyle.errors import UsageError
 from framestyle.settings import Settings
 
 log = logging.getLogger("framestyle")
@@ -45,7 +43,7 @@ QUEUED = 2  # units sent to a worker at once: the one it runs and the next
 LONELY_SECONDS = 120.0  # work left and no worker alive this long: the rest fails
 
 
-@dataclass
+@dataclass(eq=False)
 class Slot:
     """A worker as the driver follows it."""
 
@@ -56,7 +54,7 @@ class Slot:
     alive: bool = True
 
 
-@dataclass
+@dataclass(eq=False)
 class Attempt:
     """One run of a unit on a worker."""
 
@@ -66,33 +64,20 @@ class Attempt:
     started: bool = False  # the worker began it (a unit still queued there did not kill it)
 
 
-@dataclass(frozen=True)
-class Lost:
-    """The worker died under the unit."""
-
-    reason: str
-
-
-class Done:
-    """The unit's run ended."""
-
-
 class RayExecutor:
-    def __init__(self) -> None:
-        self.ray = import_ray()  # missing: a usage error before any work
+    def __init__(self, cluster: Cluster | None = None) -> None:
+        self.cluster = cluster if cluster is not None else RayCluster()
         self.layout: list[Placement] = []
         self.slots: list[Slot] = []
         self.placed: list[tuple[str, Where]] = []  # (unit, worker) as they started: -v logs them
-        self.joined = False  # this executor called ray.init, so it shuts Ray down
-        self.over = False  # the run ended: watchers stop
+        self.messages = 0  # from the workers, each a list of events: the dispatcher's load
 
     # the cluster ------------------------------------------------------------------
 
     def connect(self, settings: Settings) -> int:
         """Join the cluster (``--ray-address``, else the running one, else
         a local one of this machine's cores) and plan its workers."""
-        self.joined = join(self.ray, settings.ray_address)
-        self.layout = worker_layout(self.ray.nodes(), settings.worker_cores)
+        self.layout = self.cluster.connect(settings)
         if not self.layout:
             raise UsageError("the Ray cluster has no node with a CPU or GPU for a worker")
         nodes = len({place.node for place in self.layout})
@@ -100,26 +85,12 @@ class RayExecutor:
         return len(self.layout)
 
     def start_workers(self, session: Session) -> None:
-        """The workers, each with the driver's weights from the object store;
-        an error in one's start (a plugin missing on its node) ends the run."""
-        ray = self.ray
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        # In a list, so that Ray hands each unit the reference, not the
-        # weights: a worker fetches them once (again after a restart).
-        self.weights = [ray.put(session.context().runtime.weights)]
-        actor = ray.remote(RayWorker)
-        for place in self.layout:
-            # Soft: a worker whose node is gone restarts on another with room.
-            options = {"num_cpus": place.cpus, "num_gpus": place.gpus, "max_restarts": -1, "max_task_retries": 0,
-                       "scheduling_strategy": NodeAffinitySchedulingStrategy(place.node, soft=True)}
-            handle = actor.options(**options).remote(session.spec, max(1, place.cpus), os.getcwd())
-            self.slots.append(Slot(handle, place))
-        for slot in self.slots:
-            try:
-                slot.where = ray.get(slot.handle.where.remote())
-            except ray.exceptions.RayError as error:
-                raise PluginError(f"a Ray worker could not start: {first_line(error)}") from None
+        """The workers, each with the driver's weights; an error in one's
+        start (a plugin missing on its node) ends the run."""
+        handles = self.cluster.start(session.spec, session.context().runtime.weights, self.layout)
+        self.slots = [Slot(handle, place) for handle, place in zip(handles, self.layout, strict=True)]
+        for slot, where in zip(self.slots, self.cluster.where(handles), strict=True):
+            slot.where = where
 
     def probe(self, settings: Settings) -> None:
         """Each node must see the inputs, the styles and the very output
@@ -131,9 +102,9 @@ class RayExecutor:
         token, expected = folder / f".framestyle-probe-{uuid.uuid4().hex}", uuid.uuid4().hex
         token.write_text(expected)
         paths = [*settings.inputs, *settings.style]
+        one_per_node = list({slot.placement.node: slot for slot in self.slots}.values())
         try:
-            one_per_node = {slot.placement.node: slot for slot in self.slots}.values()
-            found = self.ray.get([slot.handle.probe.remote(token, expected, paths) for slot in one_per_node])
+            found = self.cluster.probe([slot.handle for slot in one_per_node], token, expected, paths)
         finally:
             token.unlink(missing_ok=True)
         for slot, problems in zip(one_per_node, found, strict=True):
@@ -152,21 +123,21 @@ class RayExecutor:
             self.close()
 
     def close(self) -> None:
-        self.over = True
-        for slot in self.slots:
-            with suppress(Exception):
-                self.ray.kill(slot.handle, no_restart=True)
-        if self.joined:
-            self.ray.shutdown()
-            self.joined = False
+        self.cluster.close()
 
     def work(self, units: Sequence[Unit], session: Session) -> None:
+        """One loop for every worker: what arrived is handled in the order
+        it came, then units go to workers with room. Its work per message
+        does not grow with the number of workers."""
         self.session, self.ledger = session, Ledger(units)
         self.ready = deque(unit for unit in units if not unit.needs)
-        self.waiting = [unit for unit in units if unit.needs]
-        self.running: dict[int, Attempt] = {}
+        self.running: set[Attempt] = set()
         self.tries: dict[str, int] = {}  # runs of each unit so far
         self.arrivals: queue.Queue[tuple[Attempt | Slot, Any]] = queue.Queue()
+        # Workers with room, by how many units they hold (0, then 1); an
+        # entry whose worker has since changed is passed over when met.
+        self.room: list[deque[Slot]] = [deque(self.slots), deque()]
+        self.alive = len(self.slots)
         alone_since = time.monotonic()
         while True:
             if self.session.stopping():  # -x after a failure: what has not started never will
@@ -174,19 +145,25 @@ class RayExecutor:
             self.send()
             if not self.running and not self.ready:
                 return
-            if any(slot.alive for slot in self.slots):
+            if self.alive:
                 alone_since = time.monotonic()
             elif time.monotonic() - alone_since > LONELY_SECONDS:
                 self.give_up()
                 return
             try:
-                source, message = self.arrivals.get(timeout=5)
+                arrived = [self.arrivals.get(timeout=5)]
             except queue.Empty:
                 continue
-            if isinstance(source, Slot):
-                self.restarted(source, message)
-            else:
-                self.arrived(source, message)
+            while True:  # all that came meanwhile, before the next dispatch
+                try:
+                    arrived.append(self.arrivals.get_nowait())
+                except queue.Empty:
+                    break
+            for source, message in arrived:
+                if isinstance(source, Slot):
+                    self.restarted(source, message)
+                else:
+                    self.arrived(source, message)
 
     def send(self) -> None:
         """Units to workers with room, the least busy first. A worker gets a
@@ -194,64 +171,71 @@ class RayExecutor:
         wait than there are workers: near the end, each waits here for the
         first worker free, so that no worker holds two while another idles."""
         while self.ready:
-            alive = [slot for slot in self.slots if slot.alive]
-            depth = QUEUED if len(self.ready) > len(alive) else 1
-            slot = min((slot for slot in alive if slot.running < depth), key=lambda slot: slot.running, default=None)
+            slot = self.with_room(QUEUED if len(self.ready) > self.alive else 1)
             if slot is None:
                 return
             unit = self.ready.popleft()
             attempt = Attempt(unit, slot, self.tries.get(unit.uid, 0) + 1)
             self.tries[unit.uid] = attempt.number
-            slot.running += 1
-            self.running[id(attempt)] = attempt
-            threading.Thread(target=self.relay, args=(attempt,), daemon=True, name=f"ray-{unit.uid}").start()
+            self.running.add(attempt)
+            self.holds(slot, slot.running + 1)
+            self.cluster.run(slot.handle, unit, self.deliverer(attempt))
 
-    def relay(self, attempt: Attempt) -> None:
-        """Pass on the unit's messages as they come, then how it ended."""
-        ray = self.ray
-        try:
-            for reference in attempt.slot.handle.run.remote(attempt.unit, self.weights):
-                for message in ray.get(reference):
-                    self.arrivals.put((attempt, message))
-            self.arrivals.put((attempt, Done()))
-        except ray.exceptions.RayActorError as error:
-            self.arrivals.put((attempt, Lost(first_line(error))))
-        except ray.exceptions.RayTaskError as error:  # the unit's own crash: its inputs fail
-            self.arrivals.put((attempt, Outcome("failed", message=first_line(error.cause or error))))
-        except BaseException as error:
-            self.arrivals.put((attempt, Lost(f"{type(error).__name__}: {error}")))
+    def deliverer(self, attempt: Attempt) -> Callable[[Any], None]:
+        """Where the worker's messages about ``attempt`` go, from any thread."""
+        return lambda message: self.arrivals.put((attempt, message))
+
+    def with_room(self, depth: int) -> Slot | None:
+        for held in range(depth):
+            room = self.room[held]
+            while room:
+                slot = room.popleft()
+                if slot.alive and slot.running == held:
+                    return slot
+        return None
+
+    def holds(self, slot: Slot, running: int) -> None:
+        slot.running = running
+        if slot.alive and running < QUEUED:
+            self.room[running].append(slot)
 
     def arrived(self, attempt: Attempt, message: Any) -> None:
         unit = attempt.unit
-        if isinstance(message, Where):
-            attempt.started = True
-            self.placed.append((unit.uid, message))
-            log.debug("%s: %s on %s", items_of(unit)[0].path, describe(unit), message)
-        elif isinstance(message, Event):
-            self.note(unit, message)
-        elif isinstance(message, Fatal):
-            raise message.error()
-        elif isinstance(message, Outcome):
+        if isinstance(message, list):
+            self.messages += 1
+            for part in message:
+                self.part(attempt, part)
+        elif isinstance(message, Outcome):  # the unit's own crash
             self.ended(attempt)
             self.fail(unit, message.message)
         elif isinstance(message, Lost):
             self.ended(attempt)
             self.lost(attempt, message.reason)
-        else:  # Done: the unit ran to its end
+        elif isinstance(message, Done):
             self.ended(attempt)
+
+    def part(self, attempt: Attempt, part: Any) -> None:
+        unit = attempt.unit
+        if isinstance(part, Where):
+            attempt.started = True
+            self.placed.append((unit.uid, part))
+            log.debug("%s: %s on %s", items_of(unit)[0].path, describe(unit), part)
+        elif isinstance(part, Event):
+            self.note(unit, part)
+        elif isinstance(part, Fatal):
+            raise part.error()
 
     def note(self, unit: Unit, event: Event) -> None:
         self.session.emit(event)
-        self.ledger.note(unit.uid, event)
+        self.ready.extend(self.ledger.note(unit.uid, event))
         if isinstance(event.payload, Outcome) and event.payload.status not in SUCCEEDED:
-            # The input failed: its queued units go; the units that need them are let go below.
+            # The input failed: its queued units go (the units that need them went with the ledger).
             self.ready = deque(other for other in self.ready if event.item not in numbers(other))
-        self.ready.extend(self.ledger.release(self.waiting))
 
     def ended(self, attempt: Attempt) -> None:
-        if self.running.pop(id(attempt), None) is not None:
-            attempt.slot.running -= 1
-
+        if attempt in self.running:
+            self.running.discard(attempt)
+            self.holds(attempt.slot, attempt.slot.running - 1)
 
     # faults -------------------------------------------------------------------------
 
@@ -262,7 +246,8 @@ class RayExecutor:
         slot, unit = attempt.slot, attempt.unit
         if slot.alive:
             slot.alive = False
-            threading.Thread(target=self.watch, args=(slot,), daemon=True).start()
+            self.alive -= 1
+            self.cluster.watch(slot.handle, lambda where: self.arrivals.put((slot, where)))
         left = self.left(unit)
         if not left:
             return
@@ -280,23 +265,11 @@ class RayExecutor:
             self.tries[retry.uid] = attempt.number
         self.ready.extendleft(reversed(retries))
 
-    def watch(self, slot: Slot) -> None:
-        """Wait for Ray to restart a dead worker, which may die again on its
-        way back (its new node gone too), or wait for a node with room for
-        ever: the run goes on without it, and kills it at its end."""
-        ray = self.ray
-        while not self.over:
-            try:
-                self.arrivals.put((slot, ray.get(slot.handle.where.remote())))
-                return
-            except ray.exceptions.RayActorError:
-                time.sleep(0.5)
-            except Exception:  # killed at the run's end
-                return
-
     def restarted(self, slot: Slot, where: Where) -> None:
         log.info("Ray worker restarted: %s", where)
         slot.where, slot.alive = where, True
+        self.alive += 1
+        self.holds(slot, slot.running)
 
     def left(self, unit: Unit) -> list[Item]:
         return [item for item in items_of(unit) if item.number in self.ledger.left.get(unit.uid, ())]
@@ -307,7 +280,7 @@ class RayExecutor:
 
     def give_up(self) -> None:
         log.error("no Ray worker has been alive for %d s", LONELY_SECONDS)
-        for unit in [*self.ready, *(attempt.unit for attempt in self.running.values())]:
+        for unit in [*self.ready, *(attempt.unit for attempt in self.running)]:
             self.fail(unit, "no Ray worker was left to run it")
 
 
@@ -321,8 +294,3 @@ def describe(unit: Unit) -> str:
     if isinstance(unit, VideoSegment):
         return f"frames {unit.segment.owned + 1}-{unit.segment.end}"
     return "the whole video" if isinstance(unit, WholeVideo) else "its assembly"
-
-
-def first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__

@@ -1,0 +1,156 @@
+"""What the ``ray`` executor's dispatcher (:mod:`framestyle.engine.executors.ray.executor`)
+needs of the workers it sends units to, and Ray's side of it.
+
+A :class:`Cluster` starts the workers, runs a unit on one and hands each of
+its messages back as it comes, says when a dead worker is back, and kills
+them at the end. :class:`RayCluster` does it with Ray's actors; the scale
+benchmark (:mod:`framestyle.scale`) puts a cluster of thousands of stand-in
+workers behind the same methods, so that the dispatcher it measures is this
+one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import Any, Protocol
+
+from framestyle.engine.executors.ray.joining import Placement, import_ray, join, worker_layout
+from framestyle.engine.executors.ray.messages import Where
+from framestyle.engine.units import Outcome, RunSpec, Unit
+from framestyle.errors import PluginError
+from framestyle.settings import Settings
+
+
+class Done:
+    """A unit's run ended."""
+
+
+class Lost:
+    """The worker died under the unit."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+# What a unit's run hands back, message by message: a list of its events
+# (and the worker's :class:`Where` first), then Done, Lost or a failed
+# Outcome (the unit's own crash).
+Deliver = Callable[[Any], None]
+
+
+class Cluster(Protocol):
+    def connect(self, settings: Settings) -> list[Placement]:
+        """Join the cluster; the workers it has room for."""
+
+    def start(self, spec: RunSpec, weights: Any, layout: Sequence[Placement]) -> list[Any]:
+        """A started worker per placement (handles), each knowing ``spec``."""
+
+    def where(self, handles: Sequence[Any]) -> list[Where]:
+        """Where each worker runs, once it has started (PluginError if one cannot)."""
+
+    def probe(self, handles: Sequence[Any], token: Path, expected: str, paths: list[Path]) -> list[list[str]]:
+        """What each worker's node does not see of the run's storage."""
+
+    def run(self, handle: Any, unit: Unit, deliver: Deliver) -> None:
+        """Start ``unit`` on the worker; its messages go to ``deliver``, from any thread."""
+
+    def watch(self, handle: Any, back: Callable[[Where], None]) -> None:
+        """Call ``back`` once the dead worker has been restarted."""
+
+    def close(self) -> None:
+        """Kill every worker; let go of the cluster."""
+
+
+class RayCluster:
+    """Workers as Ray actors (:class:`RayWorker`): restarted by Ray when
+    they die, on another node if theirs is gone."""
+
+    def __init__(self) -> None:
+        self.ray = import_ray()  # missing: a usage error before any work
+        self.joined = False  # this process called ray.init, so it shuts Ray down
+        self.handles: list[Any] = []
+        self.over = False
+
+    def connect(self, settings: Settings) -> list[Placement]:
+        self.joined = join(self.ray, settings.ray_address)
+        return worker_layout(self.ray.nodes(), settings.worker_cores)
+
+    def start(self, spec: RunSpec, weights: Any, layout: Sequence[Placement]) -> list[Any]:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from framestyle.engine.executors.ray.actor import RayWorker
+
+        # In a list, so that Ray hands each unit the reference, not the
+        # weights: a worker fetches them once (again after a restart).
+        self.weights = [self.ray.put(weights)]
+        actor = self.ray.remote(RayWorker)
+        for place in layout:
+            # Soft: a worker whose node is gone restarts on another with room.
+            options = {"num_cpus": place.cpus, "num_gpus": place.gpus, "max_restarts": -1, "max_task_retries": 0,
+                       "scheduling_strategy": NodeAffinitySchedulingStrategy(place.node, soft=True)}
+            self.handles.append(actor.options(**options).remote(spec, max(1, place.cpus), os.getcwd()))
+        return list(self.handles)
+
+    def where(self, handles: Sequence[Any]) -> list[Where]:
+        try:
+            return [self.ray.get(handle.where.remote()) for handle in handles]
+        except self.ray.exceptions.RayError as error:
+            raise PluginError(f"a Ray worker could not start: {first_line(error)}") from None
+
+    def probe(self, handles: Sequence[Any], token: Path, expected: str, paths: list[Path]) -> list[list[str]]:
+        return self.ray.get([handle.probe.remote(token, expected, paths) for handle in handles])
+
+    def run(self, handle: Any, unit: Unit, deliver: Deliver) -> None:
+        threading.Thread(target=self.relay, args=(handle, unit, deliver), daemon=True,
+                         name=f"ray-{unit.uid}").start()
+
+    def relay(self, handle: Any, unit: Unit, deliver: Deliver) -> None:
+        """Pass on the unit's messages as they come, then how it ended."""
+        ray = self.ray
+        try:
+            for reference in handle.run.remote(unit, self.weights):
+                deliver(ray.get(reference))
+            deliver(Done())
+        except ray.exceptions.RayActorError as error:
+            deliver(Lost(first_line(error)))
+        except ray.exceptions.RayTaskError as error:  # the unit's own crash: its inputs fail
+            deliver(Outcome("failed", message=first_line(error.cause or error)))
+        except BaseException as error:
+            deliver(Lost(f"{type(error).__name__}: {error}"))
+
+    def watch(self, handle: Any, back: Callable[[Where], None]) -> None:
+        threading.Thread(target=self.wait_for_restart, args=(handle, back), daemon=True).start()
+
+    def wait_for_restart(self, handle: Any, back: Callable[[Where], None]) -> None:
+        """A dead worker may die again on its way back (its new node gone
+        too), or wait for a node with room for ever: the run goes on without
+        it, and kills it at its end."""
+        import time
+
+        ray = self.ray
+        while not self.over:
+            try:
+                back(ray.get(handle.where.remote()))
+                return
+            except ray.exceptions.RayActorError:
+                time.sleep(0.5)
+            except Exception:  # killed at the run's end
+                return
+
+    def close(self) -> None:
+        self.over = True
+        for handle in self.handles:
+            with suppress(Exception):
+                self.ray.kill(handle, no_restart=True)
+        if self.joined:
+            self.ray.shutdown()
+            self.joined = False
+
+
+def first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
