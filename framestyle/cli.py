@@ -133,6 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_plugins(args)
         if args.command == "report":
             return command_report(args)
+        if args.command == "bench" and args.bench_command == "scale":
+            from framestyle.scale.bench import main as scale
+
+            return scale(args)
         if args.command == "bench":
             from framestyle.bench import main as bench
 

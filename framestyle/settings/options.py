@@ -341,6 +341,9 @@ def add_bench_parser(commands: argparse._SubParsersAction, parents: list[argpars
     bench.add_argument("--video", type=Path, default=None, metavar="CLIP",
                        help="also time the whole pipeline on the first --frames frames of CLIP")
     bench.add_argument("--frames", type=int, default=10, help="frames of --video to time (default: 10)")
+    from framestyle.scale.bench import add_parser as add_scale_parser
+
+    add_scale_parser(bench.add_subparsers(dest="bench_command", metavar="WHAT", title="other benchmarks"))
 
 
 def int_list(text: str) -> list[int]:

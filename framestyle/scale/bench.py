@@ -1,0 +1,216 @@
+"""``framestyle bench scale``: the ``ray`` executor's driver against a
+simulated cluster of thousands of workers (:mod:`framestyle.scale.simulated`).
+
+Each (workload, workers) pair runs in a fresh process, so that its peak
+memory is its own: the real driver plans a real folder of images (hard links
+to one small PNG) or a real two-hour film (a small test pattern, so that its
+scene-cut scan is real too) and dispatches it to stand-in workers, with the
+built-in records and progress plugins watching the events. Printed: one
+JSON object per line per workload and worker count.
+
+The workers' stylising times are scaled down so that a run fits in minutes
+(``time_scale`` in the output: 0.1 means a second of GPU work took 0.1 s);
+the driver's own costs never are, so a scaled run can only understate
+utilisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from framestyle.scale.simulated import Pace
+
+FILM_FPS = 24
+IMAGE_SECONDS = 2.0  # a GPU's time for an image, all its iterations (an assumption: nothing measured on CUDA yet)
+FRAME_SECONDS = 1.0  # and for a warm video frame
+LINKS = 50_000
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    scale = commands.add_parser(
+        "scale", help="the ray executor's driver against a simulated cluster of W workers",
+        description="The ray executor's real driver, planner, dispatcher and reporters against a simulated "
+                    "cluster of W stand-in workers, on a folder of images and a two-hour film. One JSON object "
+                    "per line, per workload and W. The workers' stylising time is scaled down to fit --wall "
+                    "(time_scale in the output); the driver's own costs never are.")
+    scale.add_argument("--workers", type=lambda text: [int(part) for part in text.split(",")],
+                       default=[10, 1000, 4000], metavar="W,W", help="cluster sizes (default: 10,1000,4000)")
+    scale.add_argument("--workload", choices=["folder", "film"], action="append",
+                       help="folder, film or both (repeat; default: both)")
+    scale.add_argument("--images-per-worker", type=int, default=100,
+                       help="the folder's images per worker, up to --max-images (default: 100)")
+    scale.add_argument("--max-images", type=int, default=1_000_000, help="the folder's size at most (default: 1000000)")
+    scale.add_argument("--film-hours", type=float, default=2.0, help="the film's length (default: 2)")
+    scale.add_argument("--wall", type=float, default=60.0,
+                       help="seconds each run's stylising should take: the time scale follows (default: 60)")
+    scale.add_argument("--image-seconds", type=float, default=IMAGE_SECONDS,
+                       help=f"a GPU's seconds per image (default: {IMAGE_SECONDS})")
+    scale.add_argument("--frame-seconds", type=float, default=FRAME_SECONDS,
+                       help=f"a GPU's seconds per warm video frame; a cold one takes 4x (default: {FRAME_SECONDS})")
+    scale.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "framestyle-scale",
+                       help="where the simulated folder and film are made, once")
+
+
+def main(args: argparse.Namespace) -> int:
+    for workers in args.workers:
+        for workload in args.workload or ["folder", "film"]:
+            config = {"workload": workload, "workers": workers, "cache": str(args.cache),
+                      "images": min(args.max_images, args.images_per_worker * workers),
+                      "film_hours": args.film_hours, "wall": args.wall,
+                      "image_seconds": args.image_seconds, "frame_seconds": args.frame_seconds}
+            done = subprocess.run([sys.executable, "-m", "framestyle.scale.bench", json.dumps(config)],
+                                  stdout=subprocess.PIPE, text=True)
+            if done.returncode != 0:
+                print(f"framestyle: bench scale: {workload} on {workers} workers failed", file=sys.stderr)
+                return 1
+            print(done.stdout.strip().splitlines()[-1], flush=True)
+    return 0
+
+
+# ------------------------------------------------------------------ one run, in its own process
+
+
+def measure(config: dict[str, Any]) -> dict[str, Any]:
+    from framestyle.engine.driver import Driver
+    from framestyle.settings import Settings
+    from framestyle.transfer.weights import resolve_weights
+
+    workload, workers = config["workload"], config["workers"]
+    cache = Path(config["cache"])
+    source = folder_of(cache, config["images"]) if workload == "folder" else film_of(cache, config["film_hours"])
+    pace = pace_for(config)
+    out = Path(tempfile.mkdtemp(prefix="framestyle-scale-"))
+    try:
+        settings = Settings(inputs=[source], style=[style_of(cache)], output=out / ("film.mp4" if workload == "film"
+                                                                                      else "out"),
+                            executor="simulated", size=64, batch_size=1, precision="fp32", verbosity=0)
+        host, cluster = simulated_host(workers, pace)
+        weights = resolve_weights()
+        started, cpu = time.time(), time.process_time()
+        with contextlib.redirect_stderr(open(os.devnull, "w")):  # the progress lines: made, not shown
+            driver = Driver(settings, host, weights)
+            planned, planning_cpu = time.time(), time.process_time()
+            summary = driver.run()
+        ended, run_cpu = time.time(), time.process_time() - planning_cpu
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    report, wall = cluster.report, ended - started
+    messages = driver.executor.messages
+    return {
+        "workload": workload, "workers": workers, "mode": "simulated", "time_scale": round(pace.scale, 5),
+        "utilisation": round(report["busy_seconds"] / (workers * wall), 4),
+        "driver_cpu_us_per_message": round(1e6 * run_cpu / max(1, messages), 1),
+        # per simulated second of the stylising (the first unit's start to the run's end)
+        "messages_per_worker_second": round(messages / (workers * (ended - report["first_start"])) * pace.scale, 3),
+        "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "first_dispatch_s": round(report["first_start"] - started, 2),
+        "tail_s": round(ended - report["stylised_until"], 2),
+        "inputs": config["images"] if workload == "folder" else 1, "units": len(driver.plan.units),
+        "done": summary.done, "messages": messages, "planning_s": round(planned - started, 2),
+        "planning_cpu_s": round(planning_cpu - cpu, 2), "run_cpu_s": round(run_cpu, 2), "wall_s": round(wall, 2),
+        "simulator_cpu_s": round(report["cpu_seconds"], 2), "pace": asdict(pace),
+    }
+
+
+def pace_for(config: dict[str, Any]) -> Pace:
+    """The stand-ins' pace, scaled so that a worker's share of the work takes ``wall`` seconds (never slower
+    than a GPU)."""
+    from framestyle.scale.simulated import Pace
+
+    image, frame, workers = config["image_seconds"], config["frame_seconds"], config["workers"]
+    if config["workload"] == "folder":
+        share = image * config["images"] / workers
+    else:
+        share = frame * config["film_hours"] * 3600 * FILM_FPS / workers
+    return Pace(image=image, cold_frame=4 * frame, warm_frame=frame, scale=min(1.0, config["wall"] / share))
+
+
+def simulated_host(workers: int, pace: Pace) -> tuple[Any, Any]:
+    """A plugin host whose ``simulated`` executor is the ray executor on a simulated cluster."""
+    from framestyle.engine.executors.ray.executor import RayExecutor
+    from framestyle.hookspecs import hookimpl
+    from framestyle.host import PluginHost
+    from framestyle.scale.simulated import SimulatedCluster
+    from framestyle.types import ExecutorSpec
+
+    cluster = SimulatedCluster(workers, pace)
+
+    class Simulated:
+        @hookimpl
+        def register_executors(self, register: Any) -> None:
+            register(ExecutorSpec("simulated", lambda: RayExecutor(cluster), in_process=True,
+                                  description="the ray executor on a simulated cluster"))
+
+    host = PluginHost(autoload=False)
+    host.register(Simulated(), name="simulated-cluster")
+    return host, cluster
+
+
+# ------------------------------------------------------------------ the inputs, made once
+
+
+def folder_of(cache: Path, images: int) -> Path:
+    """A folder of ``images`` PNGs: hard links to a few small images, so that a million cost no space (a
+    file takes at most ``LINKS`` links on some file systems)."""
+    folder = cache / f"folder-{images}"
+    if folder.is_dir() and (folder / ".complete").exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for index in range(images):
+        one = cache / f"image-{index // LINKS}.png"
+        if index % LINKS == 0:
+            write_pattern(one, 64, 48)
+        os.link(one, folder / f"{index:07d}.png")
+    (folder / ".complete").touch()
+    return folder
+
+
+def film_of(cache: Path, hours: float) -> Path:
+    """A film of ``hours`` at 24 frames/s: a moving test pattern, 64x36 px."""
+    film = cache / f"film-{hours:g}h.mp4"
+    if film.exists():
+        return film
+    from imageio_ffmpeg import get_ffmpeg_exe
+
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = film.with_suffix(".partial.mp4")
+    subprocess.run([get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc2=size=64x36:rate={FILM_FPS}:duration={hours * 3600:g}", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(partial)], check=True)
+    partial.rename(film)
+    return film
+
+
+def style_of(cache: Path) -> Path:
+    style = cache / "style.png"
+    if not style.exists():
+        write_pattern(style, 48, 48)
+    return style
+
+
+def write_pattern(path: Path, width: int, height: int) -> None:
+    import numpy as np
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    y, x = np.mgrid[0:height, 0:width]
+    pixels = np.stack([x * 255 // width, y * 255 // height, (x + y) % 256], axis=-1).astype(np.uint8)
+    Image.fromarray(pixels).save(path)
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(json.loads(sys.argv[1]))))

@@ -1,0 +1,254 @@
+"""A simulated cluster of stand-in workers behind the ``ray`` executor's
+:class:`~framestyle.engine.executors.ray.cluster.Cluster` methods, for the
+scale benchmark: the driver, planner, dispatcher, retry logic and reporters
+are the real ones; only the workers are not.
+
+The workers live in one child process, a discrete-event loop on the real
+clock: a unit "runs" for as long as its frames would take (seconds per
+frame, times the run's time scale), and its worker sends the driver the
+messages a real :class:`~framestyle.engine.executors.ray.actor.RayWorker`
+sends, at the times it sends them: where it runs when the unit starts, then
+once a ``TICK`` (scaled) the frame-level events since the last message with
+the newest step of the frame in flight, then the rest when the unit ends.
+The messages are pickled through a pipe, so the driver pays for reading
+them as it pays Ray. Being in another process, the workers' costs never
+count as the driver's.
+"""
+
+from __future__ import annotations
+
+import heapq
+import multiprocessing
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from framestyle.engine.executors.ray.cluster import Deliver, Done, Lost
+from framestyle.engine.executors.ray.joining import Placement
+from framestyle.engine.executors.ray.messages import TICK, Where
+from framestyle.engine.units import AssembleVideo, Event, Outcome, RunSpec, Unit, VideoSegment, items_of
+from framestyle.settings import Settings
+from framestyle.types import FrameEnd, FrameStart, SourceInfo, SourceStart, Step
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How long a stand-in worker takes, in seconds of a real GPU's time,
+    before the time scale."""
+
+    image: float = 2.0  # an image, all its iterations
+    cold_frame: float = 4.0  # a video's first frame, or the first of a segment
+    warm_frame: float = 1.0  # a video frame warm-started from the previous one
+    assembly_frame: float = 0.0  # a frame of a split video's assembly
+    iterations: int = 300  # per image or cold frame (a step event each)
+    scale: float = 1.0  # every duration above is multiplied by this (the run's time scale)
+
+
+@dataclass
+class Timeline:
+    """A unit's events on a worker, in order, at seconds from its start."""
+
+    events: list[tuple[float, Event]] = field(default_factory=list)
+    frames: list[tuple[float, float, Event]] = field(default_factory=list)  # (start, end, a Step) per frame
+    seconds: float = 0.0
+
+
+def timeline(unit: Unit, pace: Pace) -> Timeline:
+    """The events a real worker's run of ``unit`` gives, and when."""
+    line = Timeline()
+    scale = pace.scale
+    if isinstance(unit, AssembleVideo):
+        frames = unit.segments[-1].end
+        line.seconds = frames * pace.assembly_frame * scale
+        line.events.append((line.seconds, Event(unit.item.number, Outcome("done", kind="video", frames=frames))))
+        return line
+    for item in items_of(unit):
+        info = unit.info if isinstance(unit, VideoSegment) else SourceInfo(item.path, "image", 512, 512)
+        line.events.append((line.seconds, Event(item.number, SourceStart(item.number, item.total, item.path,
+                                                                         item.output, info))))
+        indices = range(unit.segment.start, unit.segment.end) if isinstance(unit, VideoSegment) else range(1)
+        for position, index in enumerate(indices):
+            cold = position == 0
+            took = (pace.image if info.kind == "image" else pace.cold_frame if cold else pace.warm_frame) * scale
+            start, end = line.seconds, line.seconds + took
+            line.events.append((start, Event(item.number, FrameStart(item.path, index, info.frame_count or 1,
+                                                                     info.width, info.height, pace.iterations))))
+            step = Event(item.number, Step(item.path, index, pace.iterations // 2, pace.iterations, 1.0, {}))
+            line.frames.append((start, end, step))
+            iterations = pace.iterations if cold else pace.iterations // 6
+            line.events.append((end, Event(item.number, FrameEnd(item.path, index, iterations, took, 1.0,
+                                                                  {"content": 0.5, "style": 0.5}, warm=not cold,
+                                                                  warp_error=None if cold else 1e-4,
+                                                                  source_warp_error=None if cold else 1e-4))))
+            line.seconds = end
+        status = "part" if isinstance(unit, VideoSegment) else "done"
+        line.events.append((line.seconds, Event(item.number, Outcome(status, kind=info.kind, frames=len(indices),
+                                                                     iterations=pace.iterations))))
+    return line
+
+
+# ------------------------------------------------------------------ the driver's side
+
+
+class SimulatedCluster:
+    """``workers`` stand-in workers on ``nodes`` simulated nodes."""
+
+    def __init__(self, workers: int, pace: Pace, nodes: int | None = None) -> None:
+        self.workers, self.pace = workers, pace
+        self.nodes = nodes or max(1, workers // 8)  # 8 GPUs a node
+        self.deliveries: dict[int, Deliver] = {}
+        self.runs = 0
+        self.report: dict[str, Any] = {}
+        self.lock = threading.Lock()
+        self.process: Any = None
+
+    def connect(self, settings: Settings) -> list[Placement]:
+        return [Placement(f"node-{index % self.nodes}", 4, 1) for index in range(self.workers)]
+
+    def start(self, spec: RunSpec, weights: Any, layout: Sequence[Placement]) -> list[Any]:
+        context = multiprocessing.get_context("spawn")
+        self.pipe, child = context.Pipe()
+        self.process = context.Process(target=simulate, args=(child, len(layout), self.pace), daemon=True)
+        self.process.start()
+        child.close()
+        self.reader = threading.Thread(target=self.read, daemon=True, name="simulated-cluster")
+        self.reader.start()
+        return list(range(len(layout)))
+
+    def where(self, handles: Sequence[Any]) -> list[Where]:
+        return [where_of(handle, self.nodes) for handle in handles]
+
+    def probe(self, handles: Sequence[Any], token: Path, expected: str, paths: list[Path]) -> list[list[str]]:
+        return [[] for _ in handles]
+
+    def run(self, handle: Any, unit: Unit, deliver: Deliver) -> None:
+        with self.lock:
+            self.runs += 1
+            self.deliveries[self.runs] = deliver
+            self.pipe.send(("run", self.runs, handle, unit))
+
+    def watch(self, handle: Any, back: Callable[[Where], None]) -> None:
+        pass  # stand-in workers do not die
+
+    def read(self) -> None:
+        while True:
+            try:
+                run, message = self.pipe.recv()
+            except (EOFError, OSError):
+                return
+            if run == 0:  # the simulation's own report, at its end
+                self.report = message
+                return
+            deliver = self.deliveries[run]
+            if isinstance(message, Done | Lost):
+                del self.deliveries[run]
+            deliver(message)
+
+    def close(self) -> None:
+        if self.process is None:
+            return
+        with self.lock:
+            self.pipe.send(("close", 0, 0, None))
+        self.reader.join(timeout=60)
+        self.process.join(timeout=10)
+        self.process = None
+
+
+def where_of(worker: int, nodes: int) -> Where:
+    return Where(f"node-{worker % nodes}", f"10.0.{worker % nodes // 250}.{worker % nodes % 250}",
+                 f"sim-{worker % nodes}", worker)
+
+
+# ------------------------------------------------------------------ the workers' side
+
+
+@dataclass
+class Running:
+    run: int
+    line: Timeline
+    started: float
+    sent_events: int = 0  # events of line.events already sent
+
+
+class Simulation:
+    """Every stand-in worker, in one loop on the real clock."""
+
+    def __init__(self, pipe: Any, workers: int, pace: Pace) -> None:
+        self.pipe, self.pace, self.tick = pipe, pace, TICK * pace.scale
+        self.queued: list[deque[tuple[int, Unit]]] = [deque() for _ in range(workers)]
+        self.running: list[Running | None] = [None] * workers
+        self.due: list[tuple[float, int, int]] = []  # (when, worker, run): the worker's next message
+        self.busy = 0.0  # worker-seconds spent running units
+        self.stylised_until = 0.0  # when the last unit that is not an assembly ended (monotonic)
+        self.first_start: float | None = None
+        self.messages = 0
+        self.nodes = max(1, workers // 8)
+
+    def submit(self, run: int, worker: int, unit: Unit) -> None:
+        self.queued[worker].append((run, unit))
+        if self.running[worker] is None:
+            self.begin(worker, time.monotonic())
+
+    def begin(self, worker: int, now: float) -> None:
+        run, unit = self.queued[worker].popleft()
+        line = timeline(unit, self.pace)
+        self.running[worker] = Running(run, line, now)
+        self.first_start = self.first_start if self.first_start is not None else time.time()
+        self.send(run, [where_of(worker, self.nodes)])
+        heapq.heappush(self.due, (now + min(self.tick, line.seconds), worker, run))
+
+    def message(self, worker: int, now: float) -> None:
+        """The worker's message due now; at the unit's end, its last, and the next unit."""
+        state = self.running[worker]
+        assert state is not None
+        elapsed = now - state.started
+        ended = elapsed >= state.line.seconds
+        events = state.line.events
+        upto = len(events) if ended else next((i for i in range(state.sent_events, len(events))
+                                               if events[i][0] > elapsed), len(events))
+        batch = [event for _, event in events[state.sent_events:upto]]
+        state.sent_events = upto
+        if not ended:  # the newest step of the frame in flight
+            batch += [step for start, end, step in state.line.frames if start <= elapsed < end][:1]
+        if batch:
+            self.send(state.run, batch)
+        if not ended:
+            heapq.heappush(self.due, (now + min(self.tick, state.line.seconds - elapsed), worker, state.run))
+            return
+        self.send(state.run, Done())
+        self.busy += state.line.seconds
+        if state.line.frames:  # not an assembly
+            self.stylised_until = max(self.stylised_until, time.time())
+        self.running[worker] = None
+        if self.queued[worker]:
+            self.begin(worker, now)
+
+    def send(self, run: int, message: Any) -> None:
+        self.messages += isinstance(message, list)
+        self.pipe.send((run, message))
+
+    def loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            while self.due and self.due[0][0] <= now:
+                _, worker, _ = heapq.heappop(self.due)
+                self.message(worker, now)
+            wait = (self.due[0][0] - now) if self.due else None
+            if self.pipe.poll(wait):
+                command, run, worker, unit = self.pipe.recv()
+                if command == "close":
+                    self.pipe.send((0, {"busy_seconds": self.busy, "stylised_until": self.stylised_until,
+                                        "first_start": self.first_start, "messages": self.messages,
+                                        "cpu_seconds": time.process_time()}))
+                    return
+                self.submit(run, worker, unit)
+
+
+def simulate(pipe: Any, workers: int, pace: Pace) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    Simulation(pipe, workers, pace).loop()
