@@ -240,6 +240,31 @@ def test_the_display_shows_each_frame_in_flight_and_the_whole_job(folder, tmp_pa
         reporter.progress.stop()
 
 
+def test_the_terminal_shows_a_row_for_the_first_frames_in_flight_and_counts_the_rest():
+    """A cluster has thousands of frames in flight: a dozen rows, and one that counts the others."""
+    from framestyle.builtin import progress
+    from framestyle.settings import Settings
+    from framestyle.types import FrameEnd, FrameStart, RunStart, SourceEnd, SourceInfo, SourceStart, Step
+
+    inputs = [Path(f"{n}.png") for n in range(40)]
+    reporter = progress.RichReporter(RunStart(Settings(), 40, "cpu", "test", frames=40))
+    try:
+        for number, path in enumerate(inputs, start=1):
+            reporter.source_start(SourceStart(number, 40, path, Path("out") / path, SourceInfo(path, "image", 8, 8)))
+            reporter.frame_start(FrameStart(path, 0, 1, 8, 8, 10))
+            reporter.step(Step(path, 0, 3, 10, 1.0, {}))
+        rows = [task.description.strip() for task in reporter.progress.tasks]
+        assert rows == ["job (frames)", *(path.name for path in inputs[:progress.ROWS]),
+                        f"and {40 - progress.ROWS} more frame(s) in flight"]
+        reporter.frame_end(FrameEnd(inputs[0], 0, 10, 1.0, 1.0, {}))  # shown
+        reporter.frame_end(FrameEnd(inputs[-1], 0, 10, 1.0, 1.0, {}))  # counted
+        reporter.source_end(SourceEnd(39, inputs[-2], Path("out") / inputs[-2], "failed", 0, 1.0, "broken"))
+        rows = [task.description.strip() for task in reporter.progress.tasks]
+        assert len(rows) == progress.ROWS + 1 and rows[-1] == f"and {40 - progress.ROWS - 2} more frame(s) in flight"
+    finally:
+        reporter.progress.stop()
+
+
 @pytest.mark.parametrize("where, size, raise_at, message", [
     ("a frame starts", 48, 3, "out of memory with 3 frame(s) in a batch; continuing with 1"),
     ("a frame moves to its next level", 64, 4, "out of memory with 3 frame(s) in a batch; continuing with 1"),

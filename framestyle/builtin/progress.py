@@ -107,7 +107,8 @@ class PlainReporter:
 class RichReporter:
     """A bar for the whole job, in frames (an image is one), with its ETA;
     under it one row per frame in flight (the batch: ``--batch-size``) with
-    its iterations and loss."""
+    its iterations and loss, for the first ``ROWS`` of them; a cluster's
+    thousands more are counted in one row."""
 
     def __init__(self, event: RunStart) -> None:
         from rich.console import Console
@@ -137,30 +138,51 @@ class RichReporter:
         self.job = self.progress.add_task("job (frames)", total=event.frames, detail=f"0/{self.total} inputs")
         self.sources: dict[Path, SourceState] = {}
         self.rows: dict[tuple[Path, int], Any] = {}
+        self.unshown: dict[Path, set[int]] = {}  # frames in flight beyond ROWS, by input
+        self.more: Any = None  # the row that counts them
         self.progress.start()
 
     def source_start(self, event: SourceStart) -> None:
         self.sources[event.path] = SourceState(event)
 
     def row(self, path: Path, frame: int, iterations: int) -> Any:
+        """The frame's row; None when it is one of those counted together."""
         key = (path, frame)
-        if key not in self.rows:
-            state = self.sources.get(path)
-            name = f"  {path.name}" + (f" frame {frame + 1}" if state and state.video else "")
-            self.rows[key] = self.progress.add_task(name, total=iterations, detail="")
+        if key in self.rows:
+            return self.rows[key]
+        if frame in self.unshown.get(path, ()):
+            return None
+        if len(self.rows) >= ROWS:
+            self.unshown.setdefault(path, set()).add(frame)
+            self.count_more()
+            return None
+        state = self.sources.get(path)
+        name = f"  {path.name}" + (f" frame {frame + 1}" if state and state.video else "")
+        self.rows[key] = self.progress.add_task(name, total=iterations, detail="")
         return self.rows[key]
+
+    def count_more(self) -> None:
+        more = sum(map(len, self.unshown.values()))
+        if more and self.more is None:
+            self.more = self.progress.add_task("", total=None, detail="")
+        if self.more is not None:
+            self.progress.update(self.more, description=f"  and {more} more frame(s) in flight")
 
     def frame_start(self, event: FrameStart) -> None:
         self.row(event.path, event.index, event.iterations)
 
     def step(self, event: Step) -> None:
         row = self.row(event.path, event.frame, event.iterations)
-        self.progress.update(row, completed=event.iteration, detail=f"loss {event.loss:.4g}")
+        if row is not None:
+            self.progress.update(row, completed=event.iteration, detail=f"loss {event.loss:.4g}")
 
     def frame_end(self, event: FrameEnd) -> None:
         row = self.rows.pop((event.path, event.index), None)
         if row is not None:
             self.progress.remove_task(row)
+        elif event.index in self.unshown.get(event.path, ()):
+            self.unshown[event.path].discard(event.index)
+            self.count_more()
         state = self.sources[event.path]
         state.frame_end(event)
         self.progress.advance(self.job)
@@ -174,6 +196,8 @@ class RichReporter:
         state = self.sources.pop(event.path, None)
         for key in [key for key in self.rows if key[0] == event.path]:  # frames of a failed input
             self.progress.remove_task(self.rows.pop(key))
+        if self.unshown.pop(event.path, None):
+            self.count_more()
         done = state.frames if state else 0
         expected = max(state.expected or 1, done) if state and state.video else 1
         self.progress.advance(self.job, expected - done)  # what it did not take: skipped, failed, shorter
@@ -186,6 +210,10 @@ class RichReporter:
         self.progress.stop()
         summarise(event, lambda text: self.console.print(f"framestyle: {text}", highlight=False))
 
+
+# Frames in flight shown a row each on a terminal: the batch of one machine
+# fits, a cluster's thousands are counted in one more row.
+ROWS = 12
 
 # Plain mode prints a video's progress at most this often (seconds), so logs
 # of long jobs show life without a line per frame.
