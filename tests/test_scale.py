@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 from framestyle.engine.executors import Ledger
-from framestyle.engine.executors.ray import messages
 from framestyle.engine.executors.ray.messages import Batch
 from framestyle.engine.units import AssembleVideo, Event, Item, Outcome, WholeVideo
 from framestyle.scale import bench
@@ -30,9 +29,8 @@ def test_a_message_keeps_every_frame_event_and_the_newest_step_of_a_frame_in_fli
     assert batch.events == [] and batch.due() is None  # nothing to send: no wake-up due
 
 
-def test_a_message_is_due_a_tick_after_the_last(monkeypatch):
-    monkeypatch.setattr(messages, "TICK", 0.2)
-    batch = Batch()
+def test_a_message_is_due_a_tick_after_the_last():
+    batch = Batch(tick=0.2)
     batch.add(step(0, 1))
     assert 0 < batch.due() <= 0.2
     time.sleep(0.25)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
+import math
 import os
 import resource
 import shutil
@@ -84,20 +86,23 @@ def main(args: argparse.Namespace) -> int:
 
 
 def measure(config: dict[str, Any]) -> dict[str, Any]:
+    """One workload on one cluster (``mode``: ``simulated``, or ``ray``: stand-ins on a local Ray cluster
+    of logical GPUs), measured from the driver's side."""
     from framestyle.engine.driver import Driver
     from framestyle.settings import Settings
     from framestyle.transfer.weights import resolve_weights
 
-    workload, workers = config["workload"], config["workers"]
+    workload, workers, mode = config["workload"], config["workers"], config.get("mode", "simulated")
     cache = Path(config["cache"])
     source = folder_of(cache, config["images"]) if workload == "folder" else film_of(cache, config["film_hours"])
     pace = pace_for(config)
     out = Path(tempfile.mkdtemp(prefix="framestyle-scale-"))
+    cluster = Timed(simulated(workers, pace) if mode == "simulated" else on_ray(workers, pace))
     try:
         settings = Settings(inputs=[source], style=[style_of(cache)], output=out / ("film.mp4" if workload == "film"
                                                                                       else "out"),
-                            executor="simulated", size=64, batch_size=1, precision="fp32", verbosity=0)
-        host, cluster = simulated_host(workers, pace)
+                            executor="measured", size=64, batch_size=1, precision="fp32", verbosity=0)
+        host = host_with(cluster)
         weights = resolve_weights()
         started, cpu = time.time(), time.process_time()
         with contextlib.redirect_stderr(open(os.devnull, "w")):  # the progress lines: made, not shown
@@ -107,22 +112,90 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
         ended, run_cpu = time.time(), time.process_time() - planning_cpu
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    report, wall = cluster.report, ended - started
-    messages = driver.executor.messages
+        if mode == "ray":
+            import ray
+
+            ray.shutdown()
+    from framestyle.scale.simulated import timeline
+
+    busy = sum(timeline(unit, pace).seconds for unit in driver.plan.units)  # every unit ran once
+    wall, messages = ended - started, driver.executor.messages
     return {
-        "workload": workload, "workers": workers, "mode": "simulated", "time_scale": round(pace.scale, 5),
-        "utilisation": round(report["busy_seconds"] / (workers * wall), 4),
+        "workload": workload, "workers": workers, "mode": mode, "time_scale": round(pace.scale, 5),
+        "utilisation": round(busy / (workers * wall), 4),
         "driver_cpu_us_per_message": round(1e6 * run_cpu / max(1, messages), 1),
-        # per simulated second of the stylising (the first unit's start to the run's end)
-        "messages_per_worker_second": round(messages / (workers * (ended - report["first_start"])) * pace.scale, 3),
+        # per second of the workers' clock (scaled), from the first unit's start to the run's end
+        "messages_per_worker_second": round(messages / (workers * (ended - cluster.first_start)) * pace.scale, 3),
         "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "first_dispatch_s": round(report["first_start"] - started, 2),
-        "tail_s": round(ended - report["stylised_until"], 2),
+        "first_dispatch_s": round(cluster.first_start - started, 2),
+        "tail_s": round(ended - cluster.stylised_until, 2),
         "inputs": config["images"] if workload == "folder" else 1, "units": len(driver.plan.units),
         "done": summary.done, "messages": messages, "planning_s": round(planned - started, 2),
         "planning_cpu_s": round(planning_cpu - cpu, 2), "run_cpu_s": round(run_cpu, 2), "wall_s": round(wall, 2),
-        "simulator_cpu_s": round(report["cpu_seconds"], 2), "pace": asdict(pace),
+        "pace": asdict(pace),
     }
+
+
+class Timed:
+    """A cluster whose units' first message and ends are timed as they pass to the driver."""
+
+    def __init__(self, cluster: Any) -> None:
+        self.cluster = cluster
+        self.first_start = math.inf  # the first unit's first message (time.time)
+        self.stylised_until = 0.0  # the last stylising unit's end (time.time): the assembly comes after
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cluster, name)
+
+    def run(self, handle: Any, unit: Any, deliver: Any) -> None:
+        from framestyle.engine.executors.ray.cluster import Done
+        from framestyle.engine.units import AssembleVideo
+
+        def timed(message: Any) -> None:
+            if self.first_start == math.inf:
+                self.first_start = min(self.first_start, time.time())
+            if isinstance(message, Done) and not isinstance(unit, AssembleVideo):
+                self.stylised_until = max(self.stylised_until, time.time())
+            deliver(message)
+
+        self.cluster.run(handle, unit, timed)
+
+
+def simulated(workers: int, pace: Pace) -> Any:
+    from framestyle.scale.simulated import SimulatedCluster
+
+    return SimulatedCluster(workers, pace)
+
+
+def on_ray(workers: int, pace: Pace) -> Any:
+    """Stand-in workers on a Ray cluster of this machine with a logical GPU each."""
+    import ray
+
+    from framestyle.engine.executors.ray.cluster import RayCluster
+    from framestyle.scale.simulated import StandInWorker
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=workers, num_gpus=workers, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.ERROR)
+    return RayCluster(StandInWorker, (pace,))
+
+
+def host_with(cluster: Any) -> Any:
+    """A plugin host whose ``measured`` executor is the ray executor on ``cluster``."""
+    from framestyle.engine.executors.ray.executor import RayExecutor
+    from framestyle.hookspecs import hookimpl
+    from framestyle.host import PluginHost
+    from framestyle.types import ExecutorSpec
+
+    class Measured:
+        @hookimpl
+        def register_executors(self, register: Any) -> None:
+            register(ExecutorSpec("measured", lambda: RayExecutor(cluster), in_process=True,
+                                  description="the ray executor on the benchmark's cluster"))
+
+    host = PluginHost(autoload=False)
+    host.register(Measured(), name="measured-cluster")
+    return host
 
 
 def pace_for(config: dict[str, Any]) -> Pace:
@@ -136,27 +209,6 @@ def pace_for(config: dict[str, Any]) -> Pace:
     else:
         share = frame * config["film_hours"] * 3600 * FILM_FPS / workers
     return Pace(image=image, cold_frame=4 * frame, warm_frame=frame, scale=min(1.0, config["wall"] / share))
-
-
-def simulated_host(workers: int, pace: Pace) -> tuple[Any, Any]:
-    """A plugin host whose ``simulated`` executor is the ray executor on a simulated cluster."""
-    from framestyle.engine.executors.ray.executor import RayExecutor
-    from framestyle.hookspecs import hookimpl
-    from framestyle.host import PluginHost
-    from framestyle.scale.simulated import SimulatedCluster
-    from framestyle.types import ExecutorSpec
-
-    cluster = SimulatedCluster(workers, pace)
-
-    class Simulated:
-        @hookimpl
-        def register_executors(self, register: Any) -> None:
-            register(ExecutorSpec("simulated", lambda: RayExecutor(cluster), in_process=True,
-                                  description="the ray executor on a simulated cluster"))
-
-    host = PluginHost(autoload=False)
-    host.register(Simulated(), name="simulated-cluster")
-    return host, cluster
 
 
 # ------------------------------------------------------------------ the inputs, made once

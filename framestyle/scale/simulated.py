@@ -103,7 +103,6 @@ class SimulatedCluster:
         self.nodes = nodes or max(1, workers // 8)  # 8 GPUs a node
         self.deliveries: dict[int, Deliver] = {}
         self.runs = 0
-        self.report: dict[str, Any] = {}
         self.lock = threading.Lock()
         self.process: Any = None
 
@@ -141,8 +140,7 @@ class SimulatedCluster:
                 run, message = self.pipe.recv()
             except (EOFError, OSError):
                 return
-            if run == 0:  # the simulation's own report, at its end
-                self.report = message
+            if run == 0:  # the simulation's end
                 return
             deliver = self.deliveries[run]
             if isinstance(message, Done | Lost):
@@ -183,10 +181,6 @@ class Simulation:
         self.queued: list[deque[tuple[int, Unit]]] = [deque() for _ in range(workers)]
         self.running: list[Running | None] = [None] * workers
         self.due: list[tuple[float, int, int]] = []  # (when, worker, run): the worker's next message
-        self.busy = 0.0  # worker-seconds spent running units
-        self.stylised_until = 0.0  # when the last unit that is not an assembly ended (monotonic)
-        self.first_start: float | None = None
-        self.messages = 0
         self.nodes = max(1, workers // 8)
 
     def submit(self, run: int, worker: int, unit: Unit) -> None:
@@ -198,7 +192,6 @@ class Simulation:
         run, unit = self.queued[worker].popleft()
         line = timeline(unit, self.pace)
         self.running[worker] = Running(run, line, now)
-        self.first_start = self.first_start if self.first_start is not None else time.time()
         self.send(run, [where_of(worker, self.nodes)])
         heapq.heappush(self.due, (now + min(self.tick, line.seconds), worker, run))
 
@@ -221,15 +214,11 @@ class Simulation:
             heapq.heappush(self.due, (now + min(self.tick, state.line.seconds - elapsed), worker, state.run))
             return
         self.send(state.run, Done())
-        self.busy += state.line.seconds
-        if state.line.frames:  # not an assembly
-            self.stylised_until = max(self.stylised_until, time.time())
         self.running[worker] = None
         if self.queued[worker]:
             self.begin(worker, now)
 
     def send(self, run: int, message: Any) -> None:
-        self.messages += isinstance(message, list)
         self.pipe.send((run, message))
 
     def loop(self) -> None:
@@ -242,9 +231,7 @@ class Simulation:
             if self.pipe.poll(wait):
                 command, run, worker, unit = self.pipe.recv()
                 if command == "close":
-                    self.pipe.send((0, {"busy_seconds": self.busy, "stylised_until": self.stylised_until,
-                                        "first_start": self.first_start, "messages": self.messages,
-                                        "cpu_seconds": time.process_time()}))
+                    self.pipe.send((0, None))
                     return
                 self.submit(run, worker, unit)
 
@@ -252,3 +239,46 @@ class Simulation:
 def simulate(pipe: Any, workers: int, pace: Pace) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     Simulation(pipe, workers, pace).loop()
+
+
+# ------------------------------------------------------------------ stand-ins on a real Ray cluster
+
+
+class StandInWorker:
+    """A Ray actor with :class:`~framestyle.engine.executors.ray.actor.RayWorker`'s
+    methods whose units take their :class:`Pace` in sleep: Ray's own costs,
+    real, to check the simulation against (``framestyle bench scale``'s
+    ``mode`` ``ray``). No torch, so that a small machine holds a few dozen."""
+
+    def __init__(self, pace: Pace) -> None:
+        import socket
+
+        from framestyle.engine.executors.ray.messages import node_of_this_process
+
+        self.pace = pace
+        self.where_ = Where(*node_of_this_process(), socket.gethostname(), os.getpid())
+
+    def where(self) -> Where:
+        return self.where_
+
+    def probe(self, token: Path, expected: str, paths: list[Path]) -> list[str]:
+        return []
+
+    def run(self, unit: Unit, weights: Any) -> Any:
+        from framestyle.engine.executors.ray.messages import Batch
+
+        yield [self.where_]
+        line, start = timeline(unit, self.pace), time.monotonic()
+        batch = Batch(TICK * self.pace.scale)
+        for at, event in line.events:
+            while (now := time.monotonic() - start) < at:
+                due = batch.due()
+                if due == 0:
+                    yield batch.take()
+                    continue
+                time.sleep(min(at - now, self.pace.scale * TICK if due is None else due))
+                for step in [step for begun, end, step in line.frames if begun <= now < end][:1]:
+                    batch.add(step)  # the newest step of the frame in flight
+            batch.add(event)
+        if batch.events:
+            yield batch.take()

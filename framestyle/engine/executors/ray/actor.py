@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from framestyle.engine.executors import Fatal
-from framestyle.engine.executors.ray.messages import Batch, Ended, Where
+from framestyle.engine.executors.ray.messages import Batch, Ended, Where, node_of_this_process
 from framestyle.engine.runner.context import UnitContext
 from framestyle.engine.runner.unit import run_unit
 from framestyle.engine.units import RunSpec, Unit
@@ -108,13 +108,3 @@ def resolved(weights: Any) -> Weights:
     import ray
 
     return ray.get(weights)
-
-
-def node_of_this_process() -> tuple[str, str]:
-    """The Ray node id and IP address of this process ("", "" outside Ray)."""
-    try:
-        import ray
-
-        return ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
-    except Exception:
-        return "", ""

@@ -67,10 +67,13 @@ class Cluster(Protocol):
 
 class RayCluster:
     """Workers as Ray actors (:class:`RayWorker`): restarted by Ray when
-    they die, on another node if theirs is gone."""
+    they die, on another node if theirs is gone. ``worker``: another actor
+    class with the same methods (the scale benchmark's stand-ins), built
+    with ``worker_args``."""
 
-    def __init__(self) -> None:
+    def __init__(self, worker: type | None = None, worker_args: tuple[Any, ...] | None = None) -> None:
         self.ray = import_ray()  # missing: a usage error before any work
+        self.worker, self.worker_args = worker, worker_args
         self.joined = False  # this process called ray.init, so it shuts Ray down
         self.handles: list[Any] = []
         self.over = False
@@ -82,17 +85,20 @@ class RayCluster:
     def start(self, spec: RunSpec, weights: Any, layout: Sequence[Placement]) -> list[Any]:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        from framestyle.engine.executors.ray.actor import RayWorker
-
         # In a list, so that Ray hands each unit the reference, not the
         # weights: a worker fetches them once (again after a restart).
         self.weights = [self.ray.put(weights)]
-        actor = self.ray.remote(RayWorker)
+        if self.worker is None:
+            from framestyle.engine.executors.ray.actor import RayWorker
+
+            self.worker = RayWorker
+        actor = self.ray.remote(self.worker)
         for place in layout:
             # Soft: a worker whose node is gone restarts on another with room.
             options = {"num_cpus": place.cpus, "num_gpus": place.gpus, "max_restarts": -1, "max_task_retries": 0,
                        "scheduling_strategy": NodeAffinitySchedulingStrategy(place.node, soft=True)}
-            self.handles.append(actor.options(**options).remote(spec, max(1, place.cpus), os.getcwd()))
+            args = self.worker_args if self.worker_args is not None else (spec, max(1, place.cpus), os.getcwd())
+            self.handles.append(actor.options(**options).remote(*args))
         return list(self.handles)
 
     def where(self, handles: Sequence[Any]) -> list[Where]:

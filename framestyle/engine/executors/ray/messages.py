@@ -38,7 +38,8 @@ class Batch:
     """The events of a worker's next message: every event in order, but a
     frame's steps only the newest, and none once the frame has ended."""
 
-    def __init__(self) -> None:
+    def __init__(self, tick: float | None = None) -> None:
+        self.tick = TICK if tick is None else tick
         self.events: list[object] = []
         self.steps: dict[tuple[int, int], int] = {}  # (input, frame) -> its step's place in events
         self.sent = time.monotonic()
@@ -56,9 +57,19 @@ class Batch:
 
     def due(self) -> float | None:
         """Seconds until the next message is due (0: now; None: nothing to send)."""
-        return max(0.0, self.sent + TICK - time.monotonic()) if self.events else None
+        return max(0.0, self.sent + self.tick - time.monotonic()) if self.events else None
 
     def take(self) -> list[object]:
         events = [event for event in self.events if event is not None]
         self.events, self.steps, self.sent = [], {}, time.monotonic()
         return events
+
+
+def node_of_this_process() -> tuple[str, str]:
+    """The Ray node id and IP address of this process ("", "" outside Ray)."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
+    except Exception:
+        return "", ""
