@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
@@ -23,6 +24,8 @@ from framestyle.engine.executors.ray.messages import Where
 from framestyle.engine.units import Outcome, RunSpec, Unit
 from framestyle.errors import PluginError
 from framestyle.settings import Settings
+
+WAIT = 0.05  # seconds the message loop waits before it looks for new units' messages too
 
 
 class Done:
@@ -76,6 +79,9 @@ class RayCluster:
         self.worker, self.worker_args = worker, worker_args
         self.joined = False  # this process called ray.init, so it shuts Ray down
         self.handles: list[Any] = []
+        self.streams: dict[int, tuple[Any, Deliver]] = {}  # the units running, by their message stream
+        self.lock = threading.Lock()
+        self.reader: threading.Thread | None = None
         self.over = False
 
     def connect(self, settings: Settings) -> list[Placement]:
@@ -111,22 +117,47 @@ class RayCluster:
         return self.ray.get([handle.probe.remote(token, expected, paths) for handle in handles])
 
     def run(self, handle: Any, unit: Unit, deliver: Deliver) -> None:
-        threading.Thread(target=self.relay, args=(handle, unit, deliver), daemon=True,
-                         name=f"ray-{unit.uid}").start()
+        generator = handle.run.remote(unit, self.weights)
+        with self.lock:
+            self.streams[id(generator)] = (generator, deliver)
+            if self.reader is None:
+                self.reader = threading.Thread(target=self.read, daemon=True, name="ray-messages")
+                self.reader.start()
 
-    def relay(self, handle: Any, unit: Unit, deliver: Deliver) -> None:
-        """Pass on the unit's messages as they come, then how it ended."""
+    def read(self) -> None:
+        """One loop for every unit's messages: whichever are ready, passed
+        on in turn (a thread each would cost the driver a switch a message)."""
         ray = self.ray
+        while not self.over:
+            with self.lock:
+                generators = [generator for generator, _ in self.streams.values()]
+            if not generators:
+                time.sleep(WAIT)
+                continue
+            ready, _ = ray.wait(generators, num_returns=1, timeout=WAIT)
+            if ready:  # and all the others ready by now
+                ready, _ = ray.wait(generators, num_returns=len(generators), timeout=0)
+            for generator in ready:
+                self.pass_on(generator)
+
+    def pass_on(self, generator: Any) -> None:
+        """The unit's next message, or how it ended."""
+        ray = self.ray
+        _, deliver = self.streams[id(generator)]
         try:
-            for reference in handle.run.remote(unit, self.weights):
-                deliver(ray.get(reference))
-            deliver(Done())
+            deliver(ray.get(next(generator)))
+            return
+        except StopIteration:
+            ended: Any = Done()
         except ray.exceptions.RayActorError as error:
-            deliver(Lost(first_line(error)))
+            ended = Lost(first_line(error))
         except ray.exceptions.RayTaskError as error:  # the unit's own crash: its inputs fail
-            deliver(Outcome("failed", message=first_line(error.cause or error)))
-        except BaseException as error:
-            deliver(Lost(f"{type(error).__name__}: {error}"))
+            ended = Outcome("failed", message=first_line(error.cause or error))
+        except Exception as error:
+            ended = Lost(f"{type(error).__name__}: {error}")
+        with self.lock:
+            del self.streams[id(generator)]
+        deliver(ended)
 
     def watch(self, handle: Any, back: Callable[[Where], None]) -> None:
         threading.Thread(target=self.wait_for_restart, args=(handle, back), daemon=True).start()
@@ -135,8 +166,6 @@ class RayCluster:
         """A dead worker may die again on its way back (its new node gone
         too), or wait for a node with room for ever: the run goes on without
         it, and kills it at its end."""
-        import time
-
         ray = self.ray
         while not self.over:
             try:
@@ -149,6 +178,8 @@ class RayCluster:
 
     def close(self) -> None:
         self.over = True
+        if self.reader is not None:  # it must not touch Ray once Ray is shut down: that ends the process
+            self.reader.join()
         for handle in self.handles:
             with suppress(Exception):
                 self.ray.kill(handle, no_restart=True)
