@@ -220,3 +220,45 @@ def test_video_killed_at_fixed_points_resumes_to_the_same_video(job, tmp_path, r
     frames = json.loads(out.with_name(out.name + ".report.json").read_text())["frames"]
     assert all(f["reused"] for f in frames) and len(frames) == n  # none redone, none lost
     assert not work.exists() and not list(tmp_path.glob(".*framestyle-partial"))
+
+
+# Kills its own process (SIGKILL) once two inputs have ended, after every
+# other observer of that end (the records) has seen it.
+KILL_AFTER_TWO = '''
+import os, signal
+import framestyle
+
+ended = 0
+
+@framestyle.hookimpl(trylast=True)
+def on_source_end(event):
+    global ended
+    ended += 1
+    if ended == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def test_a_run_killed_before_its_manifest_keeps_its_records_in_the_journal(folder_job, tmp_path):
+    """The manifest is written at the end; a run killed before it journaled
+    each finished input's record as it ended, so the rerun skips those
+    inputs and its manifest keeps their figures (not a bare 'skipped')."""
+    args = [*folder_job[0], "--batch-size", "1"]  # one photo after another: two end, the third has not started
+    killer = tmp_path / "killer.py"
+    killer.write_text(KILL_AFTER_TWO)
+    out = tmp_path / "out"
+    process = start(["run", *args, "-o", out, "-p", killer])
+    process.communicate(timeout=300)
+    assert process.returncode == -signal.SIGKILL
+    assert not (out / "framestyle-run.json").exists()
+    journaled = [json.loads(line) for line in (out / "framestyle-run.journal").read_text().splitlines()]
+    assert [(Path(item["output"]).name, item["status"]) for item in journaled] == [("photo0.png", "done"),
+                                                                                    ("photo1.png", "done")]
+
+    code, err, _ = finish(["run", *args, "-o", out])
+    assert code == 0, err
+    assert (count(err, "skipped"), count(err, "done")) == (2, 4)
+    items = json.loads((out / "framestyle-run.json").read_text())["items"]
+    assert [item["status"] for item in items] == ["done"] * 6
+    assert all(item["iterations"] > 0 for item in items)  # the killed run's figures, from its journal
+    assert items[:2] == journaled and not (out / "framestyle-run.journal").exists()

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 from framestyle.hookspecs import hookimpl
-from framestyle.records.manifest import ItemRecord, write_records
+from framestyle.records.manifest import ItemRecord, Journal, write_records
 from framestyle.records.video import FrameLog
 from framestyle.types import FrameEnd, RunEnd, RunStart, SourceEnd, SourceStart
 
@@ -24,10 +24,13 @@ class Records:
         self.run: RunStart | None = None
         self.logs: dict[Path, FrameLog] = {}  # by input, while it runs
         self.items: dict[int, ItemRecord] = {}  # by number in the run
+        self.journal: Journal | None = None
 
     @hookimpl
     def on_run_start(self, event: RunStart) -> None:
         self.run, self.logs, self.items = event, {}, {}
+        output = event.settings.output
+        self.journal = Journal(Path(output), event.to_file) if output is not None else None
 
     @hookimpl
     def on_source_start(self, event: SourceStart) -> None:
@@ -53,15 +56,24 @@ class Records:
             loss = last.loss if last is not None and math.isfinite(last.loss) else None
         kind = event.kind or (frames.info.kind if frames is not None else "")
         tiles = max((frame.tiles for frame in frames.frames), default=0) if frames is not None else 0
-        self.items[event.item] = ItemRecord(str(event.path), str(event.output), kind, event.status, event.frames,
-                                            event.iterations, round(event.seconds, 3), loss, event.message, tiles)
+        record = ItemRecord(str(event.path), str(event.output), kind, event.status, event.frames, event.iterations,
+                            round(event.seconds, 3), loss, event.message, tiles)
+        self.items[event.item] = record
+        if self.journal is not None and event.status != "skipped":  # a skipped input's record is the earlier one
+            try:
+                self.journal.add(record)
+            except OSError as exc:
+                log.warning("%s: could not journal its record: %s", event.output, exc)
+                self.journal = None
 
     @hookimpl(tryfirst=True)  # before the summary is printed
     def on_run_end(self, event: RunEnd) -> None:
         """The manifest and settings beside the outputs, and the HTML report
         with --report. Losing them must not fail the run."""
         run, records = self.run, [self.items[number] for number in sorted(self.items)]
-        self.run, self.logs, self.items = None, {}, {}
+        if self.journal is not None:
+            self.journal.close()
+        self.run, self.logs, self.items, self.journal = None, {}, {}, None
         if run is None or run.settings.output is None:
             return
         try:

@@ -3,7 +3,10 @@
 * ``framestyle-run.toml``: every setting, resolved (``--config`` on it repeats
   the run exactly);
 * ``framestyle-run.json``: which input became which output, with its status,
-  iterations, seconds and loss, for ``framestyle report``.
+  iterations, seconds and loss, for ``framestyle report``;
+* ``framestyle-run.journal`` while the run goes on: each input's record as it
+  ends, one JSON line each, so that a run killed before it could write the
+  manifest (SIGKILL, a lost machine) keeps its figures for the rerun's.
 
 In an output folder they are named as above; beside a single output file
 ``out.png`` they are ``out.png.framestyle-run.toml`` and so on. A rerun
@@ -24,6 +27,7 @@ from framestyle.settings.files import to_toml
 
 SETTINGS_FILE = "framestyle-run.toml"
 MANIFEST_FILE = "framestyle-run.json"
+JOURNAL_FILE = "framestyle-run.journal"
 REPORT_FILE = "framestyle-report.html"
 
 
@@ -59,8 +63,8 @@ def write_records(settings: Settings, output: Path, to_file: bool, items: list[I
     manifest's path, or None when no output exists to describe."""
     if not any(item.status in ("done", "skipped") for item in items):
         return None
-    manifest = beside(output, to_file, MANIFEST_FILE)
-    merged = {item["output"]: item for item in read_items(manifest)}
+    manifest, journal = beside(output, to_file, MANIFEST_FILE), beside(output, to_file, JOURNAL_FILE)
+    merged = {item["output"]: item for item in [*read_items(manifest), *read_journal(journal)]}
     for item in items:
         earlier = merged.get(item.output)
         if item.status == "skipped" and earlier and earlier.get("status") == "done":
@@ -73,7 +77,44 @@ def write_records(settings: Settings, output: Path, to_file: bool, items: list[I
     }
     write_text_atomic(beside(output, to_file, SETTINGS_FILE), to_toml(settings))
     write_text_atomic(manifest, json.dumps(document, indent=1, default=str))
+    journal.unlink(missing_ok=True)  # all of it is in the manifest now
     return manifest
+
+
+class Journal:
+    """Records appended as inputs end, a JSON line each (a line is one
+    ``write``: a killed process leaves whole lines, but for perhaps the last)."""
+
+    def __init__(self, output: Path, to_file: bool) -> None:
+        self.path = beside(output, to_file, JOURNAL_FILE)
+        self.file: Any = None
+
+    def add(self, item: ItemRecord) -> None:
+        if self.file is None:
+            if not self.path.parent.is_dir():  # no output yet: nothing the journal could save
+                return
+            self.file = open(self.path, "a", encoding="utf-8", buffering=1)  # line-buffered: a write a line
+        self.file.write(json.dumps(asdict(item), default=str) + "\n")
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """The records a killed run journaled (a torn last line left out)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    items = []
+    for line in lines:
+        try:
+            items.append(json.loads(line))
+        except ValueError:
+            continue
+    return [item for item in items if isinstance(item, dict) and "output" in item]
 
 
 def read_items(manifest: Path) -> list[dict[str, Any]]:
