@@ -139,7 +139,7 @@ def test_a_killed_worker_and_a_removed_node_lose_nothing(job, cluster, tmp_path,
     assert removed and removed[0] < ended, "the run ended before the faults"
     assert summary.exit_code == 0 and summary.done == 1
     assert out.read_bytes() == (job.output / "clip.mp4").read_bytes()
-    placed = driver.executor.placed
+    placed = list(driver.executor.placed)
     before = {where.pid for _, where in placed[:2]}  # the two workers as they started
     again = [(unit, where.pid) for unit, where in placed[2:]]
     assert any(unit.startswith("segment:") for unit, _ in again), placed  # a segment ran again

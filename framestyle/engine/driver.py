@@ -61,7 +61,6 @@ class ItemState:
     started: float = field(default_factory=time.perf_counter)
     kind: str = ""
     iterations: int = 0
-    ended: bool = False
 
 
 class Driver:
@@ -81,7 +80,8 @@ class Driver:
                 self.executor.close()
             raise
         self.by_number = {item.number: item for unit in self.plan.units for item in items_of(unit)}
-        self.items: dict[int, ItemState] = {}
+        self.items: dict[int, ItemState] = {}  # inputs under way
+        self.ended: set[int] = set()  # inputs announced as ended: what their other units still say is dropped
         self.counts = {"done": 0, "skipped": 0}
         self.failed: list[tuple[Path, str]] = []
         self._context: UnitContext | None = None
@@ -112,6 +112,8 @@ class Driver:
     def emit(self, event: Event) -> None:
         """One event of a unit, as the observer hooks (announced once per input)."""
         payload = event.payload
+        if event.item in self.ended:
+            return
         state = self.items.get(event.item)
         if isinstance(payload, SourceStart):
             if state is None:  # a video's segments each open it: announced once
@@ -120,8 +122,8 @@ class Driver:
                 self.hooks.on_source_start(payload)
         elif state is None and isinstance(payload, Outcome):  # it failed before it was opened
             self.unstarted(self.by_number[event.item], payload)
-        elif state is None or state.ended:
-            return  # what a failed input's other units still say
+        elif state is None:
+            return
         elif isinstance(payload, FrameStart):
             self.hooks.on_frame_start(payload)
         elif isinstance(payload, Step):
@@ -160,8 +162,7 @@ class Driver:
             interrupted = True
         finally:
             for state in list(self.items.values()):  # interrupted, or a usage or plugin error
-                if not state.ended:
-                    self.end(state, Outcome("interrupted"))
+                self.end(state, Outcome("interrupted"))
         exit_code = 130 if interrupted else 1 if self.failed else 0
         summary = RunEnd(self.counts["done"], self.counts["skipped"], self.failed, interrupted,
                          time.perf_counter() - started, exit_code)
@@ -189,7 +190,8 @@ class Driver:
     def end(self, state: ItemState, outcome: Outcome) -> None:
         """Announce an input's end, once."""
         item = state.item
-        state.ended = True
+        del self.items[item.number]
+        self.ended.add(item.number)
         if outcome.status == "failed":
             log.error("%s: %s", item.path, outcome.message)
             self.failed.append((item.path, outcome.message))

@@ -31,7 +31,7 @@ JOURNAL_FILE = "framestyle-run.journal"
 REPORT_FILE = "framestyle-report.html"
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemRecord:
     input: str
     output: str

@@ -54,6 +54,7 @@ class Ledger:
         for unit in units:
             for need in unit.needs:
                 self.waiting.setdefault(need, []).append(unit)
+        self.needed = set(self.waiting)
 
     def note(self, uid: str, event: Event) -> list[Unit]:
         """Take in one of unit ``uid``'s events; the units it releases (their
@@ -66,9 +67,12 @@ class Ledger:
             self.failed.add(uid)
         if not self.succeeded(uid):
             return []
+        if uid not in self.needed:
+            del self.left[uid]  # done with: a million units are not held to the end
         return [unit for unit in self.waiting.pop(uid, []) if self.ready(unit)]
 
     def succeeded(self, uid: str) -> bool:
+        """Every input of the unit ended well (a unit forgotten once done counts)."""
         return not self.left.get(uid) and uid not in self.failed
 
     def ready(self, unit: Unit) -> bool:

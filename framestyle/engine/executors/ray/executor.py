@@ -41,6 +41,7 @@ log = logging.getLogger("framestyle")
 ATTEMPTS = 3  # runs of a unit whose worker dies before its inputs fail
 QUEUED = 2  # units sent to a worker at once: the one it runs and the next
 LONELY_SECONDS = 120.0  # work left and no worker alive this long: the rest fails
+PLACED = 10_000  # units whose worker is remembered (tests, -v): not a million
 
 
 @dataclass(eq=False)
@@ -69,7 +70,8 @@ class RayExecutor:
         self.cluster = cluster if cluster is not None else RayCluster()
         self.layout: list[Placement] = []
         self.slots: list[Slot] = []
-        self.placed: list[tuple[str, Where]] = []  # (unit, worker) as they started: -v logs them
+        self.placed: deque[tuple[str, Where]] = deque(maxlen=PLACED)  # (unit, worker), the latest started
+        self.reruns = 0  # units run again after their worker died
         self.messages = 0  # from the workers, each a list of events: the dispatcher's load
 
     # the cluster ------------------------------------------------------------------
@@ -213,6 +215,7 @@ class RayExecutor:
             self.lost(attempt, message.reason)
         elif isinstance(message, Done):
             self.ended(attempt)
+            self.tries.pop(unit.uid, None)
 
     def part(self, attempt: Attempt, part: Any) -> None:
         unit = attempt.unit
@@ -259,6 +262,7 @@ class RayExecutor:
             self.fail(unit, f"its worker died {attempt.number} times, the last on {slot.where} ({reason})")
             return
         log.warning("%s: its worker %s died (%s); running it again", left[0].path, slot.where, reason)
+        self.reruns += 1
         retries = [ImageGroup((item,)) for item in left] if isinstance(unit, ImageGroup) else [unit]
         for retry in retries:
             self.ledger.left.setdefault(retry.uid, numbers(retry))
