@@ -73,3 +73,14 @@ def test_a_film_split_over_a_simulated_cluster_is_assembled_once_its_segments_ar
     # A tick a second while a segment runs (the clock scaled down with the
     # work), and a message at each start and end.
     assert result["messages_per_worker_second"] <= 1.5
+
+
+def test_workers_killed_halfway_lose_nothing(tmp_path):
+    """A tenth of the workers killed halfway through: their units run again
+    elsewhere (a segment from the frames it kept), and every input is done."""
+    folder = measure(tmp_path, "folder", 40, kill=0.1)
+    assert folder["killed_workers"] == 4 and folder["reruns"] >= 4
+    assert folder["done"] == 400 and folder["failed"] == 0
+    film = measure(tmp_path, "film", 24, kill=0.1)
+    assert film["killed_workers"] == 3 and film["reruns"] >= 3
+    assert film["done"] == 1 and film["failed"] == 0

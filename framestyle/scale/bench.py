@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 FILM_FPS = 24
 IMAGE_SECONDS = 2.0  # a GPU's time for an image, all its iterations (an assumption: nothing measured on CUDA yet)
 FRAME_SECONDS = 1.0  # and for a warm video frame
+RESTART_SECONDS = 30.0  # Ray's restart of a dead worker: a process, torch, the network (an assumption)
 LINKS = 50_000
 
 
@@ -62,21 +63,29 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                        help=f"a GPU's seconds per image (default: {IMAGE_SECONDS})")
     scale.add_argument("--frame-seconds", type=float, default=FRAME_SECONDS,
                        help=f"a GPU's seconds per warm video frame; a cold one takes 4x (default: {FRAME_SECONDS})")
+    scale.add_argument("--kill", type=float, default=0.0, metavar="FRACTION",
+                       help="also run each with this fraction of the workers killed halfway (e.g. 0.1)")
+    scale.add_argument("--ray-workers", type=int, default=0, metavar="W",
+                       help="also run each workload on a local Ray cluster of W stand-in workers (logical GPUs), "
+                            "and simulated at the same W, to check the simulation against")
     scale.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "framestyle-scale",
                        help="where the simulated folder and film are made, once")
 
 
 def main(args: argparse.Namespace) -> int:
-    for workers in args.workers:
+    runs = [(workers, "simulated", 0.0) for workers in args.workers]
+    runs += [(workers, "simulated", args.kill) for workers in args.workers if args.kill]
+    runs += [(args.ray_workers, mode, 0.0) for mode in ("ray", "simulated") if args.ray_workers]
+    for workers, mode, kill in runs:
         for workload in args.workload or ["folder", "film"]:
-            config = {"workload": workload, "workers": workers, "cache": str(args.cache),
+            config = {"workload": workload, "workers": workers, "mode": mode, "kill": kill, "cache": str(args.cache),
                       "images": min(args.max_images, args.images_per_worker * workers),
                       "film_hours": args.film_hours, "wall": args.wall,
                       "image_seconds": args.image_seconds, "frame_seconds": args.frame_seconds}
             done = subprocess.run([sys.executable, "-m", "framestyle.scale.bench", json.dumps(config)],
                                   stdout=subprocess.PIPE, text=True)
             if done.returncode != 0:
-                print(f"framestyle: bench scale: {workload} on {workers} workers failed", file=sys.stderr)
+                print(f"framestyle: bench scale: {workload} on {workers} workers ({mode}) failed", file=sys.stderr)
                 return 1
             print(done.stdout.strip().splitlines()[-1], flush=True)
     return 0
@@ -97,7 +106,8 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
     source = folder_of(cache, config["images"]) if workload == "folder" else film_of(cache, config["film_hours"])
     pace = pace_for(config)
     out = Path(tempfile.mkdtemp(prefix="framestyle-scale-"))
-    cluster = Timed(simulated(workers, pace) if mode == "simulated" else on_ray(workers, pace))
+    faults = faults_for(config, pace)
+    cluster = Timed(simulated(workers, pace, faults) if mode == "simulated" else on_ray(workers, pace))
     try:
         settings = Settings(inputs=[source], style=[style_of(cache)], output=out / ("film.mp4" if workload == "film"
                                                                                       else "out"),
@@ -122,6 +132,7 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
     wall, messages = ended - started, driver.executor.messages
     return {
         "workload": workload, "workers": workers, "mode": mode, "time_scale": round(pace.scale, 5),
+        "killed_workers": len(faults.killed(workers)),
         "utilisation": round(busy / (workers * wall), 4),
         "driver_cpu_us_per_message": round(1e6 * run_cpu / max(1, messages), 1),
         # per second of the workers' clock (scaled), from the first unit's start to the run's end
@@ -130,7 +141,8 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
         "first_dispatch_s": round(cluster.first_start - started, 2),
         "tail_s": round(ended - cluster.stylised_until, 2),
         "inputs": config["images"] if workload == "folder" else 1, "units": len(driver.plan.units),
-        "done": summary.done, "messages": messages, "planning_s": round(planned - started, 2),
+        "done": summary.done, "failed": len(summary.failed), "messages": messages,
+        "reruns": driver.executor.reruns, "planning_s": round(planned - started, 2),
         "planning_cpu_s": round(planning_cpu - cpu, 2), "run_cpu_s": round(run_cpu, 2), "wall_s": round(wall, 2),
         "pace": asdict(pace),
     }
@@ -161,10 +173,18 @@ class Timed:
         self.cluster.run(handle, unit, timed)
 
 
-def simulated(workers: int, pace: Pace) -> Any:
+def simulated(workers: int, pace: Pace, faults: Any) -> Any:
     from framestyle.scale.simulated import SimulatedCluster
 
-    return SimulatedCluster(workers, pace)
+    return SimulatedCluster(workers, pace, faults)
+
+
+def faults_for(config: dict[str, Any], pace: Pace) -> Any:
+    """``kill``: the fraction of the workers killed halfway through the stylising, each back after an actor's
+    restart (RESTART_SECONDS, scaled with the rest)."""
+    from framestyle.scale.simulated import Faults
+
+    return Faults(config.get("kill", 0.0), config["wall"] / 2, RESTART_SECONDS * pace.scale)
 
 
 def on_ray(workers: int, pace: Pace) -> Any:
@@ -223,7 +243,7 @@ def folder_of(cache: Path, images: int) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     for index in range(images):
-        one = cache / f"image-{index // LINKS}.png"
+        one = cache / f"{folder.name}.{index // LINKS}.png"  # its own: links to a file add up over folders
         if index % LINKS == 0:
             write_pattern(one, 64, 48)
         os.link(one, folder / f"{index:07d}.png")

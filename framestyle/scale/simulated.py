@@ -49,6 +49,23 @@ class Pace:
     scale: float = 1.0  # every duration above is multiplied by this (the run's time scale)
 
 
+@dataclass(frozen=True)
+class Faults:
+    """Workers killed during a run: every ``1/fraction``-th of them, ``at``
+    seconds after the first unit began, each back ``restart`` seconds later
+    (as Ray restarts an actor), all on the workers' scaled clock."""
+
+    fraction: float = 0.0
+    at: float = 0.0
+    restart: float = 0.0
+
+    def killed(self, workers: int) -> list[int]:
+        if self.fraction <= 0:
+            return []
+        every = max(1, round(1 / self.fraction))
+        return list(range(0, workers, every))
+
+
 @dataclass
 class Timeline:
     """A unit's events on a worker, in order, at seconds from its start."""
@@ -58,8 +75,9 @@ class Timeline:
     seconds: float = 0.0
 
 
-def timeline(unit: Unit, pace: Pace) -> Timeline:
-    """The events a real worker's run of ``unit`` gives, and when."""
+def timeline(unit: Unit, pace: Pace, kept: int = 0) -> Timeline:
+    """The events a real worker's run of ``unit`` gives, and when; the first
+    ``kept`` frames of a segment were kept by an earlier run, and are reused."""
     line = Timeline()
     scale = pace.scale
     if isinstance(unit, AssembleVideo):
@@ -73,8 +91,9 @@ def timeline(unit: Unit, pace: Pace) -> Timeline:
                                                                          item.output, info))))
         indices = range(unit.segment.start, unit.segment.end) if isinstance(unit, VideoSegment) else range(1)
         for position, index in enumerate(indices):
-            cold = position == 0
-            took = (pace.image if info.kind == "image" else pace.cold_frame if cold else pace.warm_frame) * scale
+            cold, reused = position == 0, position < kept
+            took = 0.0 if reused else (pace.image if info.kind == "image" else
+                                       pace.cold_frame if cold else pace.warm_frame) * scale
             start, end = line.seconds, line.seconds + took
             line.events.append((start, Event(item.number, FrameStart(item.path, index, info.frame_count or 1,
                                                                      info.width, info.height, pace.iterations))))
@@ -83,6 +102,7 @@ def timeline(unit: Unit, pace: Pace) -> Timeline:
             iterations = pace.iterations if cold else pace.iterations // 6
             line.events.append((end, Event(item.number, FrameEnd(item.path, index, iterations, took, 1.0,
                                                                   {"content": 0.5, "style": 0.5}, warm=not cold,
+                                                                  reused=reused,
                                                                   warp_error=None if cold else 1e-4,
                                                                   source_warp_error=None if cold else 1e-4))))
             line.seconds = end
@@ -98,10 +118,12 @@ def timeline(unit: Unit, pace: Pace) -> Timeline:
 class SimulatedCluster:
     """``workers`` stand-in workers on ``nodes`` simulated nodes."""
 
-    def __init__(self, workers: int, pace: Pace, nodes: int | None = None) -> None:
-        self.workers, self.pace = workers, pace
+    def __init__(self, workers: int, pace: Pace, faults: Faults | None = None, nodes: int | None = None) -> None:
+        self.workers, self.pace, self.faults = workers, pace, faults or Faults()
         self.nodes = nodes or max(1, workers // 8)  # 8 GPUs a node
         self.deliveries: dict[int, Deliver] = {}
+        self.watchers: dict[int, Callable[[Where], None]] = {}  # dead workers, by number: who waits for them
+        self.returned: set[int] = set()  # workers back before anyone watched for them
         self.runs = 0
         self.lock = threading.Lock()
         self.process: Any = None
@@ -112,7 +134,8 @@ class SimulatedCluster:
     def start(self, spec: RunSpec, weights: Any, layout: Sequence[Placement]) -> list[Any]:
         context = multiprocessing.get_context("spawn")
         self.pipe, child = context.Pipe()
-        self.process = context.Process(target=simulate, args=(child, len(layout), self.pace), daemon=True)
+        self.process = context.Process(target=simulate, args=(child, len(layout), self.pace, self.faults),
+                                       daemon=True)
         self.process.start()
         child.close()
         self.reader = threading.Thread(target=self.read, daemon=True, name="simulated-cluster")
@@ -132,7 +155,12 @@ class SimulatedCluster:
             self.pipe.send(("run", self.runs, handle, unit))
 
     def watch(self, handle: Any, back: Callable[[Where], None]) -> None:
-        pass  # stand-in workers do not die
+        with self.lock:
+            if handle not in self.returned:
+                self.watchers[handle] = back
+                return
+            self.returned.discard(handle)
+        back(where_of(handle, self.nodes))
 
     def read(self) -> None:
         while True:
@@ -142,6 +170,14 @@ class SimulatedCluster:
                 return
             if run == 0:  # the simulation's end
                 return
+            if run < 0:  # worker -run is back
+                with self.lock:
+                    back = self.watchers.pop(-run - 1, None)
+                    if back is None:
+                        self.returned.add(-run - 1)
+                if back is not None:
+                    back(where_of(-run - 1, self.nodes))
+                continue
             deliver = self.deliveries[run]
             if isinstance(message, Done | Lost):
                 del self.deliveries[run]
@@ -171,34 +207,68 @@ class Running:
     line: Timeline
     started: float
     sent_events: int = 0  # events of line.events already sent
+    unit: Unit | None = None
 
 
 class Simulation:
     """Every stand-in worker, in one loop on the real clock."""
 
-    def __init__(self, pipe: Any, workers: int, pace: Pace) -> None:
-        self.pipe, self.pace, self.tick = pipe, pace, TICK * pace.scale
+    def __init__(self, pipe: Any, workers: int, pace: Pace, faults: Faults) -> None:
+        self.pipe, self.pace, self.tick, self.faults = pipe, pace, TICK * pace.scale, faults
         self.queued: list[deque[tuple[int, Unit]]] = [deque() for _ in range(workers)]
         self.running: list[Running | None] = [None] * workers
+        self.dead = [False] * workers
+        self.kept: dict[str, int] = {}  # a segment's frames kept by a run that died, by unit
         self.due: list[tuple[float, int, int]] = []  # (when, worker, run): the worker's next message
         self.nodes = max(1, workers // 8)
+        self.workers = workers
+        self.faults_due = False
 
     def submit(self, run: int, worker: int, unit: Unit) -> None:
+        if self.dead[worker]:  # sent before the driver heard: it never starts
+            self.send(run, Lost("the worker is dead"))
+            return
         self.queued[worker].append((run, unit))
         if self.running[worker] is None:
             self.begin(worker, time.monotonic())
 
     def begin(self, worker: int, now: float) -> None:
+        if self.faults.fraction and not self.faults_due:  # the first unit: the faults' clock starts
+            self.faults_due = True
+            heapq.heappush(self.due, (now + self.faults.at, -1, 0))
         run, unit = self.queued[worker].popleft()
-        line = timeline(unit, self.pace)
-        self.running[worker] = Running(run, line, now)
+        line = timeline(unit, self.pace, self.kept.get(unit.uid, 0))
+        self.running[worker] = Running(run, line, now, unit=unit)
         self.send(run, [where_of(worker, self.nodes)])
         heapq.heappush(self.due, (now + min(self.tick, line.seconds), worker, run))
 
-    def message(self, worker: int, now: float) -> None:
+    def kill(self, now: float) -> None:
+        """The faults: each worker's unit and queued units lost, the worker back after ``restart``."""
+        for worker in self.faults.killed(self.workers):
+            state = self.running[worker]
+            if state is not None:
+                elapsed = now - state.started
+                kept = sum(1 for _, end, _ in state.line.frames if end <= elapsed)
+                if isinstance(state.unit, VideoSegment):
+                    self.kept[state.unit.uid] = max(self.kept.get(state.unit.uid, 0), kept)
+                self.send(state.run, Lost("killed by the benchmark"))
+            for run, _ in self.queued[worker]:
+                self.send(run, Lost("killed by the benchmark"))
+            self.running[worker], self.queued[worker], self.dead[worker] = None, deque(), True
+            heapq.heappush(self.due, (now + self.faults.restart, -2 - worker, 0))
+
+    def message(self, worker: int, run: int, now: float) -> None:
         """The worker's message due now; at the unit's end, its last, and the next unit."""
+        if worker == -1:
+            self.kill(now)
+            return
+        if worker < -1:  # back after its restart
+            self.dead[-2 - worker] = False
+            self.send(-1 - (-2 - worker), None)
+            return
         state = self.running[worker]
-        assert state is not None
+        if state is None or state.run != run:  # the unit died with its worker
+            return
         elapsed = now - state.started
         ended = elapsed >= state.line.seconds
         events = state.line.events
@@ -225,8 +295,8 @@ class Simulation:
         while True:
             now = time.monotonic()
             while self.due and self.due[0][0] <= now:
-                _, worker, _ = heapq.heappop(self.due)
-                self.message(worker, now)
+                _, worker, run = heapq.heappop(self.due)
+                self.message(worker, run, now)
             wait = (self.due[0][0] - now) if self.due else None
             if self.pipe.poll(wait):
                 command, run, worker, unit = self.pipe.recv()
@@ -236,9 +306,9 @@ class Simulation:
                 self.submit(run, worker, unit)
 
 
-def simulate(pipe: Any, workers: int, pace: Pace) -> None:
+def simulate(pipe: Any, workers: int, pace: Pace, faults: Faults) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    Simulation(pipe, workers, pace).loop()
+    Simulation(pipe, workers, pace, faults).loop()
 
 
 # ------------------------------------------------------------------ stand-ins on a real Ray cluster
