@@ -3,7 +3,9 @@
 
     python3 dev.py samples        stylise samples/photos/ and samples/video/ into out/samples/
     python3 dev.py test [ARGS]    lint (ruff) and type-check (mypy), then run the test
-                                  suite (ARGS go to pytest)
+                                  suite (ARGS go to pytest); when it runs the whole suite,
+                                  then a sample of the mutation harness (tests/mutations.py)
+    python3 dev.py mutations [WORDS]  every break of the mutation harness (or those named)
 
 Only the standard library is used here, so this works on a fresh machine with
 Python 3.11+ and pip. The environment lives in .venv/ and is reinstalled only
@@ -79,11 +81,13 @@ def ensure_browser() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("samples", "test"):
+    if not argv or argv[0] not in ("samples", "test", "mutations"):
         print(__doc__, file=sys.stderr)
         return 2
     if argv[0] == "samples":
         return samples(ensure_environment(), argv[1:])
+    if argv[0] == "mutations":
+        return run([str(ensure_environment()), "tests/mutations.py", *argv[1:]])
     # Side by side, as each leaves a core mostly idle: Debian's chromium
     # installs while pip does, and mypy (~50 s) checks while pytest runs.
     browser = threading.Thread(target=ensure_browser)
@@ -97,7 +101,21 @@ def main(argv: list[str]) -> int:
     tested = run([str(python), "-m", "pytest", *parallel(argv[1:]), *argv[1:]])
     report, _ = typing.communicate()
     print("dev.py: mypy: " + report.strip(), file=sys.stderr)
-    return tested or (1 if linted or typing.returncode else 0)
+    if tested or not whole_suite(argv[1:]):
+        return tested or (1 if linted or typing.returncode else 0)
+    # The breaks of the files the last commit changed, and a few more that rotate by day (all: dev.py mutations).
+    mutated = run([str(python), "tests/mutations.py", "--sample", str(MUTATION_SAMPLE)])
+    return 1 if linted or typing.returncode or mutated else 0
+
+
+MUTATION_SAMPLE = 4
+
+
+def whole_suite(args: list[str]) -> bool:
+    """Whether the pytest arguments run every test: no -k, -m or test paths among them."""
+    selecting = ("-k", "-m", "--lf", "--last-failed", "--deselect")
+    return not any(arg.startswith(selecting) or "::" in arg or not arg.startswith("-") and (ROOT / arg).exists()
+                   for arg in args)
 
 
 def parallel(args: list[str]) -> list[str]:

@@ -1,19 +1,30 @@
 """Break the code on purpose, one way at a time, and check that the test
 meant to catch each break fails; every file is restored afterwards.
 
-    .venv/bin/python tests/mutations.py            # all of them (~4 min)
-    .venv/bin/python tests/mutations.py blend sigterm   # those whose name has these words
+    python3 dev.py mutations                     # all of them (~15 min on 2 cores)
+    python3 dev.py mutations blend sigterm       # those whose name has these words
+    python3 dev.py mutations --sample 3          # those whose file the last commit changed, and 3 more
 
 A test that still passes with its break in place proves nothing: add a break
-here when you write a test whose point is to catch one. Exit status 1 if any
-break went unnoticed.
+here when you write a test whose point is to catch one. The harness proves
+itself: each break's tests first run on the clean code, where they must
+pass; on the broken code a break counts as caught only when a test fails on
+an assertion (``assert``, ``pytest.fail``, ``pytest.raises`` unmet), not on
+an import error, a crash or an error in a fixture; a break whose text is no
+longer in its file fails the harness. ``--sample`` is what ``dev.py test``
+runs after the suite: the breaks of the files the last commit changed, and a
+sample of the others that rotates from day to day. Exit status 1 if any
+break went unnoticed or could not be tried.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
+from datetime import date
 from pathlib import Path
+from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,29 +178,63 @@ BREAKS = [
 ]
 
 
-def main(words: list[str]) -> int:
-    unnoticed = []
-    for name, file, old, new, test in BREAKS:
-        if words and not any(word.lower() in name.lower() for word in words):
-            continue
+ASSERTION_FAILURES = ("AssertionError", "assert ", "Failed: ")  # pytest's failure messages that are verdicts
+
+
+def run_tests(test: str) -> tuple[int, list[str], str]:
+    """Run the named tests: pytest's exit status, the messages of the tests
+    that failed (their errors in fixtures and collection left out), and the
+    summary line."""
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "report.xml"
+        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                                 f"--junitxml={report}", *test.split()], cwd=ROOT,
+                                capture_output=True, text=True)
+        messages = []
+        if report.exists():
+            for case in ElementTree.parse(report).iter("testcase"):
+                messages += [failure.get("message", "") for failure in case.findall("failure")]
+    lines = result.stdout.strip().splitlines()
+    return result.returncode, messages, lines[-1] if lines else result.stderr[-200:]
+
+
+def chosen(words: list[str], sample: int | None) -> list[tuple[str, str, str, str, str]]:
+    if sample is None:
+        return [b for b in BREAKS if not words or any(word.lower() in b[0].lower() for word in words)]
+    changed = subprocess.run(["git", "diff", "--name-only", "HEAD~1"], cwd=ROOT, capture_output=True,
+                             text=True).stdout.split()
+    touched = [b for b in BREAKS if b[1] in changed]
+    others = [b for b in BREAKS if b not in touched]
+    start = date.today().toordinal() * sample % max(1, len(others))
+    return touched + (others[start:] + others[:start])[:sample]
+
+
+def main(words: list[str], sample: int | None = None) -> int:
+    unnoticed, clean = [], {}
+    for name, file, old, new, test in chosen(words, sample):
         path = ROOT / file
         original = path.read_text()
         if original.count(old) != 1:
             print(f"## {name}: the text to break is not in {file} exactly once; update this list")
             unnoticed.append(name)
             continue
+        if test not in clean:
+            clean[test] = run_tests(test)
+        if clean[test][0] != 0:
+            print(f"## {name}: {test}\n   FAILS ON THE CLEAN CODE: {clean[test][2]}")
+            unnoticed.append(name)
+            continue
         try:
             path.write_text(original.replace(old, new))
-            result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                                     *test.split()], cwd=ROOT, capture_output=True, text=True)
+            code, messages, last = run_tests(test)
         finally:
             path.write_text(original)
-        last = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-200:]
-        # pytest-xdist (-n) reports a stop at the first failure (-x) as interrupted, exit 2
-        caught = result.returncode == 1 or result.returncode == 2 and " failed" in last
-        print(f"## {name}: {test}\n   {'caught' if caught else 'NOT CAUGHT'}: {last}")
-        for line in [line for line in result.stdout.splitlines() if line.startswith("E ")][:2]:
-            print("   ", line[:200])
+        verdicts = [message for message in messages if message.startswith(ASSERTION_FAILURES)]
+        caught = code in (1, 2) and bool(verdicts)
+        why = "caught" if caught else "NOT CAUGHT" if not messages else "NOT CAUGHT BY AN ASSERTION"
+        print(f"## {name}: {test}\n   {why}: {last}")
+        for message in (verdicts or messages)[:1]:
+            print("    ", message.splitlines()[0][:200] if message else "")
         if not caught:
             unnoticed.append(name)
     if unnoticed:
@@ -198,4 +243,10 @@ def main(words: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    arguments = sys.argv[1:]
+    size = None
+    if "--sample" in arguments:
+        at = arguments.index("--sample")
+        size = int(arguments[at + 1])
+        del arguments[at:at + 2]
+    sys.exit(main(arguments, size))

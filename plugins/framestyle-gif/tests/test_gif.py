@@ -66,9 +66,14 @@ def gif_run(clip, out, seen, **options):
                           first_iterations=3, min_iterations=1, verbosity=-1, **options)
 
 
-def gif_frames(path):
+def gif_frames(path, fps: int = 10):
+    """The frames as played at ``fps``: a GIF encoder folds a frame equal to
+    the one before into that one's display time (tiny weights and few
+    iterations make neighbours equal on some CPUs), so each stored frame
+    counts as many times as its duration holds a frame's."""
     with Image.open(path) as gif:
-        return [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(gif)]
+        shown = [(np.asarray(frame.convert("RGB")), frame.info["duration"]) for frame in ImageSequence.Iterator(gif)]
+    return [frame for frame, duration in shown for _ in range(round(duration * fps / 1000))]
 
 
 WEIGHTS = tiny_weights()
