@@ -11,6 +11,7 @@ import pytest
 from helpers import SHALLOW, make_video, sample, save
 
 import framestyle
+from framestyle.engine.planning import plan as planning
 from framestyle.engine.planning import segments as splitting
 from framestyle.engine.planning.segments import Segment, plan_segments
 from framestyle.host import PluginHost
@@ -82,8 +83,8 @@ def two_segments(long_clip, style, weights, tmp_path_factory) -> tuple[Path, lis
 def test_a_video_in_two_segments_has_no_jump_where_they_meet(two_segments, long_clip, style, tmp_path, weights,
                                                               monkeypatch):
     folder, messages = two_segments
-    assert any("24 frames, 0 scene cut(s); 2 segments from frames 1, 13, 1 cross-faded over 4 frames" in message
-               for message in messages)
+    planned = "24 frames, counted in the container; 2 segments from frames 1, 13, 1 cross-faded over 4 frames"
+    assert any(planned in message for message in messages)
     faded = frames(folder)
     assert len(faded) == 24 and not list(folder.glob("head_*"))
     monkeypatch.setattr(splitting, "OVERLAP", 0)
@@ -101,7 +102,31 @@ def test_a_video_in_two_segments_has_no_jump_where_they_meet(two_segments, long_
     assert faded_steps[seam].max() < 1.3 * elsewhere.max()
 
 
-def test_a_segment_boundary_goes_to_a_scene_cut(tmp_path, style, weights, caplog):
+CHEAP = {**OPTIONS, "iterations": 3, "first_iterations": 3, "min_iterations": 3}
+
+
+def test_a_scene_cut_in_a_segments_overlap_costs_nothing(tmp_path, style, weights, caplog):
+    """The plan counts the frames in the container and splits evenly (frames
+    9-12 are the second segment's head); the cut at frame 11 restarts both
+    chains alike, so from it on the cross-fade mixes two equal frames and the
+    video is the unsplit one's. Before the cut it is not: the second chain
+    starts cold at frame 9 where the first one runs warm."""
+    clip = make_video(tmp_path / "cut.mp4", frames=24, cut_at=10, audio=False)
+    with caplog.at_level(logging.INFO, logger="framestyle"):
+        summary = framestyle.run(clip, style, tmp_path / "split", batch_size=2, weights=weights,
+                                 host=PluginHost(autoload=False), **CHEAP)
+    assert summary.exit_code == 0
+    assert any("24 frames, counted in the container; 2 segments from frames 1, 13" in r.message
+               for r in caplog.records)
+    framestyle.run(clip, style, tmp_path / "whole", weights=weights, host=PluginHost(autoload=False), **CHEAP)
+    split, whole = frames(tmp_path / "split"), frames(tmp_path / "whole")
+    apart = [np.abs(a - b).mean() for a, b in zip(split, whole, strict=True)]
+    assert len(apart) == 24 and max(apart[10:]) < 0.2 * max(apart[8:10]), apart
+
+
+def test_where_the_container_cannot_count_frames_a_boundary_goes_to_a_scene_cut(tmp_path, style, weights, caplog,
+                                                                               monkeypatch):
+    monkeypatch.setattr(planning, "packet_timing", lambda path: None)
     clip = make_video(tmp_path / "cut.mp4", frames=24, cut_at=10, audio=False)
     cheap = {**OPTIONS, "iterations": 1, "first_iterations": 1, "min_iterations": 1}  # the plan, not the pictures
     with caplog.at_level(logging.INFO, logger="framestyle"):
@@ -110,6 +135,22 @@ def test_a_segment_boundary_goes_to_a_scene_cut(tmp_path, style, weights, caplog
     assert summary.exit_code == 0 and len(frames(tmp_path / "out")) == 24
     assert any("1 scene cut(s); 2 segments from frames 1, 11" in r.message and "cross-faded" not in r.message
                for r in caplog.records)
+
+
+def test_a_video_with_fewer_frames_than_its_container_counts_keeps_the_frames_read(tmp_path, style, weights,
+                                                                                    caplog, monkeypatch):
+    """A container that counts 30 packets where 24 frames decode: the second
+    segment finds the end, and the video is written with its 24 frames."""
+    monkeypatch.setattr(planning, "packet_timing", lambda path: (30, 1.0))
+    clip = make_video(tmp_path / "short.mp4", frames=24, audio=False)
+    cheap = {**OPTIONS, "iterations": 1, "first_iterations": 1, "min_iterations": 1}
+    with caplog.at_level(logging.INFO, logger="framestyle"):
+        summary = framestyle.run(clip, style, tmp_path / "out", batch_size=2, weights=weights,
+                                 host=PluginHost(autoload=False), **cheap)
+    assert summary.exit_code == 0 and len(frames(tmp_path / "out")) == 24
+    assert any("30 frames, counted in the container; 2 segments from frames 1, 16" in r.message
+               for r in caplog.records)
+    assert any("ended after frame 24 of the 30 its container counts" in r.message for r in caplog.records)
 
 
 def test_an_interrupted_segmented_video_resumes_to_the_same_result(two_segments, long_clip, style, tmp_path, weights):

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 FINGERPRINT = "fingerprint.json"
 NOTE = ".note.json"  # notes kept with the frames (a split video's segment plan), gone with them
+VIDEO_END_NOTE = "video-end"  # frames a segment found the video to have, where fewer than planned
 PARTS = ("frame", "tail", "head")
 
 

@@ -3,9 +3,9 @@
 Inputs are walked and named (:mod:`framestyle.engine.planning.inputs`); finished outputs
 are skipped (resume); images are grouped by the size they are optimised at,
 so that a group is one batch; a video is split into segments where frames
-optimised side by side pay (a GPU, or ``--batch-size``), at scene cuts where
-it can. The plan touches inputs only to read headers and, for a video to be
-split, its frames once for its length and cuts.
+optimised side by side pay (a GPU, or ``--batch-size``). The plan touches
+inputs only to read headers and, for a video to be split, its container's
+packets for its length (see :func:`split`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from framestyle.errors import PluginError, UsageError, describe_error
 from framestyle.host import Hooks
 from framestyle.media.images import IMAGE_EXTENSIONS, image_size
 from framestyle.media.motion import estimate as estimate_motion
+from framestyle.media.video import VideoSource, packet_timing
 from framestyle.settings import Settings
 from framestyle.types import Source, SourceInfo
 
@@ -152,16 +153,37 @@ def saved_split(store: FrameStore, base: str, path: Path) -> list[Segment] | Non
 
 
 def split(source: Source, runtime: Runtime, wanted: int) -> list[Segment] | None:
-    """Read the video once for its length and its scene cuts, and split it;
-    None when it is too short to split."""
-    cuts, count, last = [], 0, None
+    """Split the video into up to ``wanted`` segments; None when it is too
+    short to split. A video file's frames are counted from its container's
+    packets, without decoding: the boundaries go where an even split puts
+    them, and each segment finds the scene cuts in its own frames as it runs
+    (a cut inside a segment's overlap restarts both chains alike, so it
+    costs nothing). Decoding a two-hour film on the driver to place the
+    boundaries at cuts kept every GPU idle for as long; where a loader's
+    frames cannot be counted so, they are read once for their number and
+    their cuts, and boundaries go to cuts near where an even split puts them."""
+    path = source.info.path
+    timing = packet_timing(path) if isinstance(source, VideoSource) else None
+    cuts: list[int] = []
+    if timing is not None:
+        count, found = timing[0], "counted in the container"
+    else:
+        count, cuts = scan(source, runtime)
+        found = f"{len(cuts)} scene cut(s)"
+    segments = splitting.plan_segments(count, wanted, cuts)
+    if len(segments) < 2:
+        return None
+    log.info("%s: %d frames, %s; %s", path, count, found, splitting.describe(segments))
+    return segments
+
+
+def scan(source: Source, runtime: Runtime) -> tuple[int, list[int]]:
+    """The video's frame count and its scene cuts, read frame by frame."""
+    cuts: list[int] = []
+    count, last = 0, None
     for index, frame in enumerate(source.frames()):
         working = runtime.working_frame(frame)[0]
         if last is not None and estimate_motion(last, working).cut:
             cuts.append(index)
         last, count = working, index + 1
-    segments = splitting.plan_segments(count, wanted, cuts)
-    if len(segments) < 2:
-        return None
-    log.info("%s: %d frames, %d scene cut(s); %s", source.info.path, count, len(cuts), splitting.describe(segments))
-    return segments
+    return count, cuts

@@ -1,11 +1,13 @@
 """Where a video is split for ``--batch-size``: contiguous segments, one per
 frame of the batch, each with its own warm-start chain.
 
-A boundary goes to a scene cut near where an even split would put it: a cut
-starts cold anyway, so nothing shows. Where there is none, the next segment
-starts ``OVERLAP`` frames early (its *head*) and those frames are written as
-a cross-fade from the earlier segment's result to the later one's, so the
-switch from one warm-start chain to the other leaves no visible jump.
+A boundary goes where an even split puts it, or to a known scene cut near
+there (a cut starts cold anyway, so nothing shows; the plan knows the cuts
+only where it had to decode the video to count its frames). Elsewhere the
+next segment starts ``OVERLAP`` frames early (its *head*) and those frames
+are written as a cross-fade from the earlier segment's result to the later
+one's, so the switch from one warm-start chain to the other leaves no
+visible jump.
 """
 
 from __future__ import annotations

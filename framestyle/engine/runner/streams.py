@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import cast
 
 from framestyle.engine.formats import open_source, writer_for
-from framestyle.engine.frame_store import FrameStore, discard_store, fingerprint
+from framestyle.engine.frame_store import VIDEO_END_NOTE, FrameStore, discard_store, fingerprint
 from framestyle.engine.runner.chain import Chain, Emit, InFlight
 from framestyle.engine.runner.context import UnitContext
 from framestyle.engine.runner.read_ahead import DecodedFrame, ReadAhead
@@ -176,6 +176,7 @@ class SegmentStream(Stream):
         self.unit, self.item = unit, unit.item
         self.store = FrameStore(unit.item.output)  # the plan prepared it
         self.kept_parts: dict[str, set[int]] = {}  # by part, what earlier runs left
+        self.read = 0  # frames decoded so far, the skipped ones before the segment included
 
     def open(self) -> None:
         settings, hooks = self.context.settings, self.context.hooks
@@ -198,12 +199,15 @@ class SegmentStream(Stream):
             self.open()
         segment = self.unit.segment
         while (frame := self.next_frame()) is not None:
+            self.read = frame.index + 1
             if frame.index < segment.start:
                 continue
             if frame.index >= segment.end:
                 break
             part = self.part(frame.index)
             return self.start(frame, frame.index in self.kept_parts[part], part)
+        if self.read < segment.end:  # fewer frames decode than the container counts: the video ends here
+            self.store.remember(VIDEO_END_NOTE, str(self.read))
         self.end(Outcome("part", frames=self.chain.frames if self.chain else 0))
         return None
 

@@ -11,13 +11,14 @@ writers: a unit cut short leaves finished frames and nothing half-written.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from framestyle.engine.formats import writer_for
-from framestyle.engine.frame_store import FrameStore, discard_store
+from framestyle.engine.frame_store import VIDEO_END_NOTE, FrameStore, discard_store
 from framestyle.engine.planning import segments as splitting
 from framestyle.engine.planning.segments import Segment
 from framestyle.engine.runner.chain import Emit
@@ -27,6 +28,8 @@ from framestyle.engine.runner.streams import ItemStream, SegmentStream, writing
 from framestyle.engine.units import AssembleVideo, Event, Outcome, Unit, VideoSegment, items_of
 from framestyle.errors import InputError, PluginError, UsageError, describe_error
 from framestyle.types import Writer
+
+log = logging.getLogger("framestyle")
 
 
 def run_unit(unit: Unit, context: UnitContext, emit: Emit) -> None:
@@ -69,6 +72,11 @@ def assemble(unit: AssembleVideo, context: UnitContext, emit: Emit) -> None:
             store = FrameStore(unit.item.output)
             store.resume(unit.fingerprint, True)  # the plan prepared the frames (or cleared them)
             parts = list(frame_parts(unit.segments))
+            ended = int(store.recall(VIDEO_END_NOTE) or len(parts))
+            if ended < len(parts):
+                log.warning("%s: the video ended after frame %d of the %d its container counts "
+                            "(truncated or damaged); the frames read are kept", unit.item.path, ended, len(parts))
+                parts = parts[:ended]
             kept = store.kept_by_part()
             missing = [index + 1 for index, needed in parts if any(index not in kept[part] for part in needed)]
             if missing:  # a segment ended early (fewer frames decoded than planned), or files went
