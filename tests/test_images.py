@@ -119,15 +119,17 @@ def test_natural_order():
 
 def test_plan_walks_recursively_in_natural_order_and_skips_hidden(tmp_path, host):
     root = tmp_path / "in"
-    for name in ["b/frame10.png", "b/frame9.png", "a.png", ".hidden.png", ".cache/x.png", "notes.md"]:
+    for name in ["c.png", "b/frame10.png", "b/frame9.png", "a.png", ".hidden.png", ".cache/x.png", "notes.md"]:
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
+    (root / "link").symlink_to(root / "b", target_is_directory=True)  # a symlinked folder is not entered
     result = find_inputs(Settings(inputs=[root], output=tmp_path / "out", format="webp"),
                   host.hooks.loaders(), host.hooks.writers())
-    assert [i.path.relative_to(root).as_posix() for i in result.items] == ["a.png", "b/frame9.png", "b/frame10.png"]
+    assert [i.path.relative_to(root).as_posix() for i in result.items] == [
+        "a.png", "b/frame9.png", "b/frame10.png", "c.png"]  # a folder's files and subfolders by name
     assert [i.output.relative_to(tmp_path / "out").as_posix() for i in result.items] == [
-        "a.webp", "b/frame9.webp", "b/frame10.webp"]
+        "a.webp", "b/frame9.webp", "b/frame10.webp", "c.webp"]
     assert [p.name for p in result.unclaimed] == ["notes.md"]
 
 

@@ -20,7 +20,7 @@ def read_style(path: Path) -> list[np.ndarray]:
     if path.is_dir():
         from framestyle.engine.planning.inputs import walk
 
-        files = [p for p in walk(path, exclude=None) if p.suffix.lower() in IMAGE_EXTENSIONS]
+        files = [p for p, _ in walk(path, exclude=None) if p.suffix.lower() in IMAGE_EXTENSIONS]
         if not files:
             raise UsageError(f"style folder {path}: no images in it")
         return [read_style_image(p) for p in files]

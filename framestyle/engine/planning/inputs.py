@@ -49,20 +49,39 @@ def natural_key(text: str) -> list[object]:
     return [int(part) if part.isdigit() else part.casefold() for part in re.split(r"(\d+)", text)]
 
 
-def walk(folder: Path, exclude: Path | None) -> list[Path]:
-    """Every non-hidden file under ``folder``, in natural order, not entering
-    ``exclude`` (an output folder inside the input) or symlinked folders."""
-    found = []
-    for root, dirs, files in os.walk(folder):
-        root_path = Path(root)
-        dirs[:] = sorted(
-            (d for d in dirs if not d.startswith(".") and not _same(root_path / d, exclude)),
-            key=natural_key,
-        )
-        found += [root_path / f for f in sorted(files, key=natural_key) if not f.startswith(".")]
-    # os.walk yields a folder's files before its subfolders'; sort the whole
-    # list by path parts so the order is the same however deep things sit.
-    return sorted(found, key=lambda p: [natural_key(part) for part in p.relative_to(folder).parts])
+def walk(folder: Path, exclude: Path | None) -> list[tuple[Path, Path]]:
+    """Every non-hidden file under ``folder`` with its path relative to it,
+    in natural order of their path parts (a folder's files and subfolders
+    interleaved by name), not entering ``exclude`` (an output folder inside
+    the input) or symlinked folders. One ``scandir`` a folder: a million
+    files are listed in seconds."""
+    excluded = real_path(exclude) if exclude is not None else None
+    found: list[tuple[Path, Path]] = []
+
+    def visit(directory: str, relative: str) -> None:
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            return  # unreadable: skipped, as os.walk does
+        rows = [(natural_key(entry.name), is_folder(entry), entry) for entry in entries
+                if not entry.name.startswith(".")]
+        rows.sort(key=lambda row: (row[0], row[1]))  # a file before a folder of the same name
+        for _, folder_entry, entry in rows:
+            inner = relative + entry.name
+            if not folder_entry:
+                found.append((Path(entry.path), Path(inner)))
+            elif not entry.is_symlink() and (excluded is None or real_path(Path(entry.path)) != excluded):
+                visit(entry.path, inner + os.sep)
+
+    visit(os.fspath(folder), "")
+    return found
+
+
+def is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def real_path(path: Path) -> Path:
@@ -147,9 +166,9 @@ def find_inputs(settings: Settings, loaders: Registry[LoaderSpec], writers: Regi
         if path.is_dir():
             if _same(path, output):
                 raise UsageError(f"-o {output} is the input folder itself; choose another folder")
-            for file in walk(path, exclude=output):
+            for file, relative in walk(path, exclude=output):
                 if settings.loader or file.suffix.lower() in readable:
-                    found.append((file, file.relative_to(path)))
+                    found.append((file, relative))
                 else:
                     result.unclaimed.append(file)
         elif path.exists():
@@ -163,11 +182,14 @@ def find_inputs(settings: Settings, loaders: Registry[LoaderSpec], writers: Regi
     inputs = {real(path) for path, _ in found}
     stems = Counter((relative.parent, relative.stem.casefold()) for _, relative in found)
     claimed: dict[Path, Path] = {}
+    suffixes: dict[str, str] = {}  # the output's extension by the input's
     for path, relative in found:
         # photo.jpg -> photo.png; but photo.jpg and photo.png side by side
         # become photo.jpg.png and photo.png.png, whatever order they come in.
         shared = stems[(relative.parent, relative.stem.casefold())] > 1
-        ext = "" if to_file else output_suffix(kind_of(path, settings, loaders), settings, writers)
+        ext = "" if to_file else suffixes.get(path.suffix)
+        if ext is None:
+            ext = suffixes[path.suffix] = output_suffix(kind_of(path, settings, loaders), settings, writers)
         name = (relative.name if shared else relative.stem) + ext
         target = output if to_file else output / relative.parent / name
         key = real(target)
