@@ -23,6 +23,9 @@ import pytest
 from helpers import SHALLOW, SHALLOW_ARGS, make_video, outputs, sample, save
 
 from framestyle.engine.driver import Driver
+
+pytest.importorskip("ray", reason="Ray is a test dependency: pip install -e '.[test]' (dev.py test installs it)")
+
 from framestyle.engine.executors.ray import executor as ray_executor
 from framestyle.engine.executors.ray.actor import RayWorker
 from framestyle.engine.executors.ray.joining import Placement, worker_layout
