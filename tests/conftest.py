@@ -26,7 +26,8 @@ def pytest_configure(config: pytest.Config) -> None:
 # A skip on CI hides a test that never ran. CI (FRAMESTYLE_CI=1, .ci/run)
 # installs every test dependency, so only these reasons, which name what the
 # machine itself lacks, may skip there; any other skip fails the run.
-MACHINE_REASONS = ("bf16 on a CPU without AVX512-BF16", "glibc's malloc_trim", "needs /dev/full", "this machine has CUDA")
+MACHINE_REASONS = ("bf16 on a CPU without AVX512-BF16", "glibc's malloc_trim", "needs /dev/full",
+                   "this machine has CUDA")
 ON_CI = os.environ.get("FRAMESTYLE_CI", "") not in ("", "0")
 
 if ON_CI:  # the same examples every run: a CI failure reproduces
