@@ -5,6 +5,9 @@
     python3 dev.py test [ARGS]    lint (ruff) and type-check (mypy), then run the test
                                   suite (ARGS go to pytest); when it runs the whole suite,
                                   then a sample of the mutation harness (tests/mutations.py)
+    python3 dev.py test --cpu-kind avx2 [ARGS]
+                                  the same, as on the AVX2 kind of machine: fp32, and
+                                  oneDNN's kernels held to AVX2 (benchmarks/rounding.py)
     python3 dev.py mutations [WORDS]  every break of the mutation harness (or those named)
 
 Only the standard library is used here, so this works on a fresh machine with
@@ -19,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import venv
 from pathlib import Path
@@ -29,6 +33,13 @@ VENV = ROOT / ".venv"
 # takes these exact builds (a bare "torch" could pull a far larger one).
 PINS = ["torch==2.14.1", "torchvision==0.29.1"]
 STAMP = VENV / ".framestyle-installed"
+# How a machine with AVX512-BF16 runs as one without: auto precision picks
+# fp32, and the convolutions round with AVX2's kernels (benchmarks/rounding.py).
+# torch.compile's kernels go to a cache of their own: inductor's does not key
+# them by ATEN_CPU_CAPABILITY, and loading one built under the other crashes.
+CPU_KIND_ENV = {"avx2": {"FRAMESTYLE_NO_NATIVE_BF16": "1", "ONEDNN_MAX_CPU_ISA": "AVX2",
+                         "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+                         "TORCHINDUCTOR_CACHE_DIR": str(Path(tempfile.gettempdir()) / "torchinductor-avx2")}}
 
 
 def venv_python() -> Path:
@@ -88,6 +99,12 @@ def main(argv: list[str]) -> int:
         return samples(ensure_environment(), argv[1:])
     if argv[0] == "mutations":
         return run([str(ensure_environment()), "tests/mutations.py", *argv[1:]])
+    if argv[1:2] == ["--cpu-kind"] and len(argv) > 2:
+        if argv[2] not in CPU_KIND_ENV:
+            print(f"dev.py: --cpu-kind is one of {', '.join(CPU_KIND_ENV)}", file=sys.stderr)
+            return 2
+        os.environ.update(CPU_KIND_ENV[argv[2]])  # the tests' own processes inherit it
+        argv = [argv[0], *argv[3:]]
     # Side by side, as each leaves a core mostly idle: Debian's chromium
     # installs while pip does, and mypy (~50 s) checks while pytest runs.
     browser = threading.Thread(target=ensure_browser)

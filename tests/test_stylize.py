@@ -123,10 +123,15 @@ def test_gram_and_its_gradient_are_autograds_in_float32(dtype):
 
 @pytest.mark.skipif(not any(shutil.which(c) for c in ("c++", "g++", "clang++")),
                     reason="torch.compile on the CPU builds C++ and this machine has no C++ compiler")
-def test_compile_runs_vgg19_compiled_and_gives_what_eager_gives(weights):
+def test_compile_runs_vgg19_compiled_and_gives_what_eager_gives(weights, tmp_path, monkeypatch):
     """--compile: VGG-19 through torch.compile's inductor (real generated
-    C++ on the CPU), with the same outcome as eager execution up to rounding."""
+    C++ on the CPU), with the same outcome as eager execution up to rounding.
+    Compiled afresh into a cache of its own: inductor's shared cache does not
+    key its kernels by ATEN_CPU_CAPABILITY, and a kernel built under another
+    one (dev.py test --cpu-kind avx2) crashed the process that loaded it."""
     from torch._dynamo.utils import counters
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
 
     # Losses on the first layer only, so that the encoder (which stops at the
     # deepest layer asked for) is one convolution, and content and style of
