@@ -99,10 +99,24 @@ def print_version() -> int:
     print(f"framestyle {__version__}")
     print(f"python {sys.version.split()[0]}, torch {torch.__version__}, OpenCV {cv2.__version__}")
     print(f"device: {resolve_device('auto')}")
+    print(f"weights: {weights_line()}")
     names = [f"{r.name}{'' if r.kind == 'builtin' else f' ({r.distribution} {r.version})'}"
              for r in host.records if not r.error and not r.blocked]
     print(f"plugins: {', '.join(names)}")
     return 0
+
+
+def weights_line() -> str:
+    """Which VGG-19 weights a run would use (converted once, if need be), or
+    why none: what a user checks before going offline."""
+    from framestyle.errors import WeightsNotFoundError
+    from framestyle.transfer.weights import resolve_weights
+
+    try:
+        weights = resolve_weights()
+    except WeightsNotFoundError as error:
+        return "none found: " + str(error).splitlines()[0]
+    return f"{weights.source}, sha256 {weights.digest[:16]}"
 
 
 def interrupt_on_sigterm() -> None:

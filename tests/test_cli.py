@@ -167,13 +167,14 @@ def test_verbose_reports_iterations(photos, tmp_path, capsys):
     assert "iteration 10/20" in err and "iteration 20/20" in err
 
 
-def test_version_and_help(capsys):
+def test_version_and_help(capsys, weights):
     assert main(["--version"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"framestyle {framestyle.__version__}")
     plugins = "plugins: images, video, losses, optimizers, stylize, executors, progress"
     for word in ("torch", "OpenCV", "device:", plugins):
         assert word in out
+    assert f"weights: {weights.source}, sha256 {weights.digest[:16]}" in out.splitlines()
     for command in (["run"], ["plugins"]):
         with pytest.raises(SystemExit) as exit_info:
             main([*command, "--help"])

@@ -389,9 +389,11 @@ def test_hook_calls_can_be_traced(photos, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FRAMESTYLE_TRACE_HOOKS", "1")
     assert main(["plugins", "--all"]) == 0
     host = PluginHost(autoload=False)
-    host.hooks.on_run_end(framestyle.types.RunEnd(0, 0, [], False, 0.0, 0))
+    host.hooks.on_run_end(framestyle.types.RunEnd(3, 1, [], False, 2.5, 0))
     err = capsys.readouterr().err
-    assert "framestyle: trace:" in err and "on_run_end" in err
+    call = err.index("framestyle: trace:   on_run_end [hook]")  # each call: its arguments, then its end
+    arguments = err.index("event: RunEnd(done=3, skipped=1, failed=[], interrupted=False, seconds=2.5", call)
+    assert call < arguments < err.index("framestyle: trace:   finish on_run_end --> []", call)
 
 
 def test_hooks_taken_before_a_register_see_the_new_plugin():
