@@ -7,6 +7,7 @@ import dataclasses
 import json
 import subprocess
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,6 +70,7 @@ def test_video_keeps_frame_count_rate_and_audio_and_warm_frames_need_fewer_itera
                  "--iterations", "120"]) == 0
     frames, fps, has_audio = read_video_info(out)
     assert (frames, fps, has_audio) == (6, Fraction(30000, 1001), True)
+    assert np.array_equal(sound(out), sound(clip))  # the source's AAC, copied: the very same samples
     data = report(out)
     per_frame = data["frames"]
     assert [f["warm"] for f in per_frame] == [False] + [True] * 5
@@ -80,6 +82,13 @@ def test_video_keeps_frame_count_rate_and_audio_and_warm_frames_need_fewer_itera
     assert data["weights"].startswith("Oxford") and data["versions"]["torch"]
     assert data["source"]["frames_read"] == 6 and data["settings"]["iterations"] == 120
     assert f"6 frames, cold frames {cold} iterations" in capsys.readouterr().err
+
+
+def sound(path: Path) -> np.ndarray:
+    """The first audio stream's samples, decoded to mono 48 kHz floats."""
+    decoded = subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", str(path), "-map", "0:a:0", "-f", "f32le",
+                              "-ac", "1", "-ar", "48000", "-"], capture_output=True, check=True)
+    return np.frombuffer(decoded.stdout, np.float32)
 
 
 @pytest.mark.parametrize("container", ["avi", "ts", "mpg", "webm", "ogv", "wmv", "mkv", "mov"])
@@ -109,6 +118,8 @@ def test_odd_sized_variable_rate_video_with_pcm_sound_keeps_every_frame_and_its_
     assert (capture.info.width, capture.info.height) == (48, 32)  # yuv420p needs even sizes
     capture.close()
     assert probe_audio(out) == "aac"  # PCM has no place in an mp4
+    heard, recorded = sound(out), sound(source)
+    assert len(heard) == len(recorded) and np.corrcoef(heard, recorded)[0, 1] > 0.99  # the same sound, as AAC
     one_frame = 1 / 20
     assert abs(stream_seconds(out, "a") - stream_seconds(source, "a")) < one_frame
     assert abs(stream_seconds(out, "v") - stream_seconds(source, "a")) < one_frame  # picture and sound in step
