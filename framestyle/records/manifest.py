@@ -46,8 +46,8 @@ class ItemRecord:
 
     def as_dict(self) -> dict[str, Any]:
         """Its fields as JSON takes them: plain values all, so without
-        ``asdict``'s deep copy (10 µs a record, where a cluster's driver
-        journals thousands a second)."""
+        ``asdict``'s deep copy of each (a cluster's driver journals
+        thousands of records a second)."""
         return {name: getattr(self, name) for name in self.__slots__}
 
 

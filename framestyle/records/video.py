@@ -44,8 +44,8 @@ FRAME_FIELDS = tuple(field.name for field in fields(FrameEnd) if field.name != "
 
 
 def frame_record(frame: FrameEnd) -> dict[str, Any]:
-    """A frame's line in the report, its fields read one by one: ``asdict``
-    deep-copies each (21 µs a frame against 2: 3.6 s of a two-hour film's end)."""
+    """A frame's line in the report, its fields read one by one rather than
+    deep-copied by ``asdict``, ten times slower over a film's many frames."""
     record = {name: getattr(frame, name) for name in FRAME_FIELDS}
     record["losses"] = dict(frame.losses)
     return {name: finite(value) if isinstance(value, float) else value for name, value in record.items()}
