@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 from helpers import sample, step_losses
+from helpers import save as save_image
+from PIL import Image
 
 import framestyle
 from framestyle.host import PluginHost
@@ -49,6 +51,18 @@ def test_same_seed_same_output_and_seed_matters(pair, weights):
     first, again, other = run(1), run(1), run(2)
     assert np.array_equal(first, again)
     assert not np.array_equal(first, other)
+
+
+def test_init_image_is_where_the_optimisation_starts(pair, weights, tmp_path):
+    """--init IMAGE: a few Adam steps from another photo (any size: resized
+    to the content's) stay near that photo, far from the content."""
+    content, style = pair
+    start = sample("coffee.jpg", 80)
+    save_image(tmp_path / "start.png", start)
+    out = framestyle.stylize(content, style, size=64, iterations=3, optimizer="adam", init=tmp_path / "start.png",
+                             weights=weights, host=PluginHost(autoload=False)).astype(float)
+    resized = np.asarray(Image.fromarray(start).resize(out.shape[1::-1], Image.BICUBIC), dtype=float)
+    assert np.abs(out - resized).mean() < 0.3 * np.abs(out - content).mean()
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])

