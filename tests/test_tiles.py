@@ -151,10 +151,13 @@ def test_a_tiled_run_ends_at_the_untiled_image_in_a_batch_with_an_untiled_one(tm
     assert "optimised in 4 tiles" in (tmp_path / "out-64" / "framestyle-report.html").read_text()
     for name in ("big.png", "small.png"):
         # Tiles change only the rounding, which L-BFGS and the bicubic carry
-        # between levels magnify (more in fp32 on AVX2 CPUs: a few pixels up to
-        # 10 levels off): most pixels agree to the level.
+        # between levels magnify: a few scattered pixels end up to 13 levels
+        # off (their number and size differ from one CPU's kernels to
+        # another's), so the bound is on the 99th percentile (3 levels on the
+        # bf16 kind, natively or held to AVX2), which a seam, a line of
+        # pixels along each tile's edge (2% of them), would break.
         difference = np.abs(runs["64"][name] - runs["off"][name])
-        assert difference.mean() < 0.4 and difference.max() <= 16, name
+        assert difference.mean() < 0.4 and np.percentile(difference, 99) <= 6, name
 
 
 def test_a_tiled_video_matches_the_untiled_one(tmp_path, weights):
@@ -179,7 +182,9 @@ def test_a_tiled_video_matches_the_untiled_one(tmp_path, weights):
     # same but for a few pixels a level or a few off; later frames start
     # from results that already differ there, and differences grow as a chain's do.
     # (The bicubic carry between levels magnifies them: a mean of 0.12 level in fp32 on AVX2 CPUs.)
-    assert len(difference) == 3 and difference[:2].mean() < 0.25 and difference[:2].max() <= 16
+    # The bound on the 99th percentile (1 level on the bf16 kind, natively or held to AVX2), not the
+    # single worst pixel, whose size depends on the CPU's kernels.
+    assert len(difference) == 3 and difference[:2].mean() < 0.25 and np.percentile(difference[:2], 99) <= 4
     assert difference.mean() < 1
 
 
