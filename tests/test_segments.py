@@ -15,7 +15,9 @@ from framestyle.engine.planning import plan as planning
 from framestyle.engine.planning import segments as splitting
 from framestyle.engine.planning.segments import Segment, plan_segments
 from framestyle.host import PluginHost
+from framestyle.media import video as video_module
 from framestyle.media.images import read_image
+from framestyle.media.video import VideoSource
 
 # One pytest-xdist worker for the module: its fixtures are built once.
 pytestmark = pytest.mark.xdist_group("segments")
@@ -181,3 +183,31 @@ def test_an_interrupted_segmented_video_resumes_to_the_same_result(two_segments,
     assert sorted(stylised) == list(range(24))  # every frame stylised once over both runs
     for a, b in zip(frames(out), frames(two_segments[0]), strict=True):
         assert np.array_equal(a, b)
+
+
+def test_a_segment_seeks_to_its_first_frame_and_gives_the_same_video(long_clip, style, weights, tmp_path,
+                                                                     monkeypatch):
+    """The second segment starts at frame 9 by seeking (the decoder goes
+    back only as far as the keyframe before it), not by reading the 8
+    frames before it, and the frames it gives are the same."""
+    decoded: list[int] = []
+    frames_of = VideoSource.frames
+
+    def counted(source):
+        for frame in frames_of(source):
+            decoded.append(1)
+            yield frame
+
+    monkeypatch.setattr(VideoSource, "frames", counted)
+    cheap = {**OPTIONS, "iterations": 2, "first_iterations": 2, "min_iterations": 1}
+    counts = {}
+    for exact in (video_module.EXACT_SEEK, ()):
+        monkeypatch.setattr(video_module, "EXACT_SEEK", exact)
+        decoded.clear()
+        summary = framestyle.run(long_clip, style, tmp_path / f"out-{bool(exact)}", batch_size=2, weights=weights,
+                                 host=PluginHost(autoload=False), **cheap)
+        assert summary.exit_code == 0
+        counts[bool(exact)] = len(decoded)
+    assert counts[False] - counts[True] >= 8, counts
+    sought, read = frames(tmp_path / "out-True"), frames(tmp_path / "out-False")
+    assert len(sought) == 24 and all(np.array_equal(a, b) for a, b in zip(sought, read, strict=True))

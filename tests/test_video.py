@@ -326,3 +326,28 @@ def test_progress_rate_leaves_out_frames_reused_after_a_resume():
 
     # 120 of 250 frames, 100 of them reused at once, 20 stylised in 10 minutes
     assert video_progress(120, 100, 250, 600.0) == "frame 120/250, 2.0 frames/min, about 65 min left"
+
+
+@pytest.mark.parametrize(("container", "codec"), [
+    ("mp4", ["-c:v", "libx264", "-g", "12", "-bf", "2"]), ("mov", ["-c:v", "libx264", "-g", "10"]),
+    ("mkv", ["-c:v", "libx264", "-g", "10"]), ("webm", ["-c:v", "libvpx-vp9", "-g", "10", "-deadline", "realtime"]),
+    ("avi", ["-c:v", "ffv1"]), ("ogv", ["-c:v", "libtheora", "-g", "10"]),
+    ("ts", ["-c:v", "libx264", "-g", "10"]), ("mpg", ["-c:v", "mpeg2video", "-g", "10"]),
+])
+def test_frames_from_a_frame_on_are_the_frames_read_from_the_start(container, codec, tmp_path):
+    """A segment's frames from its first on: sought in the containers where
+    the seek lands exactly (frames between keyframes, B-frames), decoded from
+    the start in the others (MPEG streams land on a later keyframe)."""
+    path = tmp_path / f"clip.{container}"
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25",
+                    "-frames:v", "40", *codec, str(path)], check=True)
+    source = VideoSource(path)
+    everything = list(source.frames())
+    source.close()
+    assert len(everything) == 40
+    for start in (1, 7, 13, 29):
+        source = VideoSource(path)
+        got = [next(frames) for frames in [source.frames_from(start)] for _ in range(4)]
+        source.close()
+        assert [index for index, _ in got] == list(range(start, start + 4))
+        assert all(np.array_equal(frame, everything[index]) for index, frame in got), (container, start)

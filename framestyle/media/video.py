@@ -20,6 +20,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from fractions import Fraction
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,11 @@ MP4_AUDIO = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
 # This many failed reads in a row end a video; fewer, followed by a good
 # frame, are damaged frames in the middle.
 MAX_DAMAGED_RUN = 50
+# Containers in which OpenCV's seek lands on the very frame asked for
+# (tests/test_video.py checks each): a segment starts there instead of
+# decoding every frame before it. In MPEG program and transport streams it
+# lands on a later keyframe, so their segments decode from the start.
+EXACT_SEEK = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".ogv")
 
 
 def spans(numbers: list[int]) -> str:
@@ -190,6 +196,26 @@ class VideoSource:
             log.warning("%s: the video ended after frame %d of the %d its header claims "
                         "(truncated or damaged); the frames read are kept",
                         self.path, self.frames_read, expected)
+
+    def frames_from(self, start: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(index, frame) from frame ``start`` on, as :meth:`frames` gives
+        them: sought where the container lands on the exact frame, else the
+        frames before it decoded and dropped."""
+        if start > 0 and self.path.suffix.lower() in EXACT_SEEK and self.seek(start):
+            return enumerate(self.frames(), start=start)
+        return islice(enumerate(self.frames()), start, None)
+
+    def seek(self, index: int) -> bool:
+        """Whether the next frame read is frame ``index``; if the seek fails
+        (a damaged frame there), the capture is back at the start."""
+        import cv2
+
+        if self.capture.set(cv2.CAP_PROP_POS_FRAMES, index) and int(self.capture.get(cv2.CAP_PROP_POS_FRAMES)) == index:
+            self.frames_read = index
+            return True
+        self.capture.release()
+        self.capture = cv2.VideoCapture(str(self.path))
+        return False
 
     def close(self) -> None:
         self.capture.release()

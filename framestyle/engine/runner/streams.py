@@ -6,11 +6,12 @@ shot goes on (:class:`Chain`)."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from framestyle.engine.formats import open_source, writer_for
 from framestyle.engine.frame_store import VIDEO_END_NOTE, FrameStore, discard_store, fingerprint
@@ -20,7 +21,11 @@ from framestyle.engine.runner.read_ahead import DecodedFrame, ReadAhead
 from framestyle.engine.units import Event, Item, Outcome, VideoSegment
 from framestyle.errors import InputError, PluginError, UsageError, describe_error
 from framestyle.media.images import preview_path
+from framestyle.media.video import VideoSource
 from framestyle.types import Source, SourceStart, Writer
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("framestyle")
 
@@ -167,6 +172,14 @@ class ItemStream(Stream):
             self.writer = None
 
 
+def frames_from(source: Source, start: int) -> Iterator[tuple[int, np.ndarray]]:
+    """A source's (index, frame) from frame ``start`` on: a video file's
+    sought where it can be, any other loader's decoded from its start."""
+    if isinstance(source, VideoSource):
+        return source.frames_from(start)
+    return itertools.islice(enumerate(source.frames()), start, None)
+
+
 class SegmentStream(Stream):
     """One segment of a split video: its frames from its own opening of the
     file, each kept on disk by index as soon as it is done."""
@@ -185,7 +198,7 @@ class SegmentStream(Stream):
                                                       self.item.output, self.source.info)))
         self.kept_parts = self.store.kept_by_part()
         self.chain = Chain(self.item, self.unit.info, self.context, self.emit)
-        self.frames = ReadAhead(enumerate(self.source.frames()), self.context.runtime.working_frame,
+        self.frames = ReadAhead(frames_from(self.source, self.unit.segment.start), self.context.runtime.working_frame,
                                 motion_from=self.unit.segment.start + 1)
 
     def part(self, index: int) -> str:
@@ -206,8 +219,8 @@ class SegmentStream(Stream):
                 break
             part = self.part(frame.index)
             return self.start(frame, frame.index in self.kept_parts[part], part)
-        if self.read < segment.end:  # fewer frames decode than the container counts: the video ends here
-            self.store.remember(VIDEO_END_NOTE, str(self.read))
+        if 0 < self.read < segment.end:  # fewer frames decode than the container counts: the video ends here
+            self.store.remember(VIDEO_END_NOTE, str(self.read))  # (none read: a seek past the end says nothing)
         self.end(Outcome("part", frames=self.chain.frames if self.chain else 0))
         return None
 
