@@ -150,6 +150,41 @@ def test_a_killed_worker_and_a_removed_node_lose_nothing(job, cluster, tmp_path,
     assert {pid for _, pid in again} - before, placed  # on the head's worker, restarted as a new process
 
 
+# Loaded into the workers with -p: a second a frame, so that the units
+# outlast a node's joining.
+SLOW = """
+import time
+import framestyle
+
+@framestyle.hookimpl
+def init_image(job):
+    time.sleep(1.0)
+"""
+
+
+def test_a_node_that_joins_mid_run_gets_work(job, cluster, tmp_path, weights, monkeypatch):
+    """One node when the run connects; another joins after (in the main
+    thread: Ray starts a node's processes only from there): its worker
+    takes units too, and every photo is done."""
+    monkeypatch.setattr(ray_executor, "JOIN_SECONDS", 0.5)
+    head = cluster.head_node.node_id
+    for node in [node for node in cluster.list_all_nodes() if node.node_id != head]:
+        cluster.remove_node(node)
+    folder = tmp_path / "in"
+    for number in range(10):
+        save(folder / f"photo{number}.png", sample(["chelsea.jpg", "coffee.jpg"][number % 2], 40))
+    plugin = tmp_path / "slow.py"
+    plugin.write_text(SLOW)
+    settings = on_ray(replace(job, inputs=[folder], batch_size=1), cluster, tmp_path / "out")
+    driver = Driver(settings, PluginHost([str(plugin)], autoload=False), weights)
+    assert {place.node for place in driver.executor.layout} == {head}
+    joined = cluster.add_node(num_cpus=1, object_store_memory=80 * MB).node_id  # it stays, for the tests after
+    summary = driver.run()
+    assert summary.exit_code == 0 and summary.done == 10
+    nodes = [where.node for _, where in driver.executor.placed]
+    assert nodes[0] == head and joined in nodes, nodes
+
+
 def until(condition, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

@@ -129,7 +129,10 @@ class SimulatedCluster:
         self.process: Any = None
 
     def connect(self, settings: Settings) -> list[Placement]:
-        return [Placement(f"node-{index % self.nodes}", 4, 1) for index in range(self.workers)]
+        return self.nodes_now(settings)
+
+    def nodes_now(self, settings: Settings) -> list[Placement]:
+        return [Placement(f"node-{index % self.nodes}", 4, 1) for index in range(self.workers)]  # none join
 
     def start(self, spec: RunSpec, weights: Any, layout: Sequence[Placement]) -> list[Any]:
         context = multiprocessing.get_context("spawn")

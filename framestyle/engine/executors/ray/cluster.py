@@ -49,8 +49,13 @@ class Cluster(Protocol):
     def connect(self, settings: Settings) -> list[Placement]:
         """Join the cluster; the workers it has room for."""
 
+    def nodes_now(self, settings: Settings) -> list[Placement]:
+        """The workers the cluster has room for now: nodes join a cluster
+        that grows (an autoscaler, ``ray start`` on another machine)."""
+
     def start(self, spec: RunSpec, weights: Any, layout: Sequence[Placement]) -> list[Any]:
-        """A started worker per placement (handles), each knowing ``spec``."""
+        """A started worker per placement (handles), each knowing ``spec``;
+        called again for the workers of nodes that joined."""
 
     def where(self, handles: Sequence[Any]) -> list[Where]:
         """Where each worker runs, once it has started (PluginError if one cannot)."""
@@ -79,6 +84,7 @@ class RayCluster:
         self.worker, self.worker_args = worker, worker_args
         self.joined = False  # this process called ray.init, so it shuts Ray down
         self.handles: list[Any] = []
+        self.weights: list[Any] = []  # the driver's weights in Ray's object store, put once
         self.streams: dict[int, tuple[Any, Deliver]] = {}  # the units running, by their message stream
         self.lock = threading.Lock()
         self.reader: threading.Thread | None = None
@@ -86,6 +92,9 @@ class RayCluster:
 
     def connect(self, settings: Settings) -> list[Placement]:
         self.joined = join(self.ray, settings.ray_address)
+        return self.nodes_now(settings)
+
+    def nodes_now(self, settings: Settings) -> list[Placement]:
         return worker_layout(self.ray.nodes(), settings.worker_cores)
 
     def start(self, spec: RunSpec, weights: Any, layout: Sequence[Placement]) -> list[Any]:
@@ -93,19 +102,22 @@ class RayCluster:
 
         # In a list, so that Ray hands each unit the reference, not the
         # weights: a worker fetches them once (again after a restart).
-        self.weights = [self.ray.put(weights)]
+        if not self.weights:
+            self.weights = [self.ray.put(weights)]
         if self.worker is None:
             from framestyle.engine.executors.ray.actor import RayWorker
 
             self.worker = RayWorker
         actor = self.ray.remote(self.worker)
+        started = []
         for place in layout:
             # Soft: a worker whose node is gone restarts on another with room.
             options = {"num_cpus": place.cpus, "num_gpus": place.gpus, "max_restarts": -1, "max_task_retries": 0,
                        "scheduling_strategy": NodeAffinitySchedulingStrategy(place.node, soft=True)}
             args = self.worker_args if self.worker_args is not None else (spec, max(1, place.cpus), os.getcwd())
-            self.handles.append(actor.options(**options).remote(*args))
-        return list(self.handles)
+            started.append(actor.options(**options).remote(*args))
+        self.handles += started
+        return started
 
     def where(self, handles: Sequence[Any]) -> list[Where]:
         try:

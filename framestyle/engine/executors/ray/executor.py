@@ -12,8 +12,11 @@ them into progress, records and reports exactly as for the local executor.
 A worker that dies (its process killed, its node gone) is restarted by Ray,
 and its units run again on whichever worker is free, reusing every kept
 frame and finished output; an input whose worker dies ``ATTEMPTS`` times
-fails, and the run goes on. Ctrl-C (or SIGTERM) cancels the queued units and
-kills the running ones: nothing half-written ever has a final name.
+fails, and the run goes on. Nodes that join the cluster while units wait
+(an autoscaler's, ``ray start`` on another machine) get workers of their
+own, once they are seen to reach the run's storage. Ctrl-C (or SIGTERM)
+cancels the queued units and kills the running ones: nothing half-written
+ever has a final name.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ ATTEMPTS = 3  # runs of a unit whose worker dies before its inputs fail
 QUEUED = 2  # units sent to a worker at once: the one it runs and the next
 LONELY_SECONDS = 120.0  # work left and no worker alive this long: the rest fails
 PLACED = 10_000  # units whose worker is remembered (tests, -v): not a million
+JOIN_SECONDS = 10.0  # how often, while units wait, the cluster is asked for nodes that joined
 
 
 @dataclass(eq=False)
@@ -86,17 +90,19 @@ class RayExecutor:
         log.info("Ray: %d worker(s) on %d node(s)", len(self.layout), nodes)
         return len(self.layout)
 
-    def start_workers(self, session: Session) -> None:
-        """The workers, each with the driver's weights; an error in one's
-        start (a plugin missing on its node) ends the run."""
-        handles = self.cluster.start(session.spec, session.context().runtime.weights, self.layout)
-        self.slots = [Slot(handle, place) for handle, place in zip(handles, self.layout, strict=True)]
-        for slot, where in zip(self.slots, self.cluster.where(handles), strict=True):
+    def start_workers(self, session: Session, layout: list[Placement]) -> list[Slot]:
+        """Workers for ``layout``, each with the driver's weights; an error
+        in one's start (a plugin missing on its node) ends the run."""
+        handles = self.cluster.start(session.spec, session.context().runtime.weights, layout)
+        slots = [Slot(handle, place) for handle, place in zip(handles, layout, strict=True)]
+        for slot, where in zip(slots, self.cluster.where(handles), strict=True):
             slot.where = where
+        return slots
 
-    def probe(self, settings: Settings) -> None:
-        """Each node must see the inputs, the styles and the very output
-        folder of the driver (a token file written here, read there)."""
+    def unseeing(self, settings: Settings, slots: list[Slot]) -> dict[str, str]:
+        """The nodes of ``slots`` that do not see the inputs, the styles and
+        the very output folder of the driver (a token file written here,
+        read there), with what each does not see first."""
         assert settings.output is not None
         output = Path(settings.output)
         folder = output if output.is_dir() or not output.suffix else output.parent
@@ -104,21 +110,46 @@ class RayExecutor:
         token, expected = folder / f".framestyle-probe-{uuid.uuid4().hex}", uuid.uuid4().hex
         token.write_text(expected)
         paths = [*settings.inputs, *settings.style]
-        one_per_node = list({slot.placement.node: slot for slot in self.slots}.values())
+        one_per_node = list({slot.placement.node: slot for slot in slots}.values())
         try:
             found = self.cluster.probe([slot.handle for slot in one_per_node], token, expected, paths)
         finally:
             token.unlink(missing_ok=True)
-        for slot, problems in zip(one_per_node, found, strict=True):
-            if problems:
-                raise UsageError(f"Ray node {slot.where} does not see {problems[0]}: inputs and outputs must be "
-                                 "on storage that every node mounts at the same path")
+        return {slot.placement.node: f"Ray node {slot.where} does not see {problems[0]}"
+                for slot, problems in zip(one_per_node, found, strict=True) if problems}
+
+    def probe(self, settings: Settings) -> None:
+        """Each node must see the run's storage, or the run does not start."""
+        for problem in self.unseeing(settings, self.slots).values():
+            raise UsageError(f"{problem}: inputs and outputs must be on storage that every node mounts at "
+                             "the same path")
+
+    def grow(self, settings: Settings) -> None:
+        """Workers on the nodes that joined the cluster since the run began:
+        they take units from now on (a node that does not see the run's
+        storage is left out, with a warning)."""
+        known = {place.node for place in self.layout}
+        fresh = [place for place in self.cluster.nodes_now(settings) if place.node not in known]
+        if not fresh:
+            return
+        self.layout += fresh  # asked once: a node left out stays out
+        slots = self.start_workers(self.session, fresh)
+        blind = self.unseeing(settings, slots)
+        for problem in blind.values():
+            log.warning("%s; its workers are left out", problem)
+        slots = [slot for slot in slots if slot.placement.node not in blind]
+        self.slots += slots
+        self.room[0].extend(slots)
+        self.alive += len(slots)
+        if slots:
+            log.info("Ray: %d worker(s) joined on %d new node(s)", len(slots),
+                     len({slot.placement.node for slot in slots}))
 
     # the run ------------------------------------------------------------------------
 
     def run(self, units: Sequence[Unit], session: Session) -> None:
         try:
-            self.start_workers(session)
+            self.slots = self.start_workers(session, self.layout)
             self.probe(session.spec.settings)
             self.work(units, session)
         finally:  # done, interrupted or failed: no worker runs on
@@ -140,7 +171,7 @@ class RayExecutor:
         # entry whose worker has since changed is passed over when met.
         self.room: list[deque[Slot]] = [deque(self.slots), deque()]
         self.alive = len(self.slots)
-        alone_since = time.monotonic()
+        alone_since = asked = time.monotonic()
         while True:
             if self.session.stopping():  # -x after a failure: what has not started never will
                 self.ready.clear()
@@ -152,6 +183,10 @@ class RayExecutor:
             elif time.monotonic() - alone_since > LONELY_SECONDS:
                 self.give_up()
                 return
+            if self.ready and time.monotonic() - asked > JOIN_SECONDS:
+                self.grow(session.spec.settings)
+                asked = time.monotonic()
+                self.send()
             try:
                 arrived = [self.arrivals.get(timeout=5)]
             except queue.Empty:
