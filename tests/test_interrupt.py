@@ -70,14 +70,21 @@ def interrupt(args: list[object], signum: int, after: float) -> int:
     return process.returncode
 
 
-def killed_run(args: list[object], out: Path, signum: int, seconds: float) -> str:
-    """Run into ``out`` and send ``signum`` at a random moment within
-    ``seconds`` (the time an uninterrupted run took); return a description
-    that replays it."""
-    after = random.Random(f"{SEED}-{out.name}-{signum}").uniform(0.3, seconds)
-    context = f"seed {SEED}, {signal.Signals(signum).name} after {after:.2f} s"
-    code = interrupt(["run", *args, "-o", out], signum, after)
-    assert code in (0, 130, -signal.SIGINT, -signal.SIGKILL), context  # -SIGINT: stopped while starting
+def killed_mid_folder(args: list[object], out: Path) -> str:
+    """Run into ``out`` and SIGKILL it at a random moment (within 0.2 s)
+    after its first output is complete, so that the kill lands among the
+    photos, not in the start-up; return a description that replays it."""
+    delay = random.Random(f"{SEED}-{out.name}").uniform(0, 0.2)
+    context = f"seed {SEED}, SIGKILL {delay:.2f} s after the first output"
+    process = start(["run", *args, "-o", out])
+    deadline = time.monotonic() + 300
+    while not (out.is_dir() and any(not p.name.startswith(".") and p.suffix == ".png" for p in out.iterdir())):
+        assert process.poll() is None and time.monotonic() < deadline, context
+        time.sleep(0.01)
+    time.sleep(delay)
+    process.kill()
+    process.communicate(timeout=120)
+    assert process.returncode == -signal.SIGKILL, context  # killed, not finished first
     return context
 
 
@@ -113,15 +120,16 @@ def folder_job(tmp_path_factory, weights) -> tuple[list[object], Path, float]:
 
 
 def test_folder_run_killed_at_a_random_moment_resumes_to_the_same_result(folder_job, tmp_path):
-    args, reference, seconds = folder_job
+    args, reference, _ = folder_job
     expected = {name: path.read_bytes() for name, path in files(reference).items()}
     out = tmp_path / "out"
-    context = killed_run(args, out, signal.SIGKILL, seconds)
-    finished = files(out) if out.exists() else {}
+    context = killed_mid_folder(args, out)
+    finished = files(out)
     visible = {name: path for name, path in finished.items() if not Path(name).name.startswith(".")}
     for name, path in visible.items():  # whatever sits under a final name is complete and right
         assert path.read_bytes() == expected[name], context
     before = {name: identity(path) for name, path in visible.items()}
+    assert 1 <= len(before) < len(expected), context  # the kill landed among the photos
 
     code, err, _ = finish(["run", *args, "-o", out])
     assert code == 0, (context, err)
