@@ -3,7 +3,7 @@ meant to catch each break fails; every file is restored afterwards.
 
     python3 dev.py mutations                     # all of them (~15 min on 2 cores)
     python3 dev.py mutations blend sigterm       # those whose name has these words
-    python3 dev.py mutations --sample 3          # those whose file the last commit changed, and 3 more
+    python3 dev.py mutations --sample 3          # 3 of those whose file the last commit changed, 3 others
 
 A test that still passes with its break in place proves nothing: add a break
 here when you write a test whose point is to catch one. The harness proves
@@ -11,10 +11,10 @@ itself: each break's tests first run on the clean code, where they must
 pass; on the broken code a break counts as caught only when a test fails on
 an assertion (``assert``, ``pytest.fail``, ``pytest.raises`` unmet), not on
 an import error, a crash or an error in a fixture; a break whose text is no
-longer in its file fails the harness. ``--sample`` is what ``dev.py test``
-runs after the suite: the breaks of the files the last commit changed, and a
-sample of the others that rotates from day to day. Exit status 1 if any
-break went unnoticed or could not be tried.
+longer in its file fails the harness. ``--sample N`` is what ``dev.py test``
+runs after the suite: N of the breaks of the files the last commit changed
+and N of the others, each a different few from day to day. Exit status 1 if
+any break went unnoticed or could not be tried.
 """
 
 from __future__ import annotations
@@ -255,8 +255,13 @@ def chosen(words: list[str], sample: int | None) -> list[tuple[str, str, str, st
                              text=True).stdout.split()
     touched = [b for b in BREAKS if b[1] in changed]
     others = [b for b in BREAKS if b not in touched]
-    start = date.today().toordinal() * sample % max(1, len(others))
-    return touched + (others[start:] + others[:start])[:sample]
+    return rotated(touched, sample) + rotated(others, sample)  # at most 2 x sample: CI's time is bounded
+
+
+def rotated(breaks: list[tuple[str, str, str, str, str]], count: int) -> list[tuple[str, str, str, str, str]]:
+    """``count`` of ``breaks``, a different run of them each day."""
+    start = date.today().toordinal() * count % max(1, len(breaks))
+    return (breaks[start:] + breaks[:start])[:count]
 
 
 def main(words: list[str], sample: int | None = None) -> int:
