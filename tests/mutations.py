@@ -46,7 +46,7 @@ BREAKS = [
      "self.waiting.pop(uid, []) if self.ready(unit)]", "self.waiting.pop(uid, [])]",
      "tests/test_scale.py -k ledger"),
     ("a killed run's records lost: nothing journaled", "framestyle/records/manifest.py",
-     '        self.file.write(json.dumps(asdict(item), default=str) + "\\n")', "        pass",
+     '        self.file.write(json.dumps(item.as_dict(), default=str) + "\\n")', "        pass",
      "tests/test_interrupt.py -k journal"),
     ("settings not checked before a run", "framestyle/engine/driver.py",
      "    settings.check()\n", "    pass\n",
