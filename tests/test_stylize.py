@@ -15,6 +15,7 @@ import framestyle
 from framestyle.host import PluginHost
 from framestyle.settings import DEFAULT_STYLE_LAYERS
 from framestyle.transfer.losses import relative_mse, style_distance
+from framestyle.types import LossSpec
 
 
 def tensor(rgb: np.ndarray) -> torch.Tensor:
@@ -63,6 +64,39 @@ def test_init_image_is_where_the_optimisation_starts(pair, weights, tmp_path):
                              weights=weights, host=PluginHost(autoload=False)).astype(float)
     resized = np.asarray(Image.fromarray(start).resize(out.shape[1::-1], Image.BICUBIC), dtype=float)
     assert np.abs(out - resized).mean() < 0.3 * np.abs(out - content).mean()
+
+
+class SizesSeen:
+    """A loss plugin of weight ~0 that counts its evaluations by image width."""
+
+    def __init__(self) -> None:
+        self.widths: list[int] = []
+
+    @framestyle.hookimpl
+    def register_losses(self, register):
+        seen = self.widths
+
+        class Probe:
+            layers = ()
+
+            def __call__(self, image, features):
+                seen.append(image.shape[-1])
+                return image.sum() * 0.0
+
+        register(LossSpec("probe", lambda job: Probe(), 1e-9))
+
+
+@pytest.mark.parametrize("share", [0.25, 0.75])
+def test_final_share_is_the_share_of_the_iterations_at_full_size(pair, weights, share):
+    """--scales 2 --final-share F: F of the 20 Adam steps (one evaluation
+    each) at full size, the rest at the coarse level."""
+    _, style = pair
+    host, probe = PluginHost(autoload=False), SizesSeen()
+    host.register(probe, "probe")
+    framestyle.stylize(sample("chelsea.jpg", 96), style, size=96, iterations=20, scales=2, final_share=share,
+                       optimizer="adam", min_iterations=20, weights=weights, host=host)
+    at_full = sum(width == 96 for width in probe.widths)
+    assert at_full == round(20 * share) and len(probe.widths) == 20, probe.widths
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
