@@ -72,11 +72,14 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 
 
 def describe_error(error: BaseException, path: Path) -> str:
-    """One line for an input's failure."""
+    """One line for an input's failure; with -v, the traceback of a bug
+    (a plugin's, where a hook raised: what its author needs) before it."""
+    if isinstance(error, HookFailure) and error.__cause__ is not None:
+        logging.getLogger("framestyle").debug("traceback for %s", path, exc_info=error.__cause__)
     if isinstance(error, FramestyleError):
         return str(error)
     if isinstance(error, OSError):
         return f"{error.strerror or error}" + (f" ({error.filename})" if error.filename else "")
-    # A plugin's or a codec's bug must not end the batch: its traceback with -v.
+    # A codec's bug (or this code's) must not end the batch: its traceback with -v.
     logging.getLogger("framestyle").debug("traceback for %s", path, exc_info=error)
     return f"{type(error).__name__}: {error}"

@@ -385,6 +385,31 @@ def test_a_plugin_raising_in_a_hook_fails_that_input_only(photos, tmp_path, weig
     assert (tmp_path / "out" / "space" / "rocket.png").is_file()
 
 
+FRAGILE = """
+import framestyle
+
+@framestyle.hookimpl
+def on_frame_end(event):
+    if event.path.name == "cat.jpg":
+        raise ValueError("cannot handle cats")
+"""
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_a_plugins_error_is_one_line_and_its_traceback_comes_with_v(photos, tmp_path, weights, capsys, verbose):
+    plugin = tmp_path / "fragile.py"
+    plugin.write_text(FRAGILE)
+    args = ["run", str(photos / "cat.jpg"), "--style", str(tmp_path / "style.jpg"), "-o", str(tmp_path / "out"),
+            "--size", "24", "--iterations", "1", "-p", str(plugin), *(["-v"] if verbose else [])]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "plugin 'fragile' failed in on_frame_end: ValueError: cannot handle cats" in err
+    if verbose:  # where it was raised, in the plugin's own file
+        assert "Traceback (most recent call last)" in err and f'File "{plugin}", line 7, in on_frame_end' in err
+    else:
+        assert "Traceback" not in err
+
+
 def test_hook_calls_can_be_traced(photos, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FRAMESTYLE_TRACE_HOOKS", "1")
     assert main(["plugins", "--all"]) == 0
