@@ -71,10 +71,10 @@ def interrupt(args: list[object], signum: int, after: float) -> int:
 
 
 def killed_mid_folder(args: list[object], out: Path) -> str:
-    """Run into ``out`` and SIGKILL it at a random moment (within 0.2 s)
+    """Run into ``out`` and SIGKILL it at a random moment (within 0.1 s)
     after its first output is complete, so that the kill lands among the
     photos, not in the start-up; return a description that replays it."""
-    delay = random.Random(f"{SEED}-{out.name}").uniform(0, 0.2)
+    delay = random.Random(f"{SEED}-{out.name}").uniform(0, 0.1)
     context = f"seed {SEED}, SIGKILL {delay:.2f} s after the first output"
     process = start(["run", *args, "-o", out])
     deadline = time.monotonic() + 300
@@ -113,7 +113,10 @@ def folder_job(tmp_path_factory, weights) -> tuple[list[object], Path, float]:
     for number in range(6):
         save(root / "in" / f"photo{number}.png", sample(names[number % 4], 40 + 4 * number))
     save(root / "style.png", sample("swirls.jpg", 48))
-    args = [root / "in", "--style", root / "style.png", "--size", "32", "--iterations", "8", *SHALLOW_ARGS]
+    # One photo after another: batched, the photos of a size end together, and a kill after the first
+    # output would mostly land after the last.
+    args = [root / "in", "--style", root / "style.png", "--size", "32", "--iterations", "8", "--batch-size", "1",
+            *SHALLOW_ARGS]
     code, err, seconds = finish(["run", *args, "-o", root / "reference"])
     assert code == 0, err
     return args, root / "reference", seconds
@@ -251,7 +254,7 @@ def test_a_run_killed_before_its_manifest_keeps_its_records_in_the_journal(folde
     """The manifest is written at the end; a run killed before it journaled
     each finished input's record as it ended, so the rerun skips those
     inputs and its manifest keeps their figures (not a bare 'skipped')."""
-    args = [*folder_job[0], "--batch-size", "1"]  # one photo after another: two end, the third has not started
+    args = folder_job[0]  # one photo after another: two end, the third has not started
     killer = tmp_path / "killer.py"
     killer.write_text(KILL_AFTER_TWO)
     out = tmp_path / "out"
