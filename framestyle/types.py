@@ -89,12 +89,28 @@ class LoaderSpec:
 
 
 @dataclass(frozen=True)
+class Chunks:
+    """How a writer writes a split video as chunks of frames encoded apart
+    (each on a worker of its own) and then joined without encoding again.
+
+    ``open(target, info)`` writes one chunk, the picture only, to ``target``
+    (a file of the writer's first extension, under the same rules as any
+    output); ``join(chunks, target, info)`` writes the output from the
+    finished chunks, in order, and the source's sound.
+    """
+
+    open: Callable[[Path, SourceInfo], Writer]
+    join: Callable[[Sequence[Path], Path, SourceInfo], None]
+
+
+@dataclass(frozen=True)
 class WriterSpec:
     """A way to write outputs.
 
     ``open(target, info)`` returns a :class:`Writer` for the final path
     ``target``; ``is_complete(target)`` says whether an existing file there is a
-    finished output that a rerun may keep (resume).
+    finished output that a rerun may keep (resume). A writer with ``chunks``
+    has a split video encoded in chunks on the workers and joined.
     """
 
     name: str
@@ -103,6 +119,7 @@ class WriterSpec:
     is_complete: Callable[[Path], bool] = field(default=lambda target: target.is_file())
     priority: int = 0
     description: str = ""
+    chunks: Chunks | None = None
 
 
 @runtime_checkable

@@ -18,7 +18,7 @@ from helpers import make_video, outputs, sample, save
 
 import framestyle
 from framestyle.engine.driver import Driver
-from framestyle.engine.units import AssembleVideo, ImageGroup, VideoSegment
+from framestyle.engine.units import AssembleVideo, EncodeChunk, ImageGroup, VideoSegment
 from framestyle.host import PluginHost
 from framestyle.settings import Settings
 from framestyle.types import ExecutorSpec
@@ -45,12 +45,14 @@ def run(settings, host=None, weights=None):
 def test_the_plan_is_units_that_pickle(job, tmp_path, weights):
     units = Driver(replace(job, output=tmp_path / "out"), PluginHost(autoload=False), weights).plan.units
     kinds = [type(unit).__name__ for unit in units]
-    assert kinds.count("VideoSegment") == 2 and kinds.count("AssembleVideo") == 1
+    assert kinds.count("VideoSegment") == 2 and kinds.count("EncodeChunk") == 1 and kinds.count("AssembleVideo") == 1
     groups = [unit for unit in units if isinstance(unit, ImageGroup)]
     assert sorted(len(group.items) for group in groups) == [1, 2]  # a and b share a size; c does not
     assemble = next(unit for unit in units if isinstance(unit, AssembleVideo))
+    chunk = next(unit for unit in units if isinstance(unit, EncodeChunk))
     segments = [unit for unit in units if isinstance(unit, VideoSegment)]
-    assert set(assemble.needs) == {segment.uid for segment in segments}
+    assert set(chunk.needs) == {segment.uid for segment in segments}  # its frames are both segments'
+    assert assemble.needs == (chunk.uid,) and assemble.chunks == ((0, segments[-1].segment.end),)
     assert segments[1].segment.head and segments[0].later == segments[1].segment  # they overlap
     assert pickle.loads(pickle.dumps(units)) == units
 

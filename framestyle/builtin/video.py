@@ -6,7 +6,7 @@ writers only write, frame by frame, in order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +23,10 @@ from framestyle.media.video import (
     Mp4Encoder,
     VideoSource,
     exact_fps,
+    join_mp4,
     probe_audio,
 )
-from framestyle.types import LoaderSpec, SourceInfo, WriterSpec
+from framestyle.types import Chunks, LoaderSpec, SourceInfo, WriterSpec
 
 COMPLETE = ".framestyle-complete"  # a folder of frames is complete once this is in it
 WRITING = ".framestyle-writing"  # a folder of frames being written by framestyle
@@ -64,19 +65,21 @@ class FramesWriter:
 
 
 class Mp4Writer:
-    """H.264 mp4 at the source's exact frame rate with its audio track,
-    streamed into ffmpeg under a partial name and renamed when complete."""
+    """H.264 mp4 at the source's exact frame rate with its audio track
+    (without, for a chunk that is joined later), streamed into ffmpeg under
+    a partial name and renamed when complete."""
 
-    def __init__(self, target: Path, info: SourceInfo) -> None:
+    def __init__(self, target: Path, info: SourceInfo, sound: bool = True) -> None:
         self.target = target
         self.info = info
+        self.sound = sound
         self.partial = partial_path(target)
         self.encoder: Mp4Encoder | None = None
 
     def write(self, frame: np.ndarray) -> None:
         if self.encoder is None:
             height, width = frame.shape[:2]
-            audio = probe_audio(self.info.path) if self.info.kind == "video" else None
+            audio = probe_audio(self.info.path) if self.sound and self.info.kind == "video" else None
             self.target.parent.mkdir(parents=True, exist_ok=True)
             self.encoder = Mp4Encoder(self.partial, width, height, exact_fps(self.info.fps or 25.0),
                                       self.info.path if audio else None, audio)
@@ -92,6 +95,19 @@ class Mp4Writer:
     def abort(self) -> None:
         if self.encoder is not None:
             self.encoder.abort()
+
+
+def mp4_chunk(target: Path, info: SourceInfo) -> Mp4Writer:
+    return Mp4Writer(target, info, sound=False)
+
+
+def mp4_join(chunks: Sequence[Path], target: Path, info: SourceInfo) -> None:
+    """The chunks joined by stream copy, with the source's sound, renamed into place when complete."""
+    partial = partial_path(target)
+    audio = probe_audio(info.path)
+    join_mp4(chunks, partial, info.path if audio else None, audio)
+    partial.replace(target)
+    drop_stale_partials(target)
 
 
 def mp4_complete(target: Path) -> bool:
@@ -113,6 +129,7 @@ def register_loaders(register: Callable[[LoaderSpec], None]) -> None:
 @hookimpl
 def register_writers(register: Callable[[WriterSpec], None]) -> None:
     register(WriterSpec("mp4", (".mp4",), Mp4Writer, mp4_complete,
-                        description="H.264 mp4 (ffmpeg from imageio-ffmpeg), source frame rate and audio"))
+                        description="H.264 mp4 (ffmpeg from imageio-ffmpeg), source frame rate and audio",
+                        chunks=Chunks(mp4_chunk, mp4_join)))
     register(WriterSpec("frames", (), FramesWriter, lambda target: (target / COMPLETE).is_file(),
                         description="a folder with one PNG per frame (--writer frames)"))

@@ -18,7 +18,7 @@ from pathlib import Path
 from framestyle.engine.planning.plan import Plan, make_plan
 from framestyle.engine.runner.context import UnitContext
 from framestyle.engine.runtime import Runtime
-from framestyle.engine.units import AssembleVideo, Event, Item, Outcome, RunSpec, Unit, items_of
+from framestyle.engine.units import AssembleVideo, EncodeChunk, Event, Item, Outcome, RunSpec, Unit, items_of
 from framestyle.errors import UsageError
 from framestyle.host import PluginHost
 from framestyle.settings import Settings
@@ -205,5 +205,5 @@ class Driver:
 def lanes(units: list[Unit], capacity: int) -> int:
     """The most frames the run can have in flight at once: one per image,
     unsplit video or segment, up to ``capacity``."""
-    streams = sum(0 if isinstance(unit, AssembleVideo) else len(items_of(unit)) for unit in units)
+    streams = sum(0 if isinstance(unit, AssembleVideo | EncodeChunk) else len(items_of(unit)) for unit in units)
     return max(1, min(capacity, streams))

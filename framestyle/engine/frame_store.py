@@ -64,14 +64,18 @@ class FrameStore:
         if not marker.is_file() and any(self.folder.glob("frame_*.png")):
             raise InputError(f"{self.folder} holds frames framestyle did not make; move them away")
         if previous_fingerprint(marker) != fingerprint or not reuse:
-            for part in PARTS:
-                for old in self.folder.glob(f"{part}_*.png"):
+            for pattern in [*(f"{part}_*.png" for part in PARTS), "chunk_*"]:
+                for old in self.folder.glob(pattern):
                     old.unlink()
         self.folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(marker, json.dumps(fingerprint))
         while self.path(self.reusable).is_file():
             self.reusable += 1
         return self.reusable
+
+    def chunk(self, first: int, end: int, suffix: str) -> Path:
+        """Where frames ``first`` to ``end`` are kept encoded (a writer's chunk)."""
+        return self.folder / f"chunk_{first + 1:06d}-{end:06d}{suffix}"
 
     def kept_indices(self, part: str = "frame") -> set[int]:
         """Indices of the kept frames (or other parts)."""

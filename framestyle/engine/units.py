@@ -75,22 +75,42 @@ class VideoSegment:
 
 
 @dataclass(frozen=True)
+class EncodeChunk:
+    """Frames ``first`` to ``end`` of a split video, from its kept frames
+    (the seams cross-faded), encoded into a chunk file of the frame store
+    that the assembly joins; it needs the segments that keep them."""
+
+    item: Item
+    info: SourceInfo
+    segments: tuple[Segment, ...]
+    first: int
+    end: int
+    needs: tuple[str, ...] = ()
+
+    @property
+    def uid(self) -> str:
+        return f"chunk:{self.item.number}:{self.first}"
+
+
+@dataclass(frozen=True)
 class AssembleVideo:
     """A split video's output from its kept frames: the seams cross-faded
-    (a pure function of the kept frames), then encoded and muxed."""
+    (a pure function of the kept frames), then encoded and muxed; or, for a
+    writer that joins chunks, its ``chunks`` (first, end) joined."""
 
     item: Item
     info: SourceInfo
     segments: tuple[Segment, ...]
     fingerprint: str
     needs: tuple[str, ...] = ()
+    chunks: tuple[tuple[int, int], ...] = ()
 
     @property
     def uid(self) -> str:
         return f"assemble:{self.item.number}"
 
 
-Unit = ImageGroup | WholeVideo | VideoSegment | AssembleVideo
+Unit = ImageGroup | WholeVideo | VideoSegment | EncodeChunk | AssembleVideo
 
 
 def items_of(unit: Unit) -> tuple[Item, ...]:

@@ -18,7 +18,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from itertools import islice
 from pathlib import Path
@@ -294,6 +294,34 @@ class Mp4Encoder:
             self.process.kill()
         lines = self.process.stderr.read().decode(errors="replace").strip().splitlines()
         return first_cause(lines) or f"exit code {self.process.returncode}"
+
+
+def join_mp4(chunks: Sequence[Path], partial: Path, audio_from: Path | None, audio_codec: str | None) -> None:
+    """``chunks`` (mp4s of the same encoding, the picture only) one after
+    the other into ``partial``, the picture copied, not encoded again
+    (FFmpeg's concat demuxer), with ``audio_from``'s sound as
+    :class:`Mp4Encoder` muxes it."""
+    listing = partial.with_name(partial.name + ".txt")
+    listing.write_text("".join(concat_line(chunk) for chunk in chunks))
+    command = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
+               "-i", str(listing)]
+    if audio_from is not None and audio_codec is not None:
+        command += ["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0",
+                    "-c:a", "copy" if audio_codec in MP4_AUDIO else "aac"]
+    command += ["-c:v", "copy", "-movflags", "+faststart", "-f", "mp4", str(partial)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, errors="replace")
+    finally:
+        listing.unlink(missing_ok=True)
+    if done.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise OSError(f"ffmpeg failed: {first_cause(done.stderr.strip().splitlines()) or done.returncode}")
+
+
+def concat_line(path: Path) -> str:
+    """A line of the concat demuxer's list: the path quoted, its own quotes escaped."""
+    quoted = str(path.resolve()).replace("'", "'\\''")
+    return f"file '{quoted}'\n"
 
 
 def first_cause(lines: list[str]) -> str:

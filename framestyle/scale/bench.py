@@ -161,12 +161,12 @@ class Timed:
 
     def run(self, handle: Any, unit: Any, deliver: Any) -> None:
         from framestyle.engine.executors.ray.cluster import Done
-        from framestyle.engine.units import AssembleVideo
+        from framestyle.engine.units import AssembleVideo, EncodeChunk
 
         def timed(message: Any) -> None:
             if self.first_start == math.inf:
                 self.first_start = min(self.first_start, time.time())
-            if isinstance(message, Done) and not isinstance(unit, AssembleVideo):
+            if isinstance(message, Done) and not isinstance(unit, AssembleVideo | EncodeChunk):
                 self.stylised_until = max(self.stylised_until, time.time())
             deliver(message)
 

@@ -22,7 +22,7 @@ from framestyle.engine.planning import segments as splitting
 from framestyle.engine.planning.inputs import find_inputs
 from framestyle.engine.planning.segments import Segment
 from framestyle.engine.runtime import Runtime
-from framestyle.engine.units import AssembleVideo, ImageGroup, Item, Unit, VideoSegment, WholeVideo
+from framestyle.engine.units import AssembleVideo, EncodeChunk, ImageGroup, Item, Unit, VideoSegment, WholeVideo
 from framestyle.errors import PluginError, UsageError, describe_error
 from framestyle.host import Hooks
 from framestyle.media.images import IMAGE_EXTENSIONS, image_size
@@ -130,9 +130,16 @@ def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, 
         plan.frames += 1 if info is None else 0  # unopened: one frame, as an image
         plan.failed.append((item, item.path, describe_error(error, item.path)))
         return []
-    units: list[Unit] = [VideoSegment(item, info, segment, later)
-                         for segment, later in zip(segments, [*segments[1:], None], strict=True)]
-    return [*units, AssembleVideo(item, info, tuple(segments), print_, needs=tuple(u.uid for u in units))]
+    parts = [VideoSegment(item, info, segment, later)
+             for segment, later in zip(segments, [*segments[1:], None], strict=True)]
+    if writer_for(item.output, settings, hooks).chunks is None:  # one unit encodes it all
+        return [*parts, AssembleVideo(item, info, tuple(segments), print_, needs=tuple(u.uid for u in parts))]
+    ranges = splitting.chunk_ranges(segments[-1].end)
+    chunks = [EncodeChunk(item, info, tuple(segments), first, end,
+                          needs=tuple(u.uid for u in parts if u.segment.start < end and u.segment.end > first))
+              for first, end in ranges]
+    return [*parts, *chunks, AssembleVideo(item, info, tuple(segments), print_,
+                                           needs=tuple(chunk.uid for chunk in chunks), chunks=tuple(ranges))]
 
 
 def saved_split(store: FrameStore, base: str, path: Path) -> list[Segment] | None:

@@ -21,6 +21,10 @@ import numpy as np
 MIN_SEGMENT = 8
 # Frames a segment starts before the boundary when it is not at a cut.
 OVERLAP = 4
+# Frames a chunk of a split video holds, for a writer that encodes chunks
+# apart and joins them: fixed by frame count, so that a video is cut into
+# the same chunks (and gives the same bytes) however many workers ran it.
+CHUNK = 1200
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,11 @@ def plan_segments(count: int, wanted: int, cuts: Iterable[int], overlap: int | N
         start = owned if at_cut else max(0, owned - overlap)
         segments.append(Segment(start, owned, end))
     return segments
+
+
+def chunk_ranges(count: int) -> list[tuple[int, int]]:
+    """The (first, end) frames of each chunk of a ``count``-frame video."""
+    return [(first, min(first + CHUNK, count)) for first in range(0, count, CHUNK)]
 
 
 def fade_weight(segment: Segment, index: int) -> float:

@@ -25,9 +25,9 @@ from framestyle.engine.runner.chain import Emit
 from framestyle.engine.runner.context import UnitContext
 from framestyle.engine.runner.scheduler import Scheduler
 from framestyle.engine.runner.streams import ItemStream, SegmentStream, writing
-from framestyle.engine.units import AssembleVideo, Event, Outcome, Unit, VideoSegment, items_of
+from framestyle.engine.units import AssembleVideo, EncodeChunk, Event, Item, Outcome, Unit, VideoSegment, items_of
 from framestyle.errors import InputError, PluginError, UsageError, describe_error
-from framestyle.types import Writer
+from framestyle.types import Writer, WriterSpec
 
 log = logging.getLogger("framestyle")
 
@@ -50,6 +50,9 @@ def unit_streams(unit: Unit, context: UnitContext, emit: Emit) -> list[Any]:
     if isinstance(unit, AssembleVideo):
         assemble(unit, context, emit)
         return []
+    if isinstance(unit, EncodeChunk):
+        encode_chunk(unit, context, emit)
+        return []
     if isinstance(unit, VideoSegment):
         return [SegmentStream(unit, context, emit)]
     streams = []
@@ -64,31 +67,27 @@ def unit_streams(unit: Unit, context: UnitContext, emit: Emit) -> list[Any]:
 
 def assemble(unit: AssembleVideo, context: UnitContext, emit: Emit) -> None:
     """The split video's output: each frame as its segment kept it, a tail
-    frame cross-faded into the later segment's head, written in order."""
+    frame cross-faded into the later segment's head, written in order; or,
+    for a writer that joins chunks, its chunks joined."""
     settings, hooks = context.settings, context.hooks
     writer: Writer | None = None
     try:
         with writing(unit.item.output):
             store = FrameStore(unit.item.output)
             store.resume(unit.fingerprint, True)  # the plan prepared the frames (or cleared them)
-            parts = list(frame_parts(unit.segments))
-            ended = int(store.recall(VIDEO_END_NOTE) or len(parts))
-            if ended < len(parts):
-                log.warning("%s: the video ended after frame %d of the %d its container counts "
-                            "(truncated or damaged); the frames read are kept", unit.item.path, ended, len(parts))
-                parts = parts[:ended]
-            kept = store.kept_by_part()
-            missing = [index + 1 for index, needed in parts if any(index not in kept[part] for part in needed)]
-            if missing:  # a segment ended early (fewer frames decoded than planned), or files went
-                raise InputError(f"frame {missing[0]} was not kept by its segment ({len(missing)} frame(s) "
-                                 "missing); run again to redo them")
-            writer = writer_for(unit.item.output, settings, hooks).open(unit.item.output, unit.info)
-            for index, needed in parts:
-                writer.write(assembled_frame(store, index, needed, unit.segments))
-            writer.close()
+            spec = writer_for(unit.item.output, settings, hooks)
+            frames = video_end(unit.item, store, unit.segments, warn=True)
+            if unit.chunks:
+                join_chunks(unit, store, spec, frames)
+            else:
+                parts = kept_parts(store, unit.segments, 0, frames)
+                writer = spec.open(unit.item.output, unit.info)
+                for index, needed in parts:
+                    writer.write(assembled_frame(store, index, needed, unit.segments))
+                writer.close()
         writer = None
         discard_store(unit.item.output)
-        emit(Event(unit.item.number, Outcome("done", kind="video", frames=len(parts))))
+        emit(Event(unit.item.number, Outcome("done", kind="video", frames=frames)))
     except (UsageError, PluginError):
         raise
     except Exception as error:
@@ -96,6 +95,68 @@ def assemble(unit: AssembleVideo, context: UnitContext, emit: Emit) -> None:
     finally:
         if writer is not None:
             writer.abort()
+
+
+def encode_chunk(unit: EncodeChunk, context: UnitContext, emit: Emit) -> None:
+    """Frames ``first`` to ``end`` of a split video, assembled as the whole
+    video's are, encoded into their chunk file; a chunk a killed run
+    finished is kept."""
+    spec = writer_for(unit.item.output, context.settings, context.hooks)
+    assert spec.chunks is not None  # the plan makes chunks only for such writers
+    writer: Writer | None = None
+    try:
+        with writing(unit.item.output):
+            store = FrameStore(unit.item.output)
+            parts = kept_parts(store, unit.segments, unit.first,
+                               min(unit.end, video_end(unit.item, store, unit.segments, warn=False)))
+            target = store.chunk(unit.first, unit.end, spec.extensions[0])
+            if parts and not spec.is_complete(target):
+                writer = spec.chunks.open(target, unit.info)
+                for index, needed in parts:
+                    writer.write(assembled_frame(store, index, needed, unit.segments))
+                writer.close()
+        writer = None
+        emit(Event(unit.item.number, Outcome("part", kind="video", frames=len(parts))))
+    except (UsageError, PluginError):
+        raise
+    except Exception as error:
+        emit(Event(unit.item.number, Outcome("failed", kind="video", message=describe_error(error, unit.item.path))))
+    finally:
+        if writer is not None:
+            writer.abort()
+
+
+def join_chunks(unit: AssembleVideo, store: FrameStore, spec: WriterSpec, frames: int) -> None:
+    assert spec.chunks is not None
+    chunks = [store.chunk(first, end, spec.extensions[0]) for first, end in unit.chunks if first < frames]
+    missing = [chunk.name for chunk in chunks if not spec.is_complete(chunk)]
+    if missing:  # its files went
+        raise InputError(f"{missing[0]} was not encoded ({len(missing)} chunk(s) missing); run again to redo them")
+    spec.chunks.join(chunks, unit.item.output, unit.info)
+
+
+def video_end(item: Item, store: FrameStore, segments: tuple[Segment, ...], warn: bool) -> int:
+    """The frames the split video has: as planned, or fewer where a segment
+    found it to end sooner (said once, by the assembly)."""
+    planned = segments[-1].end
+    ended = int(store.recall(VIDEO_END_NOTE) or planned)
+    if ended < planned and warn:
+        log.warning("%s: the video ended after frame %d of the %d its container counts "
+                    "(truncated or damaged); the frames read are kept", item.path, ended, planned)
+    return min(ended, planned)
+
+
+def kept_parts(store: FrameStore, segments: tuple[Segment, ...], first: int,
+               end: int) -> list[tuple[int, tuple[str, ...]]]:
+    """Frames ``first`` to ``end`` with the kept parts each is made of, all
+    on disk (else an error that says to run again)."""
+    parts = [(index, needed) for index, needed in frame_parts(segments) if first <= index < end]
+    kept = store.kept_by_part()
+    missing = [index + 1 for index, needed in parts if any(index not in kept[part] for part in needed)]
+    if missing:  # a segment ended early (fewer frames decoded than planned), or files went
+        raise InputError(f"frame {missing[0]} was not kept by its segment ({len(missing)} frame(s) "
+                         "missing); run again to redo them")
+    return parts
 
 
 def frame_parts(segments: tuple[Segment, ...]) -> Iterator[tuple[int, tuple[str, ...]]]:
