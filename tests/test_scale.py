@@ -69,7 +69,7 @@ def test_a_folder_on_a_simulated_cluster_is_done_in_a_few_messages_an_image(tmp_
 def test_a_film_split_over_a_simulated_cluster_is_assembled_once_its_segments_are_done(tmp_path):
     result = measure(tmp_path, "film", 24)
     assert result["done"] == 1
-    assert result["units"] == 24 + 1 + 1  # a segment per worker, a chunk (864 frames: one), the join
+    assert result["units"] == 24 + 2 + 1  # a segment per worker, two chunks (864 frames), the join
     # A tick a second while a segment runs (the clock scaled down with the
     # work), and a message at each start and end.
     assert result["messages_per_worker_second"] <= 1.5

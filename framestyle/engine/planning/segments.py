@@ -23,8 +23,11 @@ MIN_SEGMENT = 8
 OVERLAP = 4
 # Frames a chunk of a split video holds, for a writer that encodes chunks
 # apart and joins them: fixed by frame count, so that a video is cut into
-# the same chunks (and gives the same bytes) however many workers ran it.
-CHUNK = 1200
+# the same chunks (and gives the same bytes) however many workers ran it;
+# 20 s at 24 frames/s, longer than x264's keyframe interval, so chunks add
+# no keyframes, and short enough that the last chunk's encode is a small
+# part of the tail.
+CHUNK = 480
 
 
 @dataclass(frozen=True)
