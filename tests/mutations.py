@@ -177,7 +177,7 @@ BREAKS = [
      "    return splitting.cross_fade(store.kept(index, \"tail\"), store.kept(index, \"tail\"),",
      "tests/test_segments.py -k jump"),
     ("the assembly ignores where a segment found the video's end", "framestyle/engine/runner/unit.py",
-     "ended = int(store.recall(VIDEO_END_NOTE) or len(parts))", "ended = len(parts)",
+     "ended = int(store.recall(VIDEO_END_NOTE) or planned)", "ended = planned",
      "tests/test_segments.py -k fewer_frames"),
     ("a segment does not restart its chain at a cut in its head", "framestyle/engine/runner/streams.py",
      "motion_from=self.unit.segment.start + 1)", "motion_from=self.unit.segment.owned + 1)",

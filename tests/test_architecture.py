@@ -99,3 +99,14 @@ def test_no_module_is_longer_than_a_reader_takes_in():
     long = {name: lines for name, path in modules().items()
             if (lines := len(path.read_text().splitlines())) > MAX_LINES}
     assert not long, long
+
+
+def test_every_break_of_the_mutation_harness_finds_its_text():
+    """tests/mutations.py breaks code by replacing text; a break whose text
+    has moved would fail the harness only when it is tried (CI tries a few a
+    day): every one is checked here, on every run."""
+    import mutations
+
+    moved = [name for name, file, old, _, _ in mutations.BREAKS
+             if (PACKAGE.parent / file).read_text().count(old) != 1]
+    assert moved == [], f"update tests/mutations.py: {moved}"

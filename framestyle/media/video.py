@@ -241,6 +241,17 @@ def die_with_parent() -> None:
 H264 = ["-c:v", "libx264", "-preset", "medium", "-crf", "18", "-tune", "psnr", "-pix_fmt", "yuv420p"]
 
 
+def sound(audio_from: Path | None, audio_codec: str | None) -> list[str]:
+    """FFmpeg's arguments that take the picture from the first input and the
+    sound of ``audio_from`` as the second: copied where mp4 holds its codec,
+    else as AAC. No -shortest: it can drop the last picture when the sound
+    ends a few milliseconds before it, and every frame must be kept."""
+    if audio_from is None or audio_codec is None:
+        return []
+    return ["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0",
+            "-c:a", "copy" if audio_codec in MP4_AUDIO else "aac"]
+
+
 class Mp4Encoder:
     """Streams RGB frames into ffmpeg: H.264, yuv420p, the source's exact
     frame rate and its audio. Writes ``partial`` only; the caller renames."""
@@ -253,11 +264,7 @@ class Mp4Encoder:
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.width}x{self.height}",
             "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "-",
         ]
-        if audio_from is not None and audio_codec is not None:
-            # No -shortest: it can drop the last picture when the sound ends a
-            # few milliseconds before it, and every frame must be kept.
-            command += ["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0",
-                        "-c:a", "copy" if audio_codec in MP4_AUDIO else "aac"]
+        command += sound(audio_from, audio_codec)
         command += [*H264, "-r", f"{fps.numerator}/{fps.denominator}", "-movflags", "+faststart",
                     "-f", "mp4", str(partial)]
         self.partial = partial
@@ -305,9 +312,7 @@ def join_mp4(chunks: Sequence[Path], partial: Path, audio_from: Path | None, aud
     listing.write_text("".join(concat_line(chunk) for chunk in chunks))
     command = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
                "-i", str(listing)]
-    if audio_from is not None and audio_codec is not None:
-        command += ["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0",
-                    "-c:a", "copy" if audio_codec in MP4_AUDIO else "aac"]
+    command += sound(audio_from, audio_codec)
     command += ["-c:v", "copy", "-movflags", "+faststart", "-f", "mp4", str(partial)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, errors="replace")

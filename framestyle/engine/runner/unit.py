@@ -12,7 +12,8 @@ writers: a unit cut short leaves finished frames and nothing half-written.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -69,32 +70,19 @@ def assemble(unit: AssembleVideo, context: UnitContext, emit: Emit) -> None:
     """The split video's output: each frame as its segment kept it, a tail
     frame cross-faded into the later segment's head, written in order; or,
     for a writer that joins chunks, its chunks joined."""
-    settings, hooks = context.settings, context.hooks
-    writer: Writer | None = None
-    try:
+    with failing_alone(unit.item, emit):
         with writing(unit.item.output):
             store = FrameStore(unit.item.output)
             store.resume(unit.fingerprint, True)  # the plan prepared the frames (or cleared them)
-            spec = writer_for(unit.item.output, settings, hooks)
+            spec = writer_for(unit.item.output, context.settings, context.hooks)
             frames = video_end(unit.item, store, unit.segments, warn=True)
             if unit.chunks:
                 join_chunks(unit, store, spec, frames)
             else:
-                parts = kept_parts(store, unit.segments, 0, frames)
-                writer = spec.open(unit.item.output, unit.info)
-                for index, needed in parts:
-                    writer.write(assembled_frame(store, index, needed, unit.segments))
-                writer.close()
-        writer = None
+                write_frames(lambda: spec.open(unit.item.output, unit.info), store,
+                             kept_parts(store, unit.segments, 0, frames), unit.segments)
         discard_store(unit.item.output)
         emit(Event(unit.item.number, Outcome("done", kind="video", frames=frames)))
-    except (UsageError, PluginError):
-        raise
-    except Exception as error:
-        emit(Event(unit.item.number, Outcome("failed", kind="video", message=describe_error(error, unit.item.path))))
-    finally:
-        if writer is not None:
-            writer.abort()
 
 
 def encode_chunk(unit: EncodeChunk, context: UnitContext, emit: Emit) -> None:
@@ -102,28 +90,41 @@ def encode_chunk(unit: EncodeChunk, context: UnitContext, emit: Emit) -> None:
     video's are, encoded into their chunk file; a chunk a killed run
     finished is kept."""
     spec = writer_for(unit.item.output, context.settings, context.hooks)
-    assert spec.chunks is not None  # the plan makes chunks only for such writers
-    writer: Writer | None = None
-    try:
+    chunks = spec.chunks
+    assert chunks is not None  # the plan makes chunks only for such writers
+    with failing_alone(unit.item, emit):
         with writing(unit.item.output):
             store = FrameStore(unit.item.output)
             parts = kept_parts(store, unit.segments, unit.first,
                                min(unit.end, video_end(unit.item, store, unit.segments, warn=False)))
             target = store.chunk(unit.first, unit.end, spec.extensions[0])
             if parts and not spec.is_complete(target):
-                writer = spec.chunks.open(target, unit.info)
-                for index, needed in parts:
-                    writer.write(assembled_frame(store, index, needed, unit.segments))
-                writer.close()
-        writer = None
+                write_frames(lambda: chunks.open(target, unit.info), store, parts, unit.segments)
         emit(Event(unit.item.number, Outcome("part", kind="video", frames=len(parts))))
+
+
+@contextmanager
+def failing_alone(item: Item, emit: Emit) -> Iterator[None]:
+    """An error in the block fails this video alone (a usage or plugin error ends the run)."""
+    try:
+        yield
     except (UsageError, PluginError):
         raise
     except Exception as error:
-        emit(Event(unit.item.number, Outcome("failed", kind="video", message=describe_error(error, unit.item.path))))
-    finally:
-        if writer is not None:
-            writer.abort()
+        emit(Event(item.number, Outcome("failed", kind="video", message=describe_error(error, item.path))))
+
+
+def write_frames(open_writer: Callable[[], Writer], store: FrameStore, parts: list[tuple[int, tuple[str, ...]]],
+                 segments: tuple[Segment, ...]) -> None:
+    """The assembled frames, in order, into a writer opened here (aborted if anything fails)."""
+    writer = open_writer()
+    try:
+        for index, needed in parts:
+            writer.write(assembled_frame(store, index, needed, segments))
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
 
 
 def join_chunks(unit: AssembleVideo, store: FrameStore, spec: WriterSpec, frames: int) -> None:
