@@ -165,10 +165,10 @@ def split(source: Source, runtime: Runtime, wanted: int) -> list[Segment] | None
     packets, without decoding: the boundaries go where an even split puts
     them, and each segment finds the scene cuts in its own frames as it runs
     (a cut inside a segment's overlap restarts both chains alike, so it
-    costs nothing). Decoding a two-hour film on the driver to place the
-    boundaries at cuts kept every GPU idle for as long; where a loader's
-    frames cannot be counted so, they are read once for their number and
-    their cuts, and boundaries go to cuts near where an even split puts them."""
+    costs nothing), so no worker waits for the driver to decode the film.
+    Where a loader's frames cannot be counted so, they are read once for
+    their number and their cuts, and boundaries go to cuts near where an
+    even split puts them."""
     path = source.info.path
     timing = packet_timing(path) if isinstance(source, VideoSource) else None
     cuts: list[int] = []

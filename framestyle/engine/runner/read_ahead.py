@@ -32,11 +32,9 @@ class ReadAhead:
     worker thread; an error reading a frame is raised where it is asked for."""
 
     def __init__(self, frames: Iterator[tuple[int, np.ndarray]],
-                 working_frame: Callable[[np.ndarray], tuple[np.ndarray, tuple[int, int]]],
-                 motion_from: int = 0) -> None:
+                 working_frame: Callable[[np.ndarray], tuple[np.ndarray, tuple[int, int]]]) -> None:
         self.frames = frames
         self.working_frame = working_frame
-        self.motion_from = motion_from  # frames before this index are read past: no flow needed
         self.last: np.ndarray | None = None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="framestyle-read")
         self.future: Future[DecodedFrame | None] = self.pool.submit(self.prepare_next)
@@ -48,7 +46,7 @@ class ReadAhead:
         index, rgb = item
         working, out_size = self.working_frame(rgb)
         motion = None
-        if self.last is not None and index >= self.motion_from:
+        if self.last is not None:
             motion = estimate_motion(self.last, working)
         self.last = working
         return DecodedFrame(index, working, out_size, motion)

@@ -189,7 +189,7 @@ class SegmentStream(Stream):
         self.unit, self.item = unit, unit.item
         self.store = FrameStore(unit.item.output)  # the plan prepared it
         self.kept_parts: dict[str, set[int]] = {}  # by part, what earlier runs left
-        self.read = 0  # frames decoded so far, the skipped ones before the segment included
+        self.read = 0  # one past the last frame read (frames_from starts at the segment's first)
 
     def open(self) -> None:
         settings, hooks = self.context.settings, self.context.hooks
@@ -198,8 +198,7 @@ class SegmentStream(Stream):
                                                       self.item.output, self.source.info)))
         self.kept_parts = self.store.kept_by_part()
         self.chain = Chain(self.item, self.unit.info, self.context, self.emit)
-        self.frames = ReadAhead(frames_from(self.source, self.unit.segment.start), self.context.runtime.working_frame,
-                                motion_from=self.unit.segment.start + 1)
+        self.frames = ReadAhead(frames_from(self.source, self.unit.segment.start), self.context.runtime.working_frame)
 
     def part(self, index: int) -> str:
         segment, later = self.unit.segment, self.unit.later
@@ -213,8 +212,6 @@ class SegmentStream(Stream):
         segment = self.unit.segment
         while (frame := self.next_frame()) is not None:
             self.read = frame.index + 1
-            if frame.index < segment.start:
-                continue
             if frame.index >= segment.end:
                 break
             part = self.part(frame.index)

@@ -36,7 +36,7 @@ from framestyle.engine.executors.ray.cluster import Cluster, Done, Lost, RayClus
 from framestyle.engine.executors.ray.joining import Placement
 from framestyle.engine.executors.ray.messages import Where
 from framestyle.engine.units import Event, ImageGroup, Item, Outcome, Unit, VideoSegment, WholeVideo, items_of
-from framestyle.errors import UsageError
+from framestyle.errors import PluginError, UsageError
 from framestyle.settings import Settings
 
 log = logging.getLogger("framestyle")
@@ -126,14 +126,18 @@ class RayExecutor:
 
     def grow(self, settings: Settings) -> None:
         """Workers on the nodes that joined the cluster since the run began:
-        they take units from now on (a node that does not see the run's
-        storage is left out, with a warning)."""
+        they take units from now on (a node whose workers cannot start, or
+        that does not see the run's storage, is left out, with a warning)."""
         known = {place.node for place in self.layout}
         fresh = [place for place in self.cluster.nodes_now(settings) if place.node not in known]
         if not fresh:
             return
         self.layout += fresh  # asked once: a node left out stays out
-        slots = self.start_workers(self.session, fresh)
+        try:
+            slots = self.start_workers(self.session, fresh)
+        except PluginError as error:  # at the start it ends the run; the run under way goes on without them
+            log.warning("%s; the joined node(s) are left out", error)
+            return
         blind = self.unseeing(settings, slots)
         for problem in blind.values():
             log.warning("%s; its workers are left out", problem)
