@@ -21,11 +21,11 @@ COLOUR = re.compile(r"\x1b\[[0-9;]*(3[0-8]|9[0-7])[0-9;]*m")  # an SGR that sets
 PLAIN_LINE = re.compile(r"cat\.jpg -> \S+cat\.png: \d+ iterations, [\d.]+ s, loss [\d.e+-]+")
 
 
-def framestyle_on(photos: Path, tmp_path: Path, terminal: bool, **env: str) -> str:
+def framestyle_on(photos: Path, tmp_path: Path, terminal: bool, *options: str, **env: str) -> str:
     """What ``framestyle run`` writes to the terminal (or pipe) it runs on."""
     args = [sys.executable, "-m", "framestyle", "run", str(photos / "cat.jpg"), "--style",
             str(tmp_path / "style.jpg"), "-o", str(tmp_path / "out" / "cat.png"), "--overwrite",
-            "--size", "24", "--iterations", "3", *SHALLOW_ARGS]
+            "--size", "24", "--iterations", "3", *SHALLOW_ARGS, *options]
     environment = {**os.environ, "TERM": "xterm-256color", **env}
     if not terminal:
         done = subprocess.run(args, env=environment, capture_output=True, text=True, timeout=120)
@@ -61,4 +61,14 @@ def test_a_terminal_gets_a_bar(photos, tmp_path, weights, env, coloured):
 def test_a_dumb_terminal_or_a_pipe_gets_plain_lines(photos, tmp_path, weights, terminal):
     shown = framestyle_on(photos, tmp_path, terminal=terminal, TERM="dumb" if terminal else "xterm-256color")
     assert "job (frames)" not in shown and "\x1b[" not in shown
+    assert len(PLAIN_LINE.findall(shown)) == 1, shown
+
+
+
+def test_verbose_plain_lines_come_every_tenth_of_the_iterations(photos, tmp_path, weights):
+    """-v through a pipe: a line at every tenth of the iterations and at the
+    last, so a long run shows it is alive without a line per iteration."""
+    shown = framestyle_on(photos, tmp_path, False, "--iterations", "25", "--scales", "1", "-v")
+    steps = [int(n) for n in re.findall(r"cat\.jpg: iteration (\d+)/25: loss", shown)]
+    assert steps == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 25], shown
     assert len(PLAIN_LINE.findall(shown)) == 1, shown
