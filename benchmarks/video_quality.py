@@ -24,7 +24,10 @@ through the same encoder. Per frame t, on the frames as decoded:
   source frame, divided by the independent frame's. 1.0: as well stylised as
   a frame optimised alone; a blurred frame scores far above 1.
 - **lag**: the frame is closer in content (``relu4_2``) to the previous
-  source frame than to its own.
+  source frame than to its own; beside it, the same test on the frames as
+  framestyle wrote them (its report, in the run's precision): between two
+  close source frames the margin is well under 1% of the distance, so the
+  encoder (or bf16) alone can turn one answer into the other.
 
 Printed per clip: floor, ours, independent (E_warp means over the kept
 pairs), ours/floor, fidelity's median, last frame (how far it drifted along
@@ -77,6 +80,7 @@ class FrameQuality:
     independent_lag: bool | None
     iterations: int
     seconds: float
+    written_lag: bool | None = None  # lag of the frame as framestyle wrote it, before the encoder (its report)
 
 
 @dataclass
@@ -108,6 +112,8 @@ class ClipQuality:
             "fidelity_last": self.frames[-1].fidelity,  # the end of a shot: how far quality has drifted
             "fidelity_cold": statistics.fmean(f.fidelity for f in cold) if cold else float("nan"),
             "lag": sum(bool(f.lag) for f in after_first), "lag_of": len(after_first),
+            "written_lag": sum(bool(f.written_lag) for f in after_first)
+            if any(f.written_lag is not None for f in after_first) else "?",
             "independent_lag": sum(bool(f.independent_lag) for f in after_first),
             "warm_iterations": statistics.median(f.iterations for f in warm) if warm else 0,
             "warm_seconds": statistics.median(f.seconds for f in warm) if warm else 0.0,
@@ -179,7 +185,8 @@ def measure(clip: Path, style: Path, size: int, options: dict[str, object], work
             pair_error(alone, t, motion) if paired else None,
             *(pair_error(frames, t, motion, cubic=True) if paired else None for frames in (source, ours, alone)),
             record.get("warp_error"), record.get("source_warp_error"),
-            own / own_alone, lag, lag_alone, int(record["iterations"]), float(record["seconds"])))
+            own / own_alone, lag, lag_alone, int(record["iterations"]), float(record["seconds"]),
+            record.get("lag")))
     return quality, [source, ours, alone]
 
 
@@ -211,14 +218,15 @@ def table_row(s: dict) -> str:
             f"({s['cubic_ours_over_floor']:.2f}×; {s['written_over_floor']:.2f}× before encoding) | "
             f"{s['fidelity_median']:.3f} / {s['fidelity_last']:.3f} / {s['fidelity_worst']:.3f} / "
             f"{s['fidelity_cold']:.3f} | "
-            f"{s['lag']} of {s['lag_of']} ({s['independent_lag']}) | {s['warm_iterations']:.0f} | "
+            f"{s['lag']} of {s['lag_of']} ({s['independent_lag']}; {s['written_lag']} before encoding) | "
+            f"{s['warm_iterations']:.0f} | "
             f"{s['warm_seconds']:.2f} |")
 
 
 def print_table(results: list[ClipQuality], header: bool = True) -> None:
     if header:
         print("| clip | style | pairs | floor | ours | independent | ours/floor (bicubic; unencoded) "
-              "| fidelity median / last / worst / cold | lag (independent) | warm it | s/warm frame |")
+              "| fidelity median / last / worst / cold | lag (independent; before encoding) | warm it | s/warm frame |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
     for quality in results:
         print(table_row(quality.summary()), flush=True)
