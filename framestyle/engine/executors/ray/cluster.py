@@ -185,7 +185,7 @@ class RayCluster:
                 return
             except ray.exceptions.RayActorError:
                 time.sleep(0.5)
-            except Exception:  # killed at the run's end
+            except (Exception, SystemExit):  # killed at the run's end, or Ray shut down under it
                 return
 
     def close(self) -> None:
