@@ -64,7 +64,6 @@ def test_a_dumb_terminal_or_a_pipe_gets_plain_lines(photos, tmp_path, weights, t
     assert len(PLAIN_LINE.findall(shown)) == 1, shown
 
 
-
 def test_verbose_plain_lines_come_every_tenth_of_the_iterations(photos, tmp_path, weights):
     """-v through a pipe: a line at every tenth of the iterations and at the
     last, so a long run shows it is alive without a line per iteration."""
