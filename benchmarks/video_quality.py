@@ -56,6 +56,7 @@ from framestyle.bench import cpu_kind
 from framestyle.media.images import read_image, resize
 from framestyle.media.motion import estimate, warp_error
 from framestyle.media.video import H264, ffmpeg_exe
+from framestyle.settings import Settings
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 INDEPENDENT = {"warm_start": False, "temporal_weight": 0.0}
@@ -146,9 +147,11 @@ def stylise(clip: Path, style: Path, output: Path, size: int, options: dict[str,
 def independent_frames(clip: Path, style: Path, size: int, options: dict[str, object]) -> Path:
     """The clip stylised frame by frame, each frame alone, with ``options``
     other than the warm frames' own; cached by the clip's and the style's
-    bytes, the settings, framestyle's version and its encoder's options."""
+    bytes, the settings (defaults included, so a changed default is a new
+    entry), framestyle's version and its encoder's options."""
     settings = {**{k: v for k, v in options.items() if k not in WARM_ONLY}, **INDEPENDENT}
-    described = f"{size} {sorted(settings.items())} {framestyle.__version__} {H264}"
+    resolved = Settings(**settings).to_json()
+    described = f"{size} {sorted(resolved.items())} {framestyle.__version__} {H264}"
     key = hashlib.sha256(clip.read_bytes() + style.read_bytes() + described.encode()).hexdigest()[:16]
     output = CACHE / f"independent-{key}.mp4"
     if not output.is_file():

@@ -12,10 +12,12 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 # Tests of plumbing (resume, kills, executors, batches, segments) stylise
 # through VGG-19's first two blocks only: the real weights and the whole
 # pipeline at a sixth of an iteration's cost on 2 cores (~8 ms against
-# ~50 ms at 48×32, where the deep layers' weights dominate). Tests of what an
-# image looks like keep the default layers.
-SHALLOW = {"content_layer": "relu2_1", "style_layers": {"relu1_1": 1.0, "relu2_1": 1.0}}
-SHALLOW_ARGS = ["--content-layer", SHALLOW["content_layer"], "--style-layers", ",".join(SHALLOW["style_layers"])]
+# ~50 ms at 48×32, where the deep layers' weights dominate), and without the
+# margin around the canvas (8 pixels would double a 48×32 image's pixels).
+# Tests of what an image looks like keep the default layers and margin.
+SHALLOW = {"content_layer": "relu2_1", "style_layers": {"relu1_1": 1.0, "relu2_1": 1.0}, "margin": 0}
+SHALLOW_ARGS = ["--content-layer", SHALLOW["content_layer"], "--style-layers", ",".join(SHALLOW["style_layers"]),
+                "--margin", "0"]
 
 
 def sample(name: str, size: int) -> np.ndarray:

@@ -21,6 +21,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 COLOR_MODES = ("luminance", "histogram")
 WARM_STARTS = ("frame", "change")  # --warm-from
 PADDINGS = ("zero", "reflect", "replicate")  # --padding
+MAX_MARGIN = 64  # --margin: VGG-19's deepest style layer sees 16-pixel cells; more buys nothing
 POOLINGS = ("max", "avg")  # --pooling
 
 # Inputs with more pixels than this are refused from their header, before
@@ -140,6 +141,9 @@ class Settings:
     # How VGG-19's convolutions pad: "zero" (the network as published), or
     # "reflect" / "replicate" (no dark frame around the image for its edges to answer).
     padding: str = "zero"
+    # Pixels of canvas, the picture mirrored, optimised around every frame and
+    # cut away (framestyle.transfer.margin): the edges come out like the inside.
+    margin: int = 8
 
     format: str = "png"  # output format for images when OUTPUT is a folder
     video_format: str = "mp4"  # output format for videos when OUTPUT is a folder
@@ -195,6 +199,8 @@ class Settings:
             parse_tile(self.tile)
         except ValueError as exc:
             yield str(exc)
+        if not 0 <= self.margin <= MAX_MARGIN:
+            yield f"--margin {self.margin}: must be from 0 to {MAX_MARGIN} pixels"
         if self.preview < 0:
             yield f"--preview {self.preview}: must not be negative"
         if not 1 <= self.max_pixels <= MAX_PIXELS:

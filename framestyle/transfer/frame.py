@@ -11,6 +11,7 @@ from collections.abc import Callable
 import torch
 
 from framestyle.errors import InputError, NonFiniteLossError
+from framestyle.transfer.margin import crop, fitting_margin, widen, widen_job
 from framestyle.media.images import PIL_FORMATS, fit_long_side, preview_path, write_image_atomic
 from framestyle.transfer.memory import HISTORY, MemoryPlan, plan_memory
 from framestyle.transfer.optimize import StopRule, Task, WeightedLoss
@@ -38,10 +39,10 @@ def safe_losses(losses: list[WeightedLoss]) -> list[WeightedLoss]:
     return [WeightedLoss(term.name, term.weight / largest, term.loss) for term in losses]
 
 
-def previewer(job: FrameJob) -> Callable[[int, torch.Tensor], None] | None:
+def previewer(job: FrameJob, margin: int = 0) -> Callable[[int, torch.Tensor], None] | None:
     """With ``--preview N``, a callback that writes an image's current result
-    every N iterations, as it will be written (size, colours), so that a user
-    can watch it converge and stop when it looks done."""
+    (the canvas less its ``margin``) every N iterations, as it will be written
+    (size, colours), so that a user can watch it converge and stop when it looks done."""
     every = job.settings.preview
     if not every or job.source.kind != "image" or job.output is None or job.output.suffix.lower() not in PIL_FORMATS:
         return None
@@ -50,7 +51,7 @@ def previewer(job: FrameJob) -> Callable[[int, torch.Tensor], None] | None:
 
     def write(iteration: int, image: torch.Tensor) -> None:
         if iteration % every == 0:
-            write_image_atomic(target, job.context.as_written(image, job.content, out_size))
+            write_image_atomic(target, job.context.as_written(crop(image, margin), job.content, out_size))
 
     return write
 
@@ -62,12 +63,19 @@ class FrameWork:
     iterations run where they are cheap), or one task at full size for warm
     frames. A level whose loss stops being finite is retried once with
     settings that cannot overflow. The batch scheduler advances many of these
-    together; the ``stylize`` hook advances one."""
+    together; the ``stylize`` hook advances one.
+
+    The levels optimise a canvas ``--margin`` pixels wider than the frame on
+    every side (:mod:`framestyle.transfer.margin`); the result is the frame
+    cut out of it."""
 
     def __init__(self, job: FrameJob, init: torch.Tensor) -> None:
         self.job = job
         budget = job.iterations
-        height, width = job.content.shape[-2:]
+        self.margin = fitting_margin(job.settings.margin, *job.content.shape[-2:])
+        self.canvas = widen_job(job, self.margin)
+        init = widen(init, self.margin)
+        height, width = self.canvas.content.shape[-2:]
         if job.settings.scales > 1 and not job.warm and budget > 0:
             levels = pyramid(height, width, job.settings.scales)
             budgets = split_iterations(budget, len(levels), job.settings.final_share)
@@ -92,8 +100,8 @@ class FrameWork:
     def level_job(self, level: int) -> FrameJob:
         (h, w), _ = self.plan[level]
         if level == len(self.plan) - 1:
-            return self.job
-        return dataclasses.replace(self.job, content=resize_tensor(self.job.content, h, w), scratch={})
+            return self.canvas
+        return dataclasses.replace(self.canvas, content=resize_tensor(self.canvas.content, h, w), scratch={})
 
     def start_level(self, level: int, image: torch.Tensor, done: int, safe: bool = False) -> Task:
         """The task of ``level``, starting from ``image`` after ``done``
@@ -124,7 +132,7 @@ class FrameWork:
         return Task(resize_tensor(image, h, w), losses, job.context.encode,
                     lambda params: spec.build(params, chosen), iterations, on_step, clamp_each_step=True,
                     stop=StopRule(settings.min_iterations, settings.tolerance),
-                    on_image=previewer(self.job) if last else None, tiling=memory.tiling)
+                    on_image=previewer(self.job, self.margin) if last else None, tiling=memory.tiling)
 
     def advance(self) -> None:
         """After a step: move on to the next level once this one is done."""
@@ -142,7 +150,7 @@ class FrameWork:
             start = carry_up(result.image, self.level_job(self.level).content, self.level_job(self.level + 1).content)
             self.task = self.start_level(self.level + 1, start, done)
         else:
-            self.final = StylizeResult(result.image, done, result.loss, result.losses, self.tiles)
+            self.final = StylizeResult(crop(result.image, self.margin), done, result.loss, result.losses, self.tiles)
         self.level, self.image, self.done = self.level + 1, result.image, done
 
     def retry(self, error: NonFiniteLossError) -> None:

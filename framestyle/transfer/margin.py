@@ -1,0 +1,58 @@
+"""A margin of canvas around the image, optimised with it and cropped away.
+
+A pixel on the image's edge lies in fewer of VGG-19's 3×3 windows than one
+inside, at every layer, and its outermost windows see padding rather than
+picture: the edge rows come out as a line, lighter or darker, or with less
+texture than the inside, whichever way the convolutions pad (README,
+Borders). Optimising a canvas a few pixels wider, its margin filled with the
+picture mirrored, puts the edges inside; the margin is cut off at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from framestyle.media.motion import Motion
+from framestyle.types import FrameJob
+
+
+def fitting_margin(margin: int, height: int, width: int) -> int:
+    """``margin``, or less where the image is too small to mirror that much."""
+    return max(0, min(margin, height - 1, width - 1))
+
+
+def widen(image: torch.Tensor, margin: int) -> torch.Tensor:
+    """1xCxHxW mirrored ``margin`` pixels out on every side."""
+    return torch.nn.functional.pad(image, (margin,) * 4, mode="reflect") if margin else image
+
+
+def crop(image: torch.Tensor, margin: int) -> torch.Tensor:
+    """The image inside a :func:`widen`\\ ed canvas."""
+    return image[..., margin:-margin, margin:-margin] if margin else image
+
+
+def widen_array(array: np.ndarray, margin: int, mode: str = "reflect") -> np.ndarray:
+    pad = ((margin, margin), (margin, margin)) + ((0, 0),) * (array.ndim - 2)
+    return np.pad(array, pad, mode=mode) if mode != "constant" else np.pad(array, pad)
+
+
+def widen_job(job: FrameJob, margin: int) -> FrameJob:
+    """The frame's job on the wider canvas: its content and previous frames
+    mirrored, its flow carried out to the margin, its flow mask empty there
+    (no temporal constraint on pixels that are never written). Losses are
+    built from it as from any job, so plugin losses need know nothing of it."""
+    if not margin:
+        return job
+    motion = job.motion
+    if motion is not None:
+        motion = Motion(widen_array(motion.flow, margin, "edge"), widen_array(motion.mask, margin, "constant"),
+                        motion.cut)
+
+    def wider(frame: np.ndarray | None) -> np.ndarray | None:
+        return None if frame is None else widen_array(frame, margin)
+
+    return dataclasses.replace(job, content=widen(job.content, margin), motion=motion, scratch={},
+                               previous_rgb=wider(job.previous_rgb), previous_source=wider(job.previous_source))

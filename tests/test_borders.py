@@ -1,0 +1,61 @@
+"""The edges of a stylised image: no line along them, as textured as the inside."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import sample
+
+import framestyle
+from framestyle.host import PluginHost
+
+
+def middle(name: str, width: int, height: int) -> np.ndarray:
+    """The middle of a sample photo: a crop, so its edges are picture like its inside."""
+    photo = sample(name, 2 * width)
+    top, left = (photo.shape[0] - height) // 2, (photo.shape[1] - width) // 2
+    return np.ascontiguousarray(photo[top:top + height, left:left + width])
+
+
+def edge_ratios(rgb: np.ndarray, inside: int = 8) -> tuple[float, float]:
+    """Over the four edges: the step from the outermost row (or column) to the
+    next, and the texture along it (mean neighbour difference), each as a
+    share of the same measure over the rows ``inside`` or more from the edges.
+    A line along the edge shows as a step above 1, a flat edge as texture below 1."""
+    image = rgb.astype(np.float64)
+    steps, textures = [], []
+    for view in (image, image[::-1], image.transpose(1, 0, 2), image.transpose(1, 0, 2)[::-1]):
+        across = np.abs(np.diff(view, axis=0)).mean(axis=(1, 2))
+        along = np.abs(np.diff(view, axis=1)).mean(axis=(1, 2))
+        steps.append(across[0] / across[inside:-inside].mean())
+        textures.append(along[0] / along[inside:-inside].mean())
+    return float(np.mean(steps)), float(np.mean(textures))
+
+
+@pytest.fixture(scope="module")
+def stylised(weights):
+    """Two photos' middles with each of the two sample styles (default
+    layers, 60 iterations, 64×42 px), keyed by style."""
+    results: dict[str, list[np.ndarray]] = {}
+    for style in ("swirls.jpg", "mosaic.jpg"):
+        results[style] = [framestyle.stylize(middle(photo, 64, 42), sample(style, 256), size=64, iterations=60,
+                                             weights=weights, host=PluginHost(autoload=False))
+                          for photo in ("chelsea.jpg", "coffee.jpg")]
+    return results
+
+
+def test_no_line_along_the_edges(stylised):
+    """With VGG-19's zero padding alone (``--margin 0``), swirls draws a line
+    along the edges: the step from the outermost row to the next is 1.5–1.9×
+    the inside's row-to-row step, against 0.7–0.9× with the default margin
+    (both CPU kinds' rounding)."""
+    steps = [edge_ratios(image)[0] for image in stylised["swirls.jpg"]]
+    assert max(steps) < 1.2, steps
+
+
+def test_edges_as_textured_as_the_inside(stylised):
+    """With zero padding alone, mosaic's outermost rows carry 0.79–0.84 of
+    the inside's texture (mean of the two photos); with the default margin
+    0.99–1.02 (both CPU kinds' rounding)."""
+    textures = [edge_ratios(image)[1] for image in stylised["mosaic.jpg"]]
+    assert np.mean(textures) > 0.92, textures
