@@ -243,7 +243,8 @@ def test_preview_writes_the_current_result_and_goes_once_done(tmp_path, weights)
     for stop in (True, False):
         host = PluginHost(autoload=False)
         host.register(Watcher(), "watcher")
-        summary = framestyle.run(photo, style, out, host=host, weights=weights, size=40, iterations=20, preview=5)
+        summary = framestyle.run(photo, style, out, host=host, weights=weights, size=40, iterations=20, preview=5,
+                                   scales=1)  # one level: the preview comes from the first iteration on
         if stop:  # stopped early: the preview of iteration 10 is what the user keeps
             assert summary.exit_code == 130 and not out.exists() and preview.exists()
             assert min(seen) == 6  # written after iteration 5, seen from the next step on

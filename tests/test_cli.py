@@ -194,6 +194,13 @@ CHECKED = [
 ]
 
 
+@pytest.mark.parametrize("margin", [-1, 65])
+def test_a_margin_out_of_range_is_refused_before_any_work(photos, tmp_path, margin):
+    with pytest.raises(framestyle.errors.UsageError, match=rf"^--margin {margin}: must be from 0 to 64 pixels$"):
+        framestyle.run(photos, tmp_path / "style.jpg", tmp_path / "o", size=32, margin=margin)
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize(("option", "typed", "in_file", "in_python", "message"), CHECKED,
                          ids=[case[0] for case in CHECKED])
 def test_a_bad_setting_gets_the_same_line_from_the_cli_a_config_file_and_python(

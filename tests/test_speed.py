@@ -115,14 +115,15 @@ def test_coarse_to_fine_spends_the_budget_across_levels_and_ends_at_full_size(we
                              host=host, weights=weights)
     assert out.shape == (64, 96, 3) and sizes == [(64, 96)]
     # Three levels √2 apart, 30% of the budget (4 of 12) at full size, the
-    # rest shared by the coarser two: each iteration one pass at its level's size.
-    assert passes == [(32, 48)] * 4 + [(45, 68)] * 4 + [(64, 96)] * 4, passes
+    # rest shared by the coarser two: each iteration one pass at its level's
+    # size, the canvas's (the image and 8 pixels of margin each side).
+    assert passes == [(40, 56)] * 4 + [(57, 79)] * 4 + [(80, 112)] * 4, passes
     assert [i for i, _ in steps] == list(range(1, 13)) and {t for _, t in steps} == {12}
     assert np.asarray(out).std() > 5
     passes.clear()
     framestyle.stylize(sample("coffee.jpg", 96), sample("swirls.jpg", 64), size=96, iterations=12, scales=1,
                        weights=weights)
-    assert passes == [(64, 96)] * 12  # --scales 1: full size only
+    assert passes == [(80, 112)] * 12  # --scales 1: full size only (the canvas)
 
 
 def test_benchmark_counts_the_flops_torch_counts(weights):

@@ -95,7 +95,7 @@ def test_final_share_is_the_share_of_the_iterations_at_full_size(pair, weights, 
     host.register(probe, "probe")
     framestyle.stylize(sample("chelsea.jpg", 96), style, size=96, iterations=20, scales=2, final_share=share,
                        optimizer="adam", min_iterations=20, weights=weights, host=host)
-    at_full = sum(width == 96 for width in probe.widths)
+    at_full = sum(width == 96 + 16 for width in probe.widths)  # the canvas: 8 px of margin each side
     assert at_full == round(20 * share) and len(probe.widths) == 20, probe.widths
 
 

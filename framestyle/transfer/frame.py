@@ -11,8 +11,8 @@ from collections.abc import Callable
 import torch
 
 from framestyle.errors import InputError, NonFiniteLossError
-from framestyle.transfer.margin import crop, fitting_margin, widen, widen_job
 from framestyle.media.images import PIL_FORMATS, fit_long_side, preview_path, write_image_atomic
+from framestyle.transfer.margin import crop, fitting_margin, widen, widen_job
 from framestyle.transfer.memory import HISTORY, MemoryPlan, plan_memory
 from framestyle.transfer.optimize import StopRule, Task, WeightedLoss
 from framestyle.transfer.pixels import resize_tensor

@@ -48,7 +48,7 @@ def widen_job(job: FrameJob, margin: int) -> FrameJob:
         return job
     motion = job.motion
     if motion is not None:
-        motion = Motion(widen_array(motion.flow, margin, "edge"), widen_array(motion.mask, margin, "constant"),
+        motion = Motion(widen_array(motion.flow, margin, "edge"), widen_array(motion.mask, margin),
                         motion.cut)
 
     def wider(frame: np.ndarray | None) -> np.ndarray | None:
