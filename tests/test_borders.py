@@ -59,3 +59,24 @@ def test_edges_as_textured_as_the_inside(stylised):
     0.99–1.02 (both CPU kinds' rounding)."""
     textures = [edge_ratios(image)[1] for image in stylised["mosaic.jpg"]]
     assert np.mean(textures) > 0.92, textures
+
+
+def test_a_warm_frames_margin_is_held_to_where_it_starts():
+    """On the canvas the previous frame, the flow and its mask are mirrored
+    so that the temporal loss's target in the margin is the warped previous
+    frame mirrored, which is where the margin starts: carried out unmirrored,
+    the flow of a pan points the wrong way beside the image (4 levels off here)."""
+    import cv2
+
+    from framestyle.media.motion import warp
+    from framestyle.transfer.margin import widen_array, widen_flow
+
+    previous = cv2.GaussianBlur(sample("chelsea.jpg", 64), (7, 7), 2)
+    flow = np.zeros((*previous.shape[:2], 2), np.float32)
+    flow[..., 0], flow[..., 1] = 1.7, -0.8  # a pan
+    target = warp(widen_array(previous, 8), widen_flow(flow, 8)).astype(float)
+    start = widen_array(warp(previous, flow), 8).astype(float)
+    assert np.abs(target - start).mean() < 0.5
+    # Inside, the frame's own warp to a level (OpenCV's fixed-point remap), but for the
+    # pixels whose samples fall past its edge.
+    assert np.abs(target - start)[11:-11, 11:-11].max() <= 1

@@ -39,17 +39,31 @@ def widen_array(array: np.ndarray, margin: int, mode: str = "reflect") -> np.nda
     return np.pad(array, pad, mode=mode) if mode != "constant" else np.pad(array, pad)
 
 
+def widen_flow(flow: np.ndarray, margin: int) -> np.ndarray:
+    """HxWx2 flow mirrored like the frames: in the margin beside the image
+    its horizontal part points the other way, above and below its vertical
+    part, so the mirrored previous frame warped by it is the warped previous
+    frame mirrored (what the margin starts from)."""
+    wide = widen_array(flow, margin)
+    wide[:, :margin, 0] *= -1
+    wide[:, -margin:, 0] *= -1
+    wide[:margin, :, 1] *= -1
+    wide[-margin:, :, 1] *= -1
+    return wide
+
+
 def widen_job(job: FrameJob, margin: int) -> FrameJob:
-    """The frame's job on the wider canvas: its content and previous frames
-    mirrored, its flow carried out to the margin, its flow mask empty there
-    (no temporal constraint on pixels that are never written). Losses are
-    built from it as from any job, so plugin losses need know nothing of it."""
+    """The frame's job on the wider canvas: its content, previous frames, flow
+    and flow mask mirrored, so a warm frame's margin is held to where it
+    starts (the warped previous result mirrored) as the inside is, and stays
+    steady. Losses are built from it as from any job, so plugin losses need
+    know nothing of it. ``scratch`` starts empty: what plugins shared there
+    is the frame's size, not the canvas's."""
     if not margin:
         return job
     motion = job.motion
     if motion is not None:
-        motion = Motion(widen_array(motion.flow, margin, "edge"), widen_array(motion.mask, margin),
-                        motion.cut)
+        motion = Motion(widen_flow(motion.flow, margin), widen_array(motion.mask, margin), motion.cut)
 
     def wider(frame: np.ndarray | None) -> np.ndarray | None:
         return None if frame is None else widen_array(frame, margin)
