@@ -27,23 +27,27 @@ from framestyle.engine.runtime import Runtime
 from framestyle.host import PluginHost
 from framestyle.media.images import fit_long_side, read_image, resize
 from framestyle.settings import Settings
+from framestyle.transfer.margin import widen
 from framestyle.transfer.pixels import to_tensor
 from framestyle.types import FrameJob, SourceInfo
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
-def objective(rgb: np.ndarray, content: np.ndarray, style: np.ndarray) -> float:
-    """content + 5 · style of ``rgb`` (as written), in float32."""
+def objective(rgb: np.ndarray, content: np.ndarray, style: np.ndarray, margin: int = 0) -> float:
+    """content + 5 · style of ``rgb`` (as written), in float32; with a
+    ``margin``, of the image and the content mirrored out that far, so that
+    its edges count as its inside does (VGG-19's zero padding alone favours
+    the line along the edges that a run without a margin leaves)."""
     settings = Settings(precision="fp32", device="cpu")
     key = hashlib.sha1(style.tobytes()).hexdigest()
     if key not in OBJECTIVE_CONTEXTS:  # the style's targets are cached in its context
         hooks = PluginHost(autoload=False).hooks
         OBJECTIVE_CONTEXTS[key] = PluginContext(Runtime(settings, styles=[[style]]), hooks, lambda step: None)
     context = OBJECTIVE_CONTEXTS[key]
-    target = to_tensor(content, context.device)
+    target = widen(to_tensor(content, context.device), margin)
     job = FrameJob(SourceInfo(Path("x"), "image", 1, 1, 1), 0, target, settings, context)
-    image = to_tensor(rgb, context.device)
+    image = widen(to_tensor(rgb, context.device), margin)
     layers = [settings.content_layer, *settings.style_layers]
     with torch.no_grad():
         features = context.encode(image, layers)

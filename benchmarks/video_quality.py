@@ -21,8 +21,9 @@ through the same encoder. Per frame t, on the frames as decoded:
   adds to either, mostly through yuv420p's half-resolution colour (README).
 - **fidelity**: the frame's objective (content + 5·style, as framestyle
   minimises it, in float32: :func:`quality_race.objective`) against its own
-  source frame, divided by the independent frame's. 1.0: as well stylised as
-  a frame optimised alone; a blurred frame scores far above 1.
+  source frame, both mirrored out by ``SCORED_MARGIN`` so the edges count as
+  the inside does, divided by the independent frame's. 1.0: as well stylised
+  as a frame optimised alone; a blurred frame scores far above 1.
 - **lag**: the frame is closer in content (``relu4_2``) to the previous
   source frame than to its own; beside it, the same test on the frames as
   framestyle wrote them (its report, in the run's precision): between two
@@ -61,6 +62,10 @@ from framestyle.settings import Settings
 CACHE = Path(__file__).resolve().parent / ".cache"
 INDEPENDENT = {"warm_start": False, "temporal_weight": 0.0}
 WARM_ONLY = {"warm_from"}  # a setting that only warm frames read
+# Frames are scored mirrored out this far, edges counted as inside: scored
+# as written, VGG-19's zero padding favours the line that a run without a
+# margin leaves along them (quality_race.objective).
+SCORED_MARGIN = Settings().margin
 
 
 @dataclass
@@ -175,12 +180,12 @@ def measure(clip: Path, style: Path, size: int, options: dict[str, object], work
     for t, record in enumerate(report["frames"]):
         motion = estimate(source[t - 1], source[t]) if t else None
         paired = motion is not None and not motion.cut
-        own = objective(ours[t], source[t], style_rgb)
-        own_alone = objective(alone[t], source[t], style_rgb)
+        own = objective(ours[t], source[t], style_rgb, SCORED_MARGIN)
+        own_alone = objective(alone[t], source[t], style_rgb, SCORED_MARGIN)
         lag = lag_alone = None
         if t and not (motion and motion.cut):
-            lag = objective(ours[t], source[t - 1], style_rgb) < own
-            lag_alone = objective(alone[t], source[t - 1], style_rgb) < own_alone
+            lag = objective(ours[t], source[t - 1], style_rgb, SCORED_MARGIN) < own
+            lag_alone = objective(alone[t], source[t - 1], style_rgb, SCORED_MARGIN) < own_alone
         quality.frames.append(FrameQuality(
             t, not paired, bool(record["warm"]),
             pair_error(source, t, motion) if paired else None,

@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "replicate, the image's own edge pixels (README, Borders)")
     g.add_argument("--margin", type=int, default=defaults.margin, metavar="PIXELS",
                    help="pixels of canvas, the picture mirrored, optimised around each frame and cut away, "
-                        "so its edges come out like its inside (0: none; README, Borders)")
+                        "so its edges come out like its inside; warm video frames take half (0: none; README, Borders)")
     g = run.add_argument_group("inputs and outputs")
     g.add_argument("--format", default=defaults.format,
                    help="image output format when OUTPUT is a folder: png, jpg, webp, …")

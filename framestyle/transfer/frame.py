@@ -12,7 +12,7 @@ import torch
 
 from framestyle.errors import InputError, NonFiniteLossError
 from framestyle.media.images import PIL_FORMATS, fit_long_side, preview_path, write_image_atomic
-from framestyle.transfer.margin import crop, fitting_margin, widen, widen_job
+from framestyle.transfer.margin import crop, fitting_margin, warm_margin, widen, widen_job
 from framestyle.transfer.memory import HISTORY, MemoryPlan, plan_memory
 from framestyle.transfer.optimize import StopRule, Task, WeightedLoss
 from framestyle.transfer.pixels import resize_tensor
@@ -72,7 +72,8 @@ class FrameWork:
     def __init__(self, job: FrameJob, init: torch.Tensor) -> None:
         self.job = job
         budget = job.iterations
-        self.margin = fitting_margin(job.settings.margin, *job.content.shape[-2:])
+        self.margin = fitting_margin(warm_margin(job.settings.margin) if job.warm else job.settings.margin,
+                                     *job.content.shape[-2:])
         self.canvas = widen_job(job, self.margin)
         init = widen(init, self.margin)
         height, width = self.canvas.content.shape[-2:]
