@@ -42,9 +42,9 @@ def crop(image: torch.Tensor, margin: int) -> torch.Tensor:
     return image[..., margin:-margin, margin:-margin] if margin else image
 
 
-def widen_array(array: np.ndarray, margin: int, mode: str = "reflect") -> np.ndarray:
-    pad = ((margin, margin), (margin, margin)) + ((0, 0),) * (array.ndim - 2)
-    return np.pad(array, pad, mode=mode) if mode != "constant" else np.pad(array, pad)
+def widen_array(array: np.ndarray, margin: int) -> np.ndarray:
+    """HxW(xC) mirrored ``margin`` pixels out on every side, as :func:`widen`."""
+    return np.pad(array, ((margin, margin), (margin, margin)) + ((0, 0),) * (array.ndim - 2), mode="reflect")
 
 
 def widen_flow(flow: np.ndarray, margin: int) -> np.ndarray:
