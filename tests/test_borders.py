@@ -9,6 +9,9 @@ from helpers import sample
 import framestyle
 from framestyle.host import PluginHost
 
+# One worker: the stylised images are a module fixture, made once (~12 s on 2 cores).
+pytestmark = pytest.mark.xdist_group("borders")
+
 
 def middle(name: str, width: int, height: int) -> np.ndarray:
     """The middle of a sample photo: a crop, so its edges are picture like its inside."""
