@@ -21,7 +21,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 COLOR_MODES = ("luminance", "histogram")
 WARM_STARTS = ("frame", "change")  # --warm-from
 PADDINGS = ("zero", "reflect", "replicate")  # --padding
-MAX_MARGIN = 64  # --margin: VGG-19's deepest style layer sees 16-pixel cells; more buys nothing
+MAX_MARGIN = 64  # --margin: catches a mistyped value; 8 already puts the edges inside (README, Borders)
 POOLINGS = ("max", "avg")  # --pooling
 
 # Inputs with more pixels than this are refused from their header, before
