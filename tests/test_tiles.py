@@ -235,6 +235,11 @@ def test_a_loss_that_cannot_be_tiled_fails_the_images_that_need_tiles_only(tmp_p
     message = end.failed[0][1]
     assert "brightness loss cannot be computed in tiles" in message and "\n" not in message
     assert (tmp_path / "out" / "small.png").is_file() and not (tmp_path / "out" / "big.png").exists()
+    # With the margin the canvas is what is tiled, and the line says whose size it gives.
+    end = framestyle.run(folder / "big.png", style, tmp_path / "wide.png", host=host, weights=weights, size=120,
+                         iterations=2, scales=1, tile="64", losses={"brightness": 1.0})
+    line = end.failed[0][1]
+    assert line.startswith("136x96 in 6 tiles of 64 px") and "(the image and its --margin);" in line
 
 
 @pytest.mark.parametrize(("option", "value", "expected"), [

@@ -115,7 +115,7 @@ class FrameWork:
             job.context.step(Step(job.source.path, job.index, done + iteration, self.total, loss, losses))
 
         losses = active_losses(job)
-        memory = memory_plan(job, losses, h, w)
+        memory = memory_plan(job, losses, h, w, self.margin > 0)
         self.tiles = max(self.tiles, memory.tiles)
         name = "adam" if safe or memory.history == 0 and settings.optimizer == "lbfgs" else settings.optimizer
         spec = job.context.optimizer(name)
@@ -183,15 +183,19 @@ def carry_up(image: torch.Tensor, coarse_content: torch.Tensor, fine_content: to
     return (fine_content + change).clamp(0, 1)
 
 
-def memory_plan(job: FrameJob, losses: list[WeightedLoss], height: int, width: int) -> MemoryPlan:
+def memory_plan(job: FrameJob, losses: list[WeightedLoss], height: int, width: int,
+                widened: bool = False) -> MemoryPlan:
     """How this level fits in memory (whole or in tiles, and how much
     L-BFGS history), said once per size when it is not the usual: a loss
-    that cannot be tiled fails the frame rather than change its meaning."""
+    that cannot be tiled fails the frame rather than change its meaning.
+    ``widened``: the size is the canvas's, the frame and its margin, and the
+    message says so (a 60x40 image is optimised at 76x56)."""
     layers = sorted({layer for term in losses for layer in term.loss.layers})
     plan = plan_memory(height, width, layers, job.settings.tile, job.context.memory_budget(), job.context.dtype)
+    described = plan.describe() + (" (the image and its --margin)" if widened else "")
     untileable = [term.name for term in losses if not is_tileable(term.loss)]
     if plan.tiling is not None and untileable:
-        raise InputError(f"{plan.describe()}; the {', '.join(untileable)} loss cannot be computed in tiles: "
+        raise InputError(f"{described}; the {', '.join(untileable)} loss cannot be computed in tiles: "
                          "lower --size, raise --max-memory, or --tile off to try it whole")
     said = job.context.cache("memory-plans")
     unusual = plan.tiling is not None or plan.history < min(job.settings.history, HISTORY)
@@ -203,7 +207,7 @@ def memory_plan(job: FrameJob, losses: list[WeightedLoss], height: int, width: i
             history = f"L-BFGS keeps {plan.history} pairs of history"
         else:
             history = "Adam instead of L-BFGS, whose history would not fit"
-        log.info("%s: %s; %s", job.source.path.name, plan.describe(), history)
+        log.info("%s: %s; %s", job.source.path.name, described, history)
     return plan
 
 
