@@ -95,6 +95,15 @@ def test_each_layer_imports_only_what_lies_below_it(graph):
     assert not wrong, wrong
 
 
+def test_built_in_plugins_do_not_import_each_other(graph):
+    """Each built-in is a plugin like a third party's, which could be blocked
+    with ``-p no:NAME``: what two of them share lives in a library below them."""
+    builtins = {name for name in graph if name.startswith("framestyle.builtin.")}
+    shared = [(name, other) for name in builtins for other in graph[name] & builtins
+              if (name, other) not in ALLOWED]
+    assert not shared, shared
+
+
 def test_no_module_is_longer_than_a_reader_takes_in():
     long = {name: lines for name, path in modules().items()
             if (lines := len(path.read_text().splitlines())) > MAX_LINES}

@@ -8,14 +8,14 @@ import numpy as np
 import torch
 
 from framestyle.hookspecs import hookimpl
-from framestyle.media.motion import warp
 from framestyle.transfer.losses import (
     ContentLoss,
     StyleLoss,
     TemporalLoss,
     TotalVariationLoss,
 )
-from framestyle.transfer.pixels import to_rgb8, to_tensor
+from framestyle.transfer.pixels import to_rgb8
+from framestyle.transfer.warm import warped_previous
 from framestyle.types import FrameJob, LossSpec
 
 
@@ -70,32 +70,6 @@ def build_temporal(job: FrameJob) -> TemporalLoss | None:
     if not job.warm:
         return None
     return TemporalLoss(*warped_previous(job))
-
-
-def warped_previous(job: FrameJob) -> tuple[torch.Tensor, torch.Tensor]:
-    """The previous stylisation brought to this frame by the flow of the
-    original frames, and the mask (1x1xHxW) of pixels the flow explains;
-    shared by the warm start and the temporal loss through ``job.scratch``.
-
-    ``--warm-from change``: this frame's own content plus what
-    stylisation changed in the previous frame (stylised − source), warped
-    bicubically. Where the flow is right that is the warped previous result;
-    where it is wrong (a mouth opening, fast motion) the frame keeps its own
-    content instead of the previous frame's, so it does not lag, and a steady
-    result changes exactly as much as its source does. ``frame`` (the
-    default): the previous result warped bilinearly (Ruder et al.'s start)."""
-    if "warped_previous" not in job.scratch:
-        assert job.previous_rgb is not None and job.motion is not None
-        device = job.content.device
-        if job.settings.warm_from == "change" and job.previous_source is not None:
-            change = job.previous_rgb.astype(np.float32) - job.previous_source.astype(np.float32)
-            moved = torch.from_numpy(warp(change, job.motion.flow, cubic=True)).permute(2, 0, 1)[None].to(device)
-            warped = (job.content + moved / 255.0).clamp(0, 1)
-        else:
-            warped = to_tensor(warp(job.previous_rgb, job.motion.flow), device)
-        mask = torch.from_numpy(job.motion.mask)[None, None].to(device)
-        job.scratch["warped_previous"] = (warped, mask)
-    return job.scratch["warped_previous"]
 
 
 @hookimpl

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
-from framestyle.builtin.losses import warped_previous
 from framestyle.hookspecs import hookimpl
 from framestyle.media.images import read_image, resize
 from framestyle.transfer.pixels import to_tensor
+from framestyle.transfer.warm import warped_previous
 from framestyle.types import FrameJob, StylizeResult
 
 

@@ -103,7 +103,7 @@ class Settings:
     warm_start: bool = True  # videos: start each frame from the previous result (False: all cold)
     # What a warm frame starts from and is held to: "change", its own content
     # plus the previous frame's stylisation change, warped; "frame", the
-    # previous result warped (builtin.losses.warped_previous).
+    # previous result warped (transfer.warm.warped_previous).
     warm_from: str = "frame"
     min_iterations: int = 20  # a warm frame (or an image's level) never stops before this
     tolerance: float = 0.005  # a frame's level stops when 10 iterations improve its loss less than this
