@@ -161,7 +161,7 @@ BREAKS = [
      "                              lanes=None)",
      "tests/test_executors.py -k own"),
     ("source change not seen", "framestyle/engine/frame_store.py",
-     "str(info.path.resolve()), stat.st_size, stat.st_mtime_ns,", "str(info.path.resolve()),",
+     "str(info.path.resolve()), *source_identity(info.path),", "str(info.path.resolve()),",
      "tests/test_video.py -k reused_only"),
     ("requires-python says 3.10", "pyproject.toml",
      'requires-python = ">=3.11"', 'requires-python = ">=3.10"',
@@ -240,6 +240,16 @@ BREAKS = [
      "            warped = (job.content + moved / 255.0).clamp(0, 1)",
      "            warped = to_tensor(warp(job.previous_rgb, job.motion.flow, cubic=True), device)",
      "tests/test_motion.py -k change"),
+    ("a sequence in its names' order", "framestyle/media/sequence.py",
+     "    return sorted(found)", "    return sorted(found, key=lambda found: found[1].name)",
+     "tests/test_sequences.py -k numbers_order"),
+    ("a sequence's gaps dropped, not filled", "framestyle/media/sequence.py",
+     "                yield from ((index - len(missing) + at, previous) for at in range(len(missing)))",
+     "                pass",
+     "tests/test_sequences.py -k keep_their_place"),
+    ("a sequence at the video default rate, not --fps", "framestyle/engine/formats.py",
+     "source.info = dataclasses.replace(source.info, fps=settings.fps)", "pass",
+     "tests/test_sequences.py -k asked_rate"),
 ]
 
 

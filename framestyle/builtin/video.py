@@ -1,4 +1,4 @@
-"""Videos in (OpenCV) and out: an H.264 mp4 with the source's frame rate and
+"""Videos in (OpenCV, or numbered image files) and out: an H.264 mp4 with the source's frame rate and
 audio, or a folder with one PNG per frame. The engine keeps finished frames
 for resuming and splitting (:mod:`framestyle.engine.frame_store`): these
 writers only write, frame by frame, in order.
@@ -18,6 +18,7 @@ from framestyle.media.images import (
     partial_path,
     write_image_atomic,
 )
+from framestyle.media.sequence import SequenceSource
 from framestyle.media.video import (
     VIDEO_EXTENSIONS,
     Mp4Encoder,
@@ -124,6 +125,9 @@ def mp4_complete(target: Path) -> bool:
 def register_loaders(register: Callable[[LoaderSpec], None]) -> None:
     register(LoaderSpec("video", VIDEO_EXTENSIONS, VideoSource, kind="video",
                         description="video files via OpenCV, streamed frame by frame"))
+    register(LoaderSpec("sequence", (), SequenceSource, kind="video",
+                        description="numbered image files as one video: frame_%04d.png or frame_####.png "
+                                    "(at --fps)"))
 
 
 @hookimpl

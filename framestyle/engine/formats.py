@@ -8,32 +8,47 @@ one is tried, and when none fits the error lists what is installed.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from framestyle.errors import InputError, UsageError
 from framestyle.host import Hooks, Registry
+from framestyle.media.sequence import is_sequence
 from framestyle.settings import Settings
 from framestyle.types import LoaderSpec, Source, WriterSpec
+
+SEQUENCE_LOADER = "sequence"  # the built-in loader of numbered image files (builtin/video.py)
 
 
 def kind_of(path: Path, settings: Settings, loaders: Registry[LoaderSpec]) -> str:
     """"image" or "video": what the loader that would open ``path`` reads."""
-    if settings.loader:
-        return loaders.get(settings.loader).kind
-    candidates = loaders.for_extension(path.suffix)
+    candidates = loader_candidates(path, settings, loaders)
     return candidates[0].kind if candidates else "image"
+
+
+def loader_candidates(path: Path, settings: Settings, loaders: Registry[LoaderSpec]) -> list[LoaderSpec]:
+    """The loaders to try on ``path``, in turn: the one named, the sequence
+    loader for a numbered pattern (``frame_%04d.png``), or those that claim
+    its extension."""
+    if settings.loader:
+        return [loaders.get(settings.loader)]
+    if is_sequence(path):
+        return [loaders.get(SEQUENCE_LOADER)]
+    return loaders.for_extension(path.suffix)
 
 
 def open_source(path: Path, settings: Settings, hooks: Hooks) -> Source:
     """``path`` opened by the first loader that accepts it, within ``--max-pixels``."""
     loaders = hooks.loaders()
-    candidates = [loaders.get(settings.loader)] if settings.loader else loaders.for_extension(path.suffix)
+    candidates = loader_candidates(path, settings, loaders)
     if not candidates:
         raise InputError(f"no loader reads {path.suffix or 'extensionless'} files "
                          f"(installed: {', '.join(loaders.names()) or 'none'})")
     for spec in candidates:
         source = spec.open(path)
         if source is not None:
+            if source.info.fps is None and source.info.kind == "video":  # a sequence: the run's rate
+                source.info = dataclasses.replace(source.info, fps=settings.fps)
             return within_limits(source, settings.max_pixels)
     raise InputError(f"no loader accepted the file (tried {', '.join(s.name for s in candidates)})")
 

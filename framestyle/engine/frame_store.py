@@ -23,6 +23,7 @@ import numpy as np
 
 from framestyle.errors import InputError
 from framestyle.media.images import read_image, write_image_atomic, write_text_atomic
+from framestyle.media.sequence import is_sequence, sequence_identity
 from framestyle.settings import Settings
 from framestyle.types import SourceInfo
 
@@ -126,6 +127,14 @@ def previous_fingerprint(marker: Path) -> str | None:
         return None
 
 
+def source_identity(path: Path) -> list[object]:
+    """The source file as it is now (a sequence: each of its files)."""
+    if is_sequence(path):
+        return [sequence_identity(path)]
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
 def fingerprint(settings: Settings, info: SourceInfo, weights_digest: str,
                 segments: list[Segment] | None = None) -> str:
     """What decides a source's stylised frames: the settings that shape the
@@ -135,10 +144,9 @@ def fingerprint(settings: Settings, info: SourceInfo, weights_digest: str,
     shaping = settings.to_json()
     for name in ("inputs", "output", "verbosity", "overwrite", "exitfirst", "loader", "writer",
                  "format", "video_format", "device", "batch_size", "compile", "executor", "ray_address",
-                 "worker_cores", "tile"):  # tiles give the same result (framestyle.transfer.tiles)
+                 "worker_cores", "tile", "fps"):  # tiles give the same result (framestyle.transfer.tiles)
         shaping.pop(name, None)
-    stat = info.path.stat()
     split = [dataclasses.astuple(segment) for segment in segments or []]
-    blob = json.dumps([shaping, str(info.path.resolve()), stat.st_size, stat.st_mtime_ns,
+    blob = json.dumps([shaping, str(info.path.resolve()), *source_identity(info.path),
                        weights_digest] + ([split] if len(split) > 1 else []), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()

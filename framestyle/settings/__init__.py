@@ -21,6 +21,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 COLOR_MODES = ("luminance", "histogram")
 WARM_STARTS = ("frame", "change")  # --warm-from
 PADDINGS = ("zero", "reflect", "replicate")  # --padding
+MAX_FPS = 1000  # --fps: what players and x264 take
 MAX_MARGIN = 64  # --margin: catches a mistyped value; 8 already puts the edges inside (README, Borders)
 POOLINGS = ("max", "avg")  # --pooling
 
@@ -147,6 +148,9 @@ class Settings:
 
     format: str = "png"  # output format for images when OUTPUT is a folder
     video_format: str = "mp4"  # output format for videos when OUTPUT is a folder
+    # Frames a second for inputs that have no rate of their own (image
+    # sequences); a video file keeps its own.
+    fps: float = 24.0
     loader: str | None = None
     writer: str | None = None
     overwrite: bool = False
@@ -201,6 +205,8 @@ class Settings:
             yield str(exc)
         if not 0 <= self.margin <= MAX_MARGIN:
             yield f"--margin {self.margin}: must be from 0 to {MAX_MARGIN} pixels"
+        if not 0 < self.fps <= MAX_FPS:
+            yield f"--fps {self.fps:g}: must be above 0 and at most {MAX_FPS}"
         if self.preview < 0:
             yield f"--preview {self.preview}: must not be negative"
         if not 1 <= self.max_pixels <= MAX_PIXELS:

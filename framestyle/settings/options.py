@@ -289,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image output format when OUTPUT is a folder: png, jpg, webp, …")
     g.add_argument("--video-format", default=defaults.video_format,
                    help="video output format when OUTPUT is a folder (--writer frames: PNG frames)")
+    g.add_argument("--fps", type=float, default=defaults.fps, metavar="RATE",
+                   help="frames a second of an image sequence's video (frame_%%04d.png, frame_####.png); "
+                        "a video file keeps its own rate")
     g.add_argument("--max-pixels", type=positive_int, default=defaults.max_pixels,
                    help="refuse inputs whose header claims more pixels than this, before decoding "
                         "them (decompression bombs, absurd sizes)")

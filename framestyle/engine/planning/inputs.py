@@ -26,6 +26,7 @@ from pathlib import Path
 from framestyle.engine.formats import kind_of
 from framestyle.errors import UsageError
 from framestyle.host import Registry
+from framestyle.media.sequence import is_sequence, sequence_stem
 from framestyle.settings import Settings
 from framestyle.types import LoaderSpec, WriterSpec
 
@@ -161,6 +162,7 @@ def find_inputs(settings: Settings, loaders: Registry[LoaderSpec], writers: Regi
     result = FoundInputs([], [], [], to_file)
 
     found: list[tuple[Path, Path]] = []  # (input file, path relative to its root)
+    sequences: set[Path] = set()
     for raw in settings.inputs:
         path = Path(raw)
         if path.is_dir():
@@ -173,6 +175,9 @@ def find_inputs(settings: Settings, loaders: Registry[LoaderSpec], writers: Regi
                     result.unclaimed.append(file)
         elif path.exists():
             found.append((path, Path(path.name)))
+        elif is_sequence(path):  # frame_%04d.png: named for what the numbers follow (frame.mp4)
+            sequences.add(path)
+            found.append((path, Path(sequence_stem(path) + path.suffix)))
         elif path.is_symlink():
             result.failures.append((path, "a symbolic link to nothing (broken, or a loop)"))
         else:
@@ -187,9 +192,10 @@ def find_inputs(settings: Settings, loaders: Registry[LoaderSpec], writers: Regi
         # photo.jpg -> photo.png; but photo.jpg and photo.png side by side
         # become photo.jpg.png and photo.png.png, whatever order they come in.
         shared = stems[(relative.parent, relative.stem.casefold())] > 1
-        ext = "" if to_file else suffixes.get(path.suffix)
+        by = "sequence" if path in sequences else path.suffix
+        ext = "" if to_file else suffixes.get(by)
         if ext is None:
-            ext = suffixes[path.suffix] = output_suffix(kind_of(path, settings, loaders), settings, writers)
+            ext = suffixes[by] = output_suffix(kind_of(path, settings, loaders), settings, writers)
         name = (relative.name if shared else relative.stem) + ext
         target = output if to_file else output / relative.parent / name
         key = real(target)

@@ -27,6 +27,7 @@ from framestyle.errors import PluginError, UsageError, describe_error
 from framestyle.host import Hooks
 from framestyle.media.images import IMAGE_EXTENSIONS, image_size
 from framestyle.media.motion import estimate as estimate_motion
+from framestyle.media.sequence import SequenceSource
 from framestyle.media.video import VideoSource, packet_timing
 from framestyle.settings import Settings
 from framestyle.types import Source, SourceInfo
@@ -162,7 +163,7 @@ def saved_split(store: FrameStore, base: str, path: Path) -> list[Segment] | Non
 def split(source: Source, runtime: Runtime, wanted: int) -> list[Segment] | None:
     """Split the video into up to ``wanted`` segments; None when it is too
     short to split. A video file's frames are counted from its container's
-    packets, without decoding: the boundaries go where an even split puts
+    packets, a sequence's are its numbers, without decoding: the boundaries go where an even split puts
     them, and each segment finds the scene cuts in its own frames as it runs
     (a cut inside a segment's overlap restarts both chains alike, so it
     costs nothing), so no worker waits for the driver to decode the film.
@@ -174,6 +175,8 @@ def split(source: Source, runtime: Runtime, wanted: int) -> list[Segment] | None
     cuts: list[int] = []
     if timing is not None:
         count, found = timing[0], "counted in the container"
+    elif isinstance(source, SequenceSource) and source.info.frame_count:
+        count, found = source.info.frame_count, "numbered files"
     else:
         count, cuts = scan(source, runtime)
         found = f"{len(cuts)} scene cut(s)"

@@ -21,6 +21,7 @@ from framestyle.engine.runner.read_ahead import DecodedFrame, ReadAhead
 from framestyle.engine.units import Event, Item, Outcome, VideoSegment
 from framestyle.errors import InputError, PluginError, UsageError, describe_error
 from framestyle.media.images import preview_path
+from framestyle.media.sequence import SequenceSource
 from framestyle.media.video import VideoSource
 from framestyle.types import Source, SourceStart, Writer
 
@@ -174,8 +175,9 @@ class ItemStream(Stream):
 
 def frames_from(source: Source, start: int) -> Iterator[tuple[int, np.ndarray]]:
     """A source's (index, frame) from frame ``start`` on: a video file's
-    sought where it can be, any other loader's decoded from its start."""
-    if isinstance(source, VideoSource):
+    sought where it can be, a sequence's read from its file, any other
+    loader's decoded from its start."""
+    if isinstance(source, (VideoSource, SequenceSource)):
         return source.frames_from(start)
     return itertools.islice(enumerate(source.frames()), start, None)
 
