@@ -36,6 +36,9 @@ class SourceInfo:
     frame_count: int | None = None  # an estimate for videos: count what is read
     fps: float | None = None
     rotation: int = 0  # degrees the container asks players to rotate (already applied)
+    # (start, duration) in seconds of the file these frames are, where only a
+    # part of it is read (--start/--end): the sound is taken from there.
+    window: tuple[float, float] | None = None
 
 
 @runtime_checkable

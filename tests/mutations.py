@@ -119,7 +119,8 @@ BREAKS = [
      "            if parts and not spec.is_complete(target):", "            if parts:",
      "tests/test_segments.py -k join_that_failed"),
     ("the chunks joined without the sound", "framestyle/builtin/video.py",
-     "    join_mp4(chunks, partial, info.path if audio else None, audio)", "    join_mp4(chunks, partial, None, None)",
+     "    join_mp4(chunks, partial, info.path if audio else None, audio, info.window)",
+     "    join_mp4(chunks, partial, None, None)",
      "tests/test_segments.py -k chunks_and_joined"),
     ("temporal loss never built", "framestyle/builtin/losses.py",
      "    if not job.warm:\n        return None\n    return TemporalLoss",
@@ -250,6 +251,12 @@ BREAKS = [
     ("a sequence at the video default rate, not --fps", "framestyle/engine/formats.py",
      "source.info = dataclasses.replace(source.info, fps=settings.fps)", "pass",
      "tests/test_sequences.py -k asked_rate"),
+    ("a part of a video with the whole file's sound", "framestyle/media/video.py",
+     'part = ["-ss", f"{window[0]:.6f}", "-t", f"{window[1]:.6f}"] if window is not None else []', "part = []",
+     "tests/test_frame_range.py -k frame_numbers"),
+    ("--end's frame left out", "framestyle/media/window.py",
+     'return int(match["frame"]) if end else int(match["frame"]) - 1', 'return int(match["frame"]) - 1',
+     "tests/test_frame_range.py -k frame_numbers"),
 ]
 
 

@@ -83,7 +83,7 @@ class Mp4Writer:
             audio = probe_audio(self.info.path) if self.sound and self.info.kind == "video" else None
             self.target.parent.mkdir(parents=True, exist_ok=True)
             self.encoder = Mp4Encoder(self.partial, width, height, exact_fps(self.info.fps or 25.0),
-                                      self.info.path if audio else None, audio)
+                                      self.info.path if audio else None, audio, self.info.window)
         self.encoder.write(frame)
 
     def close(self) -> None:
@@ -106,7 +106,7 @@ def mp4_join(chunks: Sequence[Path], target: Path, info: SourceInfo) -> None:
     """The chunks joined by stream copy, with the source's sound, renamed into place when complete."""
     partial = partial_path(target)
     audio = probe_audio(info.path)
-    join_mp4(chunks, partial, info.path if audio else None, audio)
+    join_mp4(chunks, partial, info.path if audio else None, audio, info.window)
     partial.replace(target)
     drop_stale_partials(target)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from framestyle.errors import InputError, UsageError
 from framestyle.host import Hooks, Registry
 from framestyle.media.sequence import is_sequence
+from framestyle.media.window import FrameWindow
 from framestyle.settings import Settings
 from framestyle.types import LoaderSpec, Source, WriterSpec
 
@@ -49,8 +50,20 @@ def open_source(path: Path, settings: Settings, hooks: Hooks) -> Source:
         if source is not None:
             if source.info.fps is None and source.info.kind == "video":  # a sequence: the run's rate
                 source.info = dataclasses.replace(source.info, fps=settings.fps)
-            return within_limits(source, settings.max_pixels)
+            source = within_limits(source, settings.max_pixels)
+            if source.info.kind == "video" and (settings.start or settings.end):
+                return in_window(source, settings)
+            return source
     raise InputError(f"no loader accepted the file (tried {', '.join(s.name for s in candidates)})")
+
+
+def in_window(source: Source, settings: Settings) -> Source:
+    """The part of a video ``--start`` and ``--end`` name (media/window.py)."""
+    try:
+        return FrameWindow.of(source, settings.start, settings.end)
+    except BaseException:
+        source.close()
+        raise
 
 
 def within_limits(source: Source, max_pixels: int) -> Source:

@@ -241,14 +241,16 @@ def die_with_parent() -> None:
 H264 = ["-c:v", "libx264", "-preset", "medium", "-crf", "18", "-tune", "psnr", "-pix_fmt", "yuv420p"]
 
 
-def sound(audio_from: Path | None, audio_codec: str | None) -> list[str]:
+def sound(audio_from: Path | None, audio_codec: str | None, window: tuple[float, float] | None = None) -> list[str]:
     """FFmpeg's arguments that take the picture from the first input and the
     sound of ``audio_from`` as the second: copied where mp4 holds its codec,
-    else as AAC. No -shortest: it can drop the last picture when the sound
-    ends a few milliseconds before it, and every frame must be kept."""
+    else as AAC; with a ``window`` (start, duration in seconds), that part of
+    it. No -shortest: it can drop the last picture when the sound ends a few
+    milliseconds before it, and every frame must be kept."""
     if audio_from is None or audio_codec is None:
         return []
-    return ["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0",
+    part = ["-ss", f"{window[0]:.6f}", "-t", f"{window[1]:.6f}"] if window is not None else []
+    return [*part, "-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0",
             "-c:a", "copy" if audio_codec in MP4_AUDIO else "aac"]
 
 
@@ -257,14 +259,15 @@ class Mp4Encoder:
     frame rate and its audio. Writes ``partial`` only; the caller renames."""
 
     def __init__(self, partial: Path, width: int, height: int, fps: Fraction,
-                 audio_from: Path | None, audio_codec: str | None) -> None:
+                 audio_from: Path | None, audio_codec: str | None,
+                 audio_window: tuple[float, float] | None = None) -> None:
         self.width, self.height = width + width % 2, height + height % 2  # yuv420p needs even sizes
         command = [
             ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.width}x{self.height}",
             "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "-",
         ]
-        command += sound(audio_from, audio_codec)
+        command += sound(audio_from, audio_codec, audio_window)
         command += [*H264, "-r", f"{fps.numerator}/{fps.denominator}", "-movflags", "+faststart",
                     "-f", "mp4", str(partial)]
         self.partial = partial
@@ -303,7 +306,8 @@ class Mp4Encoder:
         return first_cause(lines) or f"exit code {self.process.returncode}"
 
 
-def join_mp4(chunks: Sequence[Path], partial: Path, audio_from: Path | None, audio_codec: str | None) -> None:
+def join_mp4(chunks: Sequence[Path], partial: Path, audio_from: Path | None, audio_codec: str | None,
+             audio_window: tuple[float, float] | None = None) -> None:
     """``chunks`` (mp4s of the same encoding, the picture only) one after
     the other into ``partial``, the picture copied, not encoded again
     (FFmpeg's concat demuxer), with ``audio_from``'s sound as
@@ -312,7 +316,7 @@ def join_mp4(chunks: Sequence[Path], partial: Path, audio_from: Path | None, aud
     listing.write_text("".join(concat_line(chunk) for chunk in chunks))
     command = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
                "-i", str(listing)]
-    command += sound(audio_from, audio_codec)
+    command += sound(audio_from, audio_codec, audio_window)
     command += ["-c:v", "copy", "-movflags", "+faststart", "-f", "mp4", str(partial)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, errors="replace")

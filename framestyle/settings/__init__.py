@@ -45,6 +45,22 @@ DEFAULT_STYLE_LAYERS: dict[str, float] = {
 }
 
 
+# --start/--end: a frame number (from 1) or a time in seconds ("12.5s").
+POSITION = re.compile(r"(?P<frame>\d+)|(?P<seconds>\d+(?:\.\d*)?|\.\d+)s")
+
+
+def position_problem(option: str, text: str | None) -> str | None:
+    """What is wrong with a ``--start``/``--end`` value, or None."""
+    if text is None:
+        return None
+    match = POSITION.fullmatch(text.strip())
+    if match is None:
+        return f"{option} {text}: a frame number (1, 2, …) or a time such as 12.5s"
+    if match["frame"] is not None and int(match["frame"]) == 0:
+        return f"{option} 0: frames are counted from 1 (or give a time: 0s)"
+    return None
+
+
 def parse_tile(text: str) -> str:
     """``--tile``: ``auto``, ``off`` or a tile side of at least 64 pixels; ValueError otherwise."""
     text = str(text).strip().lower()
@@ -151,6 +167,10 @@ class Settings:
     # Frames a second for inputs that have no rate of their own (image
     # sequences); a video file keeps its own.
     fps: float = 24.0
+    # Part of each video (framestyle.media.window): a frame number, counted
+    # from 1, or a time such as "12.5s"; None: from its start, to its end.
+    start: str | None = None
+    end: str | None = None
     loader: str | None = None
     writer: str | None = None
     overwrite: bool = False
@@ -207,6 +227,9 @@ class Settings:
             yield f"--margin {self.margin}: must be from 0 to {MAX_MARGIN} pixels"
         if not 0 < self.fps <= MAX_FPS:
             yield f"--fps {self.fps:g}: must be above 0 and at most {MAX_FPS}"
+        for option, position in (("--start", self.start), ("--end", self.end)):
+            if (problem := position_problem(option, position)) is not None:
+                yield problem
         if self.preview < 0:
             yield f"--preview {self.preview}: must not be negative"
         if not 1 <= self.max_pixels <= MAX_PIXELS:

@@ -292,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fps", type=float, default=defaults.fps, metavar="RATE",
                    help="frames a second of an image sequence's video (frame_%%04d.png, frame_####.png); "
                         "a video file keeps its own rate")
+    g.add_argument("--start", metavar="POSITION",
+                   help="videos: the first frame to take, a frame number (from 1) or a time such as 12.5s")
+    g.add_argument("--end", metavar="POSITION",
+                   help="videos: the last frame to take (a frame number), or the time where frames stop "
+                        "being taken (12.5s); the sound follows")
     g.add_argument("--max-pixels", type=positive_int, default=defaults.max_pixels,
                    help="refuse inputs whose header claims more pixels than this, before decoding "
                         "them (decompression bombs, absurd sizes)")

@@ -29,6 +29,7 @@ from framestyle.media.images import IMAGE_EXTENSIONS, image_size
 from framestyle.media.motion import estimate as estimate_motion
 from framestyle.media.sequence import SequenceSource
 from framestyle.media.video import VideoSource, packet_timing
+from framestyle.media.window import FrameWindow
 from framestyle.settings import Settings
 from framestyle.types import Source, SourceInfo
 
@@ -171,12 +172,10 @@ def split(source: Source, runtime: Runtime, wanted: int) -> list[Segment] | None
     their number and their cuts, and boundaries go to cuts near where an
     even split puts them."""
     path = source.info.path
-    timing = packet_timing(path) if isinstance(source, VideoSource) else None
+    counted = count_without_decoding(source)
     cuts: list[int] = []
-    if timing is not None:
-        count, found = timing[0], "counted in the container"
-    elif isinstance(source, SequenceSource) and source.info.frame_count:
-        count, found = source.info.frame_count, "numbered files"
+    if counted is not None:
+        count, found = counted
     else:
         count, cuts = scan(source, runtime)
         found = f"{len(cuts)} scene cut(s)"
@@ -185,6 +184,20 @@ def split(source: Source, runtime: Runtime, wanted: int) -> list[Segment] | None
         return None
     log.info("%s: %d frames, %s; %s", path, count, found, splitting.describe(segments))
     return segments
+
+
+def count_without_decoding(source: Source) -> tuple[int, str] | None:
+    """A video's frames counted from its container's packets, a sequence's
+    from its numbers, a part's from the whole's; None where only decoding tells."""
+    if isinstance(source, FrameWindow):
+        whole = count_without_decoding(source.source)
+        return None if whole is None else (source.length(whole[0]), whole[1])
+    if isinstance(source, VideoSource):
+        timing = packet_timing(source.info.path)
+        return None if timing is None else (timing[0], "counted in the container")
+    if isinstance(source, SequenceSource) and source.info.frame_count:
+        return source.info.frame_count, "numbered files"
+    return None
 
 
 def scan(source: Source, runtime: Runtime) -> tuple[int, list[int]]:

@@ -6,12 +6,11 @@ shot goes on (:class:`Chain`)."""
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from framestyle.engine.formats import open_source, writer_for
 from framestyle.engine.frame_store import VIDEO_END_NOTE, FrameStore, discard_store, fingerprint
@@ -21,12 +20,8 @@ from framestyle.engine.runner.read_ahead import DecodedFrame, ReadAhead
 from framestyle.engine.units import Event, Item, Outcome, VideoSegment
 from framestyle.errors import InputError, PluginError, UsageError, describe_error
 from framestyle.media.images import preview_path
-from framestyle.media.sequence import SequenceSource
-from framestyle.media.video import VideoSource
+from framestyle.media.window import frames_from
 from framestyle.types import Source, SourceStart, Writer
-
-if TYPE_CHECKING:
-    import numpy as np
 
 log = logging.getLogger("framestyle")
 
@@ -171,15 +166,6 @@ class ItemStream(Stream):
         if self.writer is not None:
             self.writer.abort()
             self.writer = None
-
-
-def frames_from(source: Source, start: int) -> Iterator[tuple[int, np.ndarray]]:
-    """A source's (index, frame) from frame ``start`` on: a video file's
-    sought where it can be, a sequence's read from its file, any other
-    loader's decoded from its start."""
-    if isinstance(source, (VideoSource, SequenceSource)):
-        return source.frames_from(start)
-    return itertools.islice(enumerate(source.frames()), start, None)
 
 
 class SegmentStream(Stream):
