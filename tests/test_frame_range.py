@@ -101,3 +101,11 @@ def test_a_start_past_the_end_fails_that_video_alone(clip, style, tmp_path, weig
     errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert errors == [f"framestyle: error: {short}: --start: frame 10 is past the video's end (6 frames)"]
     assert read_video_info(tmp_path / "out" / "clip.mp4")[0] == 21  # 10 to 30
+
+
+def test_the_python_api_takes_a_part_by_frame_numbers_as_ints(clip, style, tmp_path, weights):
+    import framestyle
+
+    end = framestyle.run(clip, style, tmp_path / "part.mp4", start=29, end=30, size=48, iterations=2,
+                         min_iterations=1, weights=weights)
+    assert end.exit_code == 0 and read_video_info(tmp_path / "part.mp4")[0] == 2

@@ -26,7 +26,7 @@ from framestyle.types import Source
 def frame_index(text: str, fps: float | None, end: bool) -> int:
     """The 0-based index of the first frame a position leaves out (``end``)
     or takes (a start)."""
-    match = POSITION.fullmatch(text.strip())
+    match = POSITION.fullmatch(str(text).strip())
     assert match is not None  # refused by the settings' check
     if match["frame"] is not None:
         return int(match["frame"]) if end else int(match["frame"]) - 1

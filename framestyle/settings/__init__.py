@@ -53,7 +53,7 @@ def position_problem(option: str, text: str | None) -> str | None:
     """What is wrong with a ``--start``/``--end`` value, or None."""
     if text is None:
         return None
-    match = POSITION.fullmatch(text.strip())
+    match = POSITION.fullmatch(str(text).strip())
     if match is None:
         return f"{option} {text}: a frame number (1, 2, …) or a time such as 12.5s"
     if match["frame"] is not None and int(match["frame"]) == 0:
