@@ -15,12 +15,13 @@ from framestyle.engine.runner.context import PluginContext
 from framestyle.engine.runtime import Runtime
 from framestyle.engine.styles import read_style
 from framestyle.errors import UsageError
+from framestyle.events import RunEnd
 from framestyle.host import PluginHost
 from framestyle.media.images import pil_to_rgb8, read_image
 from framestyle.settings import Settings
 from framestyle.settings.files import resolve
 from framestyle.transfer.weights import Weights
-from framestyle.types import FrameJob, RunEnd, SourceInfo
+from framestyle.types import FrameJob, SourceInfo
 
 ImageLike = str | os.PathLike | np.ndarray | Image.Image
 

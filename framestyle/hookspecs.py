@@ -45,22 +45,8 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from framestyle.types import (
-        ExecutorSpec,
-        FrameEnd,
-        FrameJob,
-        FrameStart,
-        LoaderSpec,
-        LossSpec,
-        OptimizerSpec,
-        RunEnd,
-        RunStart,
-        SourceEnd,
-        SourceStart,
-        Step,
-        StylizeResult,
-        WriterSpec,
-    )
+    from framestyle.events import FrameEnd, FrameStart, RunEnd, RunStart, SourceEnd, SourceStart, Step
+    from framestyle.types import ExecutorSpec, FrameJob, LoaderSpec, LossSpec, OptimizerSpec, StylizeResult, WriterSpec
 
 PROJECT = "framestyle"
 hookspec = pluggy.HookspecMarker(PROJECT)

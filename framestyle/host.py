@@ -33,22 +33,8 @@ from framestyle.registry import PluginRecord, Registry
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from framestyle.types import (
-        ExecutorSpec,
-        FrameEnd,
-        FrameJob,
-        FrameStart,
-        LoaderSpec,
-        LossSpec,
-        OptimizerSpec,
-        RunEnd,
-        RunStart,
-        SourceEnd,
-        SourceStart,
-        Step,
-        StylizeResult,
-        WriterSpec,
-    )
+    from framestyle.events import FrameEnd, FrameStart, RunEnd, RunStart, SourceEnd, SourceStart, Step
+    from framestyle.types import ExecutorSpec, FrameJob, LoaderSpec, LossSpec, OptimizerSpec, StylizeResult, WriterSpec
 
 log = logging.getLogger("framestyle")
 

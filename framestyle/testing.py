@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from framestyle.events import RunEnd
 from framestyle.host import PluginHost
 from framestyle.transfer.weights import Weights
-from framestyle.types import RunEnd
 
 PATTERN_SIZE = (48, 32)  # width, height: the smallest frame VGG-19 takes without enlarging
 

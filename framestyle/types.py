@@ -1,7 +1,8 @@
 """Public types shared by the core and by plugins.
 
 Everything a plugin needs to add a loader, a writer, a loss or an optimizer is
-defined here (plus :data:`framestyle.hookimpl`). This module imports neither
+defined here (plus :data:`framestyle.hookimpl`); what observers are told, in
+:mod:`framestyle.events`. This module imports neither
 torch nor OpenCV, so ``import framestyle`` stays fast; tensors appear only in
 annotations.
 """
@@ -17,6 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import torch
 
+    from framestyle.events import Step
     from framestyle.media.motion import Motion
     from framestyle.settings import Settings
     from framestyle.transfer.tiles import Tile
@@ -307,86 +309,3 @@ class StylizeResult:
     loss: float
     losses: Mapping[str, float]  # weighted value of each loss term
     tiles: int = 0  # the most tiles a level was optimised in (0: whole)
-
-
-# --------------------------------------------------------------------------- events
-
-
-@dataclass(frozen=True)
-class RunStart:
-    settings: Settings
-    total_items: int
-    device: str
-    weights: str  # where the VGG-19 weights came from
-    frames: int | None = None  # frames in the whole job (an image is one; videos as their headers claim)
-    to_file: bool = False  # settings.output names the one output file, not a folder
-
-
-@dataclass(frozen=True)
-class SourceStart:
-    item: int  # 1-based position in the run
-    total_items: int
-    path: Path
-    output: Path
-    info: SourceInfo | None  # None when the item is skipped before opening
-
-
-@dataclass(frozen=True)
-class FrameStart:
-    path: Path
-    index: int
-    frame_count: int | None  # an estimate for videos, at least index + 1
-    width: int
-    height: int
-    iterations: int  # the budget for this frame (a warm frame may stop sooner)
-
-
-@dataclass(frozen=True)
-class Step:
-    path: Path
-    frame: int
-    iteration: int  # 1-based
-    iterations: int  # the budget
-    loss: float
-    losses: Mapping[str, float]
-
-
-@dataclass(frozen=True)
-class FrameEnd:
-    path: Path
-    index: int
-    iterations: int
-    seconds: float
-    loss: float
-    losses: Mapping[str, float]
-    warm: bool = False  # started from the previous frame
-    cut: bool = False  # a scene cut was detected before this frame
-    reused: bool = False  # kept from an interrupted run, not stylised again
-    warp_error: float | None = None  # E_warp against the previous frame (videos)
-    source_warp_error: float | None = None  # the source's own E_warp: warp_error's floor
-    lag: bool | None = None  # closer in content (content layer) to the previous source frame than its own
-    tiles: int = 0  # optimised in this many tiles (0: whole; framestyle.transfer.tiles)
-
-
-@dataclass(frozen=True)
-class SourceEnd:
-    item: int
-    path: Path
-    output: Path
-    status: str  # "done", "skipped" (already complete), "failed" or "interrupted"
-    frames: int
-    seconds: float
-    message: str = ""
-    kind: str = ""  # "image" or "video" ("" when it failed before a loader opened it)
-    iterations: int = 0  # over all its frames
-
-
-@dataclass(frozen=True)
-class RunEnd:
-    done: int
-    skipped: int
-    failed: Sequence[tuple[Path, str]]
-    interrupted: bool
-    seconds: float
-    exit_code: int
-    extra: Mapping[str, Any] = field(default_factory=dict)

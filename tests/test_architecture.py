@@ -29,6 +29,7 @@ BELOW = {
                                  "framestyle.engine.planning.plan", "framestyle.engine.planning.inputs"),
     "framestyle.engine.executors": ("framestyle.engine.driver", "framestyle.engine.planning"),
     "framestyle.types": ("framestyle.",),
+    "framestyle.events": ("framestyle.",),
     "framestyle.errors": ("framestyle.",),
 }
 # Registering the core's own executors is the one built-in that names the run.

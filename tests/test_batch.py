@@ -191,16 +191,9 @@ def test_the_display_shows_each_frame_in_flight_and_the_whole_job(folder, tmp_pa
     """One row per frame being optimised (iterations, loss) under a bar for
     the whole job counted in frames, whose total the engine gives up front."""
     from framestyle.builtin import progress
+    from framestyle.events import FrameEnd, FrameStart, RunStart, SourceEnd, SourceStart, Step
     from framestyle.settings import Settings
-    from framestyle.types import (
-        FrameEnd,
-        FrameStart,
-        RunStart,
-        SourceEnd,
-        SourceInfo,
-        SourceStart,
-        Step,
-    )
+    from framestyle.types import SourceInfo
 
     starts: list[RunStart] = []
 
@@ -243,8 +236,9 @@ def test_the_display_shows_each_frame_in_flight_and_the_whole_job(folder, tmp_pa
 def test_the_terminal_shows_a_row_for_the_first_frames_in_flight_and_counts_the_rest():
     """A cluster has thousands of frames in flight: a dozen rows, and one that counts the others."""
     from framestyle.builtin import progress
+    from framestyle.events import FrameEnd, FrameStart, RunStart, SourceEnd, SourceStart, Step
     from framestyle.settings import Settings
-    from framestyle.types import FrameEnd, FrameStart, RunStart, SourceEnd, SourceInfo, SourceStart, Step
+    from framestyle.types import SourceInfo
 
     inputs = [Path(f"{n}.png") for n in range(40)]
     reporter = progress.RichReporter(RunStart(Settings(), 40, "cpu", "test", frames=40))

@@ -15,6 +15,7 @@ from helpers import sample, save
 from PIL import Image
 
 import framestyle
+import framestyle.events
 import framestyle.host
 import framestyle.types
 from framestyle.api import as_rgb8
@@ -414,7 +415,7 @@ def test_hook_calls_can_be_traced(photos, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FRAMESTYLE_TRACE_HOOKS", "1")
     assert main(["plugins", "--all"]) == 0
     host = PluginHost(autoload=False)
-    host.hooks.on_run_end(framestyle.types.RunEnd(3, 1, [], False, 2.5, 0))
+    host.hooks.on_run_end(framestyle.events.RunEnd(3, 1, [], False, 2.5, 0))
     err = capsys.readouterr().err
     call = err.index("framestyle: trace:   on_run_end [hook]")  # each call: its arguments, then its end
     arguments = err.index("event: RunEnd(done=3, skipped=1, failed=[], interrupted=False, seconds=2.5", call)

@@ -11,8 +11,8 @@ from pathlib import Path
 from framestyle.engine.executors import Ledger
 from framestyle.engine.executors.ray.messages import Batch
 from framestyle.engine.units import AssembleVideo, Event, Item, Outcome, WholeVideo
+from framestyle.events import FrameEnd, FrameStart, Step
 from framestyle.scale import bench
-from framestyle.types import FrameEnd, FrameStart, Step
 
 
 def step(frame: int, iteration: int) -> Event:

@@ -14,16 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from framestyle.events import FrameEnd, FrameStart, RunEnd, RunStart, SourceEnd, SourceStart, Step
 from framestyle.hookspecs import hookimpl
-from framestyle.types import (
-    FrameEnd,
-    FrameStart,
-    RunEnd,
-    RunStart,
-    SourceEnd,
-    SourceStart,
-    Step,
-)
 
 
 def interactive() -> bool:

@@ -9,10 +9,10 @@ import logging
 import math
 from pathlib import Path
 
+from framestyle.events import FrameEnd, RunEnd, RunStart, SourceEnd, SourceStart
 from framestyle.hookspecs import hookimpl
 from framestyle.records.manifest import ItemRecord, Journal, write_records
 from framestyle.records.video import FrameLog
-from framestyle.types import FrameEnd, RunEnd, RunStart, SourceEnd, SourceStart
 
 log = logging.getLogger("framestyle")
 

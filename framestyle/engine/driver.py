@@ -20,10 +20,10 @@ from framestyle.engine.runner.context import UnitContext
 from framestyle.engine.runtime import Runtime
 from framestyle.engine.units import AssembleVideo, EncodeChunk, Event, Item, Outcome, RunSpec, Unit, items_of
 from framestyle.errors import UsageError
+from framestyle.events import FrameEnd, FrameStart, RunEnd, RunStart, SourceEnd, SourceStart, Step
 from framestyle.host import PluginHost
 from framestyle.settings import Settings
 from framestyle.transfer.weights import Weights
-from framestyle.types import FrameEnd, FrameStart, RunEnd, RunStart, SourceEnd, SourceStart, Step
 
 log = logging.getLogger("framestyle")
 

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from framestyle.engine.planning.segments import Segment
+    from framestyle.events import FrameEnd, FrameStart, SourceStart, Step
     from framestyle.settings import Settings
-    from framestyle.types import FrameEnd, FrameStart, SourceInfo, SourceStart, Step
+    from framestyle.types import SourceInfo
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from framestyle.events import FrameEnd
 from framestyle.media.images import write_text_atomic
 from framestyle.settings import Settings
-from framestyle.types import FrameEnd, SourceInfo
+from framestyle.types import SourceInfo
 
 log = logging.getLogger("framestyle")
 

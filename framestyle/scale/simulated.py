@@ -32,8 +32,9 @@ from framestyle.engine.executors.ray.cluster import Deliver, Done, Lost
 from framestyle.engine.executors.ray.joining import Placement
 from framestyle.engine.executors.ray.messages import TICK, Where
 from framestyle.engine.units import AssembleVideo, EncodeChunk, Event, Outcome, RunSpec, Unit, VideoSegment, items_of
+from framestyle.events import FrameEnd, FrameStart, SourceStart, Step
 from framestyle.settings import Settings
-from framestyle.types import FrameEnd, FrameStart, SourceInfo, SourceStart, Step
+from framestyle.types import SourceInfo
 
 
 @dataclass(frozen=True)

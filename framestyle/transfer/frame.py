@@ -11,6 +11,7 @@ from collections.abc import Callable
 import torch
 
 from framestyle.errors import InputError, NonFiniteLossError
+from framestyle.events import Step
 from framestyle.media.images import PIL_FORMATS, fit_long_side, preview_path, write_image_atomic
 from framestyle.transfer.margin import crop, fitting_margin, warm_margin, widen, widen_job
 from framestyle.transfer.memory import HISTORY, MemoryPlan, plan_memory
@@ -18,7 +19,7 @@ from framestyle.transfer.optimize import StopRule, Task, WeightedLoss
 from framestyle.transfer.pixels import resize_tensor
 from framestyle.transfer.tiles import is_tileable
 from framestyle.transfer.vgg import MIN_SIDE
-from framestyle.types import FrameJob, Step, StylizeResult
+from framestyle.types import FrameJob, StylizeResult
 
 log = logging.getLogger("framestyle")
 

@@ -15,12 +15,13 @@ from framestyle.engine.runner.read_ahead import DecodedFrame
 from framestyle.engine.runner.stylize_call import StylizeCall
 from framestyle.engine.units import Event, Item
 from framestyle.errors import InputError
+from framestyle.events import FrameEnd, FrameStart
 from framestyle.media.images import resize
 from framestyle.media.motion import warp_error as motion_warp_error
 from framestyle.transfer.frame import FrameWork
 from framestyle.transfer.optimize import Task
 from framestyle.transfer.pixels import to_tensor
-from framestyle.types import FrameEnd, FrameJob, FrameStart, SourceInfo, StylizeResult
+from framestyle.types import FrameJob, SourceInfo, StylizeResult
 
 Emit = Callable[[Event], None]
 

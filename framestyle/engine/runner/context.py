@@ -16,12 +16,13 @@ from framestyle.engine.runner.stylize_call import current_call
 from framestyle.engine.runtime import Runtime
 from framestyle.engine.units import RunSpec
 from framestyle.errors import UsageError
+from framestyle.events import Step
 from framestyle.host import Hooks, PluginHost
 from framestyle.settings import Settings
 from framestyle.transfer.frame import FrameWork
 from framestyle.transfer.optimize import step_together
 from framestyle.transfer.weights import Weights
-from framestyle.types import FrameJob, LossSpec, OptimizerSpec, Step, StylizeResult
+from framestyle.types import FrameJob, LossSpec, OptimizerSpec, StylizeResult
 
 
 class PluginContext:

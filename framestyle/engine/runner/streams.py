@@ -19,9 +19,10 @@ from framestyle.engine.runner.context import UnitContext
 from framestyle.engine.runner.read_ahead import DecodedFrame, ReadAhead
 from framestyle.engine.units import Event, Item, Outcome, VideoSegment
 from framestyle.errors import InputError, PluginError, UsageError, describe_error
+from framestyle.events import SourceStart
 from framestyle.media.images import preview_path
 from framestyle.media.window import frames_from
-from framestyle.types import Source, SourceStart, Writer
+from framestyle.types import Source, Writer
 
 log = logging.getLogger("framestyle")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from framestyle.types import FrameEnd, Step
+from framestyle.events import FrameEnd, Step
 
 # Seconds between a worker's messages while a unit runs: each carries
 # every frame-level event since the last and only the newest step of each
