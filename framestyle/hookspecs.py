@@ -7,7 +7,8 @@ may accept any subset of a hook's arguments. Built-in plugins live in
 
 Order over a run (see ``tests/test_hook_order.py``)::
 
-    register_loaders, register_writers, register_losses, register_optimizers, register_executors
+    register_loaders, register_writers, register_losses, register_optimizers, register_flows,
+    register_executors
     on_run_start
       for each input:  on_source_start
         for each frame:  on_frame_start, init_image, stylize (on_step per iteration), on_frame_end
@@ -46,7 +47,16 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from framestyle.events import FrameEnd, FrameStart, RunEnd, RunStart, SourceEnd, SourceStart, Step
-    from framestyle.types import ExecutorSpec, FrameJob, LoaderSpec, LossSpec, OptimizerSpec, StylizeResult, WriterSpec
+    from framestyle.types import (
+        ExecutorSpec,
+        FlowSpec,
+        FrameJob,
+        LoaderSpec,
+        LossSpec,
+        OptimizerSpec,
+        StylizeResult,
+        WriterSpec,
+    )
 
 PROJECT = "framestyle"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -104,6 +114,15 @@ def register_losses(register: Callable[[LossSpec], None]) -> None:
 def register_optimizers(register: Callable[[OptimizerSpec], None]) -> None:
     """Register optimizers: ``register(OptimizerSpec(...))``, chosen with
     ``--optimizer NAME``."""
+
+
+@hookspec
+def register_flows(register: Callable[[FlowSpec], None]) -> None:
+    """Register optical flows: ``register(FlowSpec(...))``, chosen with
+    ``--flow NAME`` (default ``dis``). The flow decides where a video frame
+    starts warm, what the temporal loss holds it to, the scene cuts and
+    E_warp; it runs wherever the frames are decoded, on the CPU beside the
+    optimisation, and a source may be read by several processes at once."""
 
 
 @hookspec

@@ -34,7 +34,16 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from framestyle.events import FrameEnd, FrameStart, RunEnd, RunStart, SourceEnd, SourceStart, Step
-    from framestyle.types import ExecutorSpec, FrameJob, LoaderSpec, LossSpec, OptimizerSpec, StylizeResult, WriterSpec
+    from framestyle.types import (
+        ExecutorSpec,
+        FlowSpec,
+        FrameJob,
+        LoaderSpec,
+        LossSpec,
+        OptimizerSpec,
+        StylizeResult,
+        WriterSpec,
+    )
 
 log = logging.getLogger("framestyle")
 
@@ -121,6 +130,9 @@ class Hooks:
 
     def optimizers(self) -> Registry[OptimizerSpec]:
         return self._collect("register_optimizers", "optimizer")
+
+    def flows(self) -> Registry[FlowSpec]:
+        return self._collect("register_flows", "flow")
 
     def executors(self) -> Registry[ExecutorSpec]:
         return self._collect("register_executors", "executor")
@@ -316,6 +328,7 @@ class PluginHost:
             "writers": self.hooks.writers(),
             "losses": self.hooks.losses(),
             "optimizers": self.hooks.optimizers(),
+            "flows": self.hooks.flows(),
             "executors": self.hooks.executors(),
         }
         out = []

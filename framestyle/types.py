@@ -189,6 +189,20 @@ class OptimizerSpec:
 
 
 @dataclass(frozen=True)
+class FlowSpec:
+    """An optical flow, chosen with ``--flow NAME``. ``estimate(source,
+    target)`` gets two HxWx3 uint8 RGB frames of one size (the original
+    frames, at the size they are optimised at) and returns HxWx2 float32
+    offsets: ``source(x) ~ target(x + flow(x))``. It is called both ways for
+    each pair of frames; the consistency mask and the scene cuts are computed
+    from it as for the built-in ``dis``."""
+
+    name: str
+    estimate: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class ExecutorSpec:
     """A way to run a plan's units, chosen with ``--executor NAME``.
 

@@ -59,8 +59,8 @@ def tiny_run_calls(photos, tmp_path, weights) -> list[str]:
 
 def test_hook_order_over_a_tiny_run(tiny_run_calls):
     registration = ["register_optimizers", "register_losses", "register_loaders", "register_writers",
-                    "register_executors"]
-    assert sorted(tiny_run_calls[:5]) == sorted(registration)
+                    "register_flows", "register_executors"]
+    assert sorted(tiny_run_calls[:6]) == sorted(registration)
     first_run = [
         "on_run_start",
         # batched images start in order of their working size; an unreadable
@@ -72,7 +72,7 @@ def test_hook_order_over_a_tiny_run(tiny_run_calls):
         "on_step", "on_step", "on_frame_end", "on_source_end:done",
         "on_run_end",
     ]
-    rest = tiny_run_calls[5:]
+    rest = tiny_run_calls[6:]
     assert rest[: len(first_run)] == first_run
     second_run = rest[len(first_run):]
     assert second_run == ["on_run_start", "on_source_start", "on_source_end:skipped",

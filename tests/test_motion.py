@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from helpers import sample
+from helpers import make_video, sample
 
+import framestyle
 from framestyle.builtin.stylize import init_image
 from framestyle.media.motion import estimate, warp, warp_error
 from framestyle.settings import Settings
+from framestyle.testing import run_with_plugin, tiny_weights
 from framestyle.transfer.pixels import to_tensor
-from framestyle.types import FrameJob, SourceInfo
+from framestyle.types import FlowSpec, FrameJob, SourceInfo
 
 
 def test_flow_warps_the_previous_frame_onto_the_current_one():
@@ -107,3 +110,41 @@ def test_a_warm_frame_from_the_change_keeps_its_own_content_where_the_flow_canno
     gap_frame = (from_frame - content)[new].abs().mean() * 255
     stylisation = np.abs(change).mean()
     assert gap_change < 2 * stylisation < gap_frame, (gap_change, stylisation, gap_frame)
+
+
+class StillFlow:
+    """A flow plugin that says nothing ever moves."""
+
+    def __init__(self) -> None:
+        self.sizes: list[tuple[int, ...]] = []
+
+    @framestyle.hookimpl
+    def register_flows(self, register):
+        register(FlowSpec("still", self.still, "nothing moves"))
+
+    def still(self, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+        self.sizes.append(source.shape)
+        return np.zeros((*source.shape[:2], 2), np.float32)
+
+
+def test_the_flow_a_plugin_registers_decides_warm_starts_and_cuts(tmp_path):
+    """On a pan, DIS explains each frame by the last (warm); a flow that sees
+    no motion leaves the pan unexplained, so every frame is a new shot."""
+    clip = make_video(tmp_path / "pan.mp4", frames=5, audio=False)
+    warm = {}
+    for name in ("dis", "still"):
+        plugin = StillFlow()
+        out = tmp_path / f"{name}.mp4"
+        end = run_with_plugin(plugin, [clip], out, weights=tiny_weights(), flow=name, size=48, iterations=2)
+        assert end.exit_code == 0
+        warm[name] = [frame["warm"] for frame in json.loads(out.with_name(out.name + ".report.json").read_text())
+                      ["frames"]]
+        assert plugin.sizes == ([] if name == "dis" else [(32, 48, 3)] * 8)  # both ways, for each pair
+    assert warm == {"dis": [False, True, True, True, True], "still": [False] * 5}
+
+
+def test_an_unknown_flow_is_refused_before_any_work(tmp_path, capsys):
+    from framestyle.cli import main
+
+    assert main(["run", "clip.mp4", "--style", "s.png", "-o", str(tmp_path / "o.mp4"), "--flow", "dsi"]) == 2
+    assert "unknown flow 'dsi'" in capsys.readouterr().err

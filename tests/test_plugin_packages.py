@@ -16,7 +16,8 @@ from PIL import Image
 from framestyle.cli import main
 from framestyle.testing import tiny_video
 
-PACKAGES = {"gif": "framestyle_gif", "colorstats": "framestyle_colorstats", "gifsource": "framestyle_gifsource"}
+PACKAGES = {"gif": "framestyle_gif", "colorstats": "framestyle_colorstats", "gifsource": "framestyle_gifsource",
+            "farneback": "framestyle_farneback"}
 missing = [module for module in PACKAGES.values() if importlib.util.find_spec(module) is None]
 pytestmark = pytest.mark.skipif(
     bool(missing), reason=f"example plugins not installed ({', '.join(missing)}): python3 dev.py test installs them")
@@ -48,6 +49,7 @@ def test_installed_plugins_are_listed_with_their_hooks(framestyle):
     assert listed["gif"]["hooks"] == ["register_writers"] and listed["gif"]["distribution"] == "framestyle-gif"
     assert listed["colorstats"]["registers"] == {"losses": ["color-stats"]}
     assert listed["gifsource"]["registers"] == {"loaders": ["gif"]}
+    assert listed["farneback"]["registers"] == {"flows": ["farneback"]}
     blocked = {p["name"]: p for p in json.loads(framestyle("plugins", "--json", "-p", "no:gif").stdout)}
     assert blocked["gif"]["blocked"] and blocked["gif"]["hooks"] == []
 

@@ -18,6 +18,7 @@ from framestyle.media.images import (
     partial_path,
     write_image_atomic,
 )
+from framestyle.media.motion import dis_flow
 from framestyle.media.sequence import SequenceSource
 from framestyle.media.video import (
     VIDEO_EXTENSIONS,
@@ -27,7 +28,7 @@ from framestyle.media.video import (
     join_mp4,
     probe_audio,
 )
-from framestyle.types import Chunks, LoaderSpec, SourceInfo, WriterSpec
+from framestyle.types import Chunks, FlowSpec, LoaderSpec, SourceInfo, WriterSpec
 
 COMPLETE = ".framestyle-complete"  # a folder of frames is complete once this is in it
 WRITING = ".framestyle-writing"  # a folder of frames being written by framestyle
@@ -128,6 +129,11 @@ def register_loaders(register: Callable[[LoaderSpec], None]) -> None:
     register(LoaderSpec("sequence", (), SequenceSource, kind="video",
                         description="numbered image files as one video: frame_%04d.png or frame_####.png "
                                     "(at --fps)"))
+
+
+@hookimpl
+def register_flows(register: Callable[[FlowSpec], None]) -> None:
+    register(FlowSpec("dis", dis_flow, "OpenCV's DIS optical flow (medium preset) on the frames' gray"))
 
 
 @hookimpl

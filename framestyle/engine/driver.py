@@ -34,6 +34,7 @@ def validate(settings: Settings, host: PluginHost) -> None:
     settings.check()
     hooks = host.hooks  # collecting the registries calls the register_* hooks, once
     hooks.optimizers().get(settings.optimizer)
+    hooks.flows().get(settings.flow)
     losses = hooks.losses()
     for name in settings.losses:
         losses.get(name)

@@ -8,6 +8,7 @@ temporal warp error E_warp of Lai et al. (2018).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,12 +39,16 @@ def gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def dis_flow(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Dense flow from gray ``source`` to gray ``target``: source(x) ~ target(x + flow(x))."""
+    """Dense flow from RGB ``source`` to RGB ``target`` (OpenCV's DIS on their
+    gray): source(x) ~ target(x + flow(x)). The built-in ``--flow dis``."""
     import cv2
 
     # OpenCV's stubs leave out the DIS constructor, which the module has.
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
-    return dis.calc(source, target, None)
+    return dis.calc(gray(source), gray(target), None)
+
+
+Flow = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (source, target) RGB -> HxWx2 float32, as dis_flow
 
 
 def warp(image: np.ndarray, flow: np.ndarray, cubic: bool = False) -> np.ndarray:
@@ -80,12 +85,14 @@ def consistency_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     return (~(occluded | boundary | outside)).astype(np.float32)
 
 
-def estimate(previous: np.ndarray, current: np.ndarray) -> Motion:
+def estimate(previous: np.ndarray, current: np.ndarray, flow: Flow = dis_flow) -> Motion:
     """Flow from ``current`` back to ``previous`` (HxWx3 uint8 RGB, same size),
-    its consistency mask, and whether ``current`` starts a new shot."""
-    g_prev, g_cur = gray(previous), gray(current)
-    backward = dis_flow(g_cur, g_prev)
-    forward = dis_flow(g_prev, g_cur)
+    its consistency mask, and whether ``current`` starts a new shot; ``flow``
+    estimates both ways (``--flow``)."""
+    backward = np.asarray(flow(current, previous), dtype=np.float32)
+    forward = np.asarray(flow(previous, current), dtype=np.float32)
+    if backward.shape != (*current.shape[:2], 2) or forward.shape != backward.shape:
+        raise ValueError(f"the flow is {backward.shape[:3]}, not {current.shape[0]}x{current.shape[1]}x2")
     mask = consistency_mask(backward, forward)
     warped = warp(previous, backward).astype(np.float32)
     error = np.abs(warped - current.astype(np.float32)).mean(-1) / 255.0

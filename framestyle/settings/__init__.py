@@ -122,6 +122,7 @@ class Settings:
     # plus the previous frame's stylisation change, warped; "frame", the
     # previous result warped (transfer.warm.warped_previous).
     warm_from: str = "frame"
+    flow: str = "dis"  # the optical flow between video frames, by name (built-in: OpenCV's DIS; plugins add more)
     min_iterations: int = 20  # a warm frame (or an image's level) never stops before this
     tolerance: float = 0.005  # a frame's level stops when 10 iterations improve its loss less than this
     # Frames optimised together: images of one size, or a video's segments.

@@ -218,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="videos: a warm frame starts from (and is held to) its own content plus the previous "
                         "frame's stylisation change, warped by the flow (change), or the previous result "
                         "warped (frame, Ruder et al.)")
+    g.add_argument("--flow", default=defaults.flow, metavar="NAME",
+                   help="videos: the optical flow between frames (dis: OpenCV's DIS; plugins register more, "
+                        "framestyle plugins lists them)")
     g.add_argument("--min-iterations", type=non_negative_int, default=defaults.min_iterations,
                    help="a warm-started frame, or each coarse-to-fine level of an image, never stops before this")
     g.add_argument("--tolerance", type=float, default=defaults.tolerance,

@@ -26,6 +26,7 @@ from framestyle.engine.units import AssembleVideo, EncodeChunk, ImageGroup, Item
 from framestyle.errors import PluginError, UsageError, describe_error
 from framestyle.host import Hooks
 from framestyle.media.images import IMAGE_EXTENSIONS, image_size
+from framestyle.media.motion import Flow
 from framestyle.media.motion import estimate as estimate_motion
 from framestyle.media.sequence import SequenceSource
 from framestyle.media.video import VideoSource, packet_timing
@@ -118,7 +119,7 @@ def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, 
             if segments is None:
                 if wanted < 2:
                     return [WholeVideo(item)]
-                segments = split(source, runtime, wanted)
+                segments = split(source, runtime, wanted, hooks.flows().get(settings.flow).estimate)
         finally:
             source.close()
         if segments is None:
@@ -161,7 +162,7 @@ def saved_split(store: FrameStore, base: str, path: Path) -> list[Segment] | Non
     return segments
 
 
-def split(source: Source, runtime: Runtime, wanted: int) -> list[Segment] | None:
+def split(source: Source, runtime: Runtime, wanted: int, flow: Flow) -> list[Segment] | None:
     """Split the video into up to ``wanted`` segments; None when it is too
     short to split. A video file's frames are counted from its container's
     packets, a sequence's are its numbers, without decoding: the boundaries go where an even split puts
@@ -177,7 +178,7 @@ def split(source: Source, runtime: Runtime, wanted: int) -> list[Segment] | None
     if counted is not None:
         count, found = counted
     else:
-        count, cuts = scan(source, runtime)
+        count, cuts = scan(source, runtime, flow)
         found = f"{len(cuts)} scene cut(s)"
     segments = splitting.plan_segments(count, wanted, cuts)
     if len(segments) < 2:
@@ -200,13 +201,13 @@ def count_without_decoding(source: Source) -> tuple[int, str] | None:
     return None
 
 
-def scan(source: Source, runtime: Runtime) -> tuple[int, list[int]]:
+def scan(source: Source, runtime: Runtime, flow: Flow) -> tuple[int, list[int]]:
     """The video's frame count and its scene cuts, read frame by frame."""
     cuts: list[int] = []
     count, last = 0, None
     for index, frame in enumerate(source.frames()):
         working = runtime.working_frame(frame)[0]
-        if last is not None and estimate_motion(last, working).cut:
+        if last is not None and estimate_motion(last, working, flow).cut:
             cuts.append(index)
         last, count = working, index + 1
     return count, cuts

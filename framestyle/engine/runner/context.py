@@ -18,6 +18,8 @@ from framestyle.engine.units import RunSpec
 from framestyle.errors import UsageError
 from framestyle.events import Step
 from framestyle.host import Hooks, PluginHost
+from framestyle.media.motion import Motion
+from framestyle.media.motion import estimate as estimate_motion
 from framestyle.settings import Settings
 from framestyle.transfer.frame import FrameWork
 from framestyle.transfer.optimize import step_together
@@ -112,6 +114,10 @@ class UnitContext:
                                  f"({runtime.weights.source}); set --weights or FRAMESTYLE_CACHE_DIR alike")
             self._runtime = runtime
         return self._runtime
+
+    def motion(self, previous: np.ndarray, current: np.ndarray) -> Motion:
+        """How ``current`` moved from ``previous``, by the run's ``--flow``."""
+        return estimate_motion(previous, current, self.hooks.flows().get(self.settings.flow).estimate)
 
     @classmethod
     def build(cls, spec: RunSpec, weights: Weights | None = None) -> UnitContext:

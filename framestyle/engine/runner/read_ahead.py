@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from framestyle.media.motion import Motion
-from framestyle.media.motion import estimate as estimate_motion
 
 
 @dataclass(frozen=True)
@@ -32,9 +31,11 @@ class ReadAhead:
     worker thread; an error reading a frame is raised where it is asked for."""
 
     def __init__(self, frames: Iterator[tuple[int, np.ndarray]],
-                 working_frame: Callable[[np.ndarray], tuple[np.ndarray, tuple[int, int]]]) -> None:
+                 working_frame: Callable[[np.ndarray], tuple[np.ndarray, tuple[int, int]]],
+                 motion: Callable[[np.ndarray, np.ndarray], Motion]) -> None:
         self.frames = frames
         self.working_frame = working_frame
+        self.motion = motion
         self.last: np.ndarray | None = None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="framestyle-read")
         self.future: Future[DecodedFrame | None] = self.pool.submit(self.prepare_next)
@@ -47,7 +48,7 @@ class ReadAhead:
         working, out_size = self.working_frame(rgb)
         motion = None
         if self.last is not None:
-            motion = estimate_motion(self.last, working)
+            motion = self.motion(self.last, working)
         self.last = working
         return DecodedFrame(index, working, out_size, motion)
 

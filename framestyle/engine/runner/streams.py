@@ -126,7 +126,8 @@ class ItemStream(Stream):
             if self.kept:
                 log.info("%s: resuming after frame %d (finished frames are reused)", info.path, self.kept)
             self.chain = Chain(self.item, info, self.context, self.emit)
-            self.frames = ReadAhead(enumerate(self.source.frames()), self.context.runtime.working_frame)
+            self.frames = ReadAhead(enumerate(self.source.frames()), self.context.runtime.working_frame,
+                                    self.context.motion)
         except (UsageError, PluginError):
             raise
         except Exception as error:
@@ -187,7 +188,8 @@ class SegmentStream(Stream):
                                                       self.item.output, self.source.info)))
         self.kept_parts = self.store.kept_by_part()
         self.chain = Chain(self.item, self.unit.info, self.context, self.emit)
-        self.frames = ReadAhead(frames_from(self.source, self.unit.segment.start), self.context.runtime.working_frame)
+        self.frames = ReadAhead(frames_from(self.source, self.unit.segment.start), self.context.runtime.working_frame,
+                                self.context.motion)
 
     def part(self, index: int) -> str:
         segment, later = self.unit.segment, self.unit.later
