@@ -44,6 +44,26 @@ def test_preserve_colors_keeps_the_contents_colours(weights):
     assert histogram < 0.6 * plain  # measured: 0.04; texture keeps some colour variation
 
 
+def luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(float) @ np.array([0.299, 0.587, 0.114]) / 255.0
+
+
+def test_color_only_keeps_the_contents_light_and_takes_the_stylised_colours(weights):
+    content, style = sample("coffee.jpg", 64), sample("mosaic.jpg", 64)
+    options = {"size": 64, "iterations": 30, "weights": weights}
+    plain = framestyle.stylize(content, style, **options)
+    only = framestyle.stylize(content, style, color_only=True, **options)
+    assert np.abs(luma(only) - luma(content)).mean() < 0.2 * np.abs(luma(plain) - luma(content)).mean()
+    # The colours are the stylised result's, not the photo's.
+    assert chroma_error(only, plain) < 0.3 * chroma_error(only, content)
+
+
+def test_color_only_with_the_contents_colours_is_refused(tmp_path, capsys):
+    assert main(["run", "a.png", "--style", "s.png", "-o", str(tmp_path / "o.png"), "--color-only",
+                 "--preserve-colors"]) == 2
+    assert "would give the content back" in capsys.readouterr().err
+
+
 def test_preserve_colors_in_a_video_follows_the_source_frame_by_frame(tmp_path, capsys):
     clip = make_video(tmp_path / "clip.mp4", frames=6, audio=False)
     style = save(tmp_path / "style.png", sample("mosaic.jpg", 48))

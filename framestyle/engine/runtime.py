@@ -210,9 +210,12 @@ class Runtime:
 
     def finish(self, image: torch.Tensor, content: torch.Tensor, out_size: tuple[int, int]) -> np.ndarray:
         """The optimised tensor as the uint8 frame to write, at ``out_size``;
-        with ``--preserve-colors luminance``, in the content's colours."""
+        with ``--preserve-colors luminance``, in the content's colours; with
+        ``--color-only``, in the content's luminance."""
         if self.settings.preserve_colors == "luminance":
             image = keep_luminance(image, content)
+        elif self.settings.color_only:
+            image = keep_luminance(content, image)
         return resize(to_rgb8(image), *out_size)
 
 

@@ -108,6 +108,7 @@ class Settings:
     style_weights: list[float] | None = None  # blend weights, one per style; None: equal
     style_scale: float = 1.0  # style image's long side relative to the content's (brush size)
     preserve_colors: str | None = None  # None, "luminance" or "histogram" (see framestyle.transfer.colors)
+    color_only: bool = False  # keep the content's luminance, take only the stylised colours (transfer.colors)
 
     size: int = 512  # long side of the output; larger inputs are resized down
     max_pixels: int = MAX_PIXELS  # inputs larger than this are refused before they are decoded
@@ -205,6 +206,8 @@ class Settings:
             yield f"--init {self.init}: not 'content', 'noise' or an image file"
         if self.preserve_colors not in (None, *COLOR_MODES):
             yield f"--preserve-colors {self.preserve_colors}: choose luminance or histogram"
+        if self.color_only and self.preserve_colors == "luminance":
+            yield "--color-only with --preserve-colors luminance would give the content back: choose one"
         if not 0.1 <= self.style_scale <= 4:
             yield f"--style-scale {self.style_scale}: must be between 0.1 and 4"
         if self.style_weights is not None and (any(not math.isfinite(w) or w < 0 for w in self.style_weights)

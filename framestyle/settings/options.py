@@ -192,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the content's colours: luminance (the default mode: take only the "
                         "style's light and texture) or histogram (recolour the style to the "
                         "content's palette first); none turns it off")
+    g.add_argument("--color-only", action="store_true",
+                   help="keep the content's luminance (its detail and light) and take only the colours "
+                        "of the stylised result")
     g = run.add_argument_group("presets and config")
     g.add_argument("--preset", choices=sorted(PRESETS),
                    help="fast (256 px, 100 iterations), balanced (the defaults) or quality "

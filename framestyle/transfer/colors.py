@@ -9,6 +9,10 @@ Artistic Style Transfer"), two ways:
   content's mean and covariance, then optimise. Brush strokes keep some
   colour variation; for a video the mapping is computed once per shot, so it
   does not change from frame to frame.
+
+And the other way round, ``--color-only``: optimise as usual, then keep the
+content's luminance and take the result's chrominance; the photo's detail
+and light stay exactly, the palette is the style's.
 """
 
 from __future__ import annotations
