@@ -64,6 +64,36 @@ def test_color_only_with_the_contents_colours_is_refused(tmp_path, capsys):
     assert "would give the content back" in capsys.readouterr().err
 
 
+def histogram_gaps(image: np.ndarray, style: np.ndarray, weights) -> tuple[float, float]:
+    """How far the image's histograms are from the style's: of VGG-19's
+    style-layer activations, channel by channel (relative), and of its pixels'
+    colours (levels), each as the mean difference of their quantiles."""
+    from framestyle.settings import Settings
+    from framestyle.transfer.losses import quantiles
+    from framestyle.transfer.vgg import VGG19Encoder
+
+    encoder = VGG19Encoder(weights.state, weights.pad_rgb, deepest="pool5")
+    layers = list(Settings(inputs=[], style=[], output=None).style_layers)
+    with torch.no_grad():
+        ours, theirs = (encoder(to_tensor(rgb, torch.device("cpu")), layers) for rgb in (image, style))
+    features = np.mean([float((quantiles(ours[name]) - quantiles(theirs[name])).abs().mean()
+                               / quantiles(theirs[name]).abs().mean()) for name in layers])
+    ranks = np.linspace(0, 1, 256)
+    colours = np.mean([np.abs(np.quantile(image[..., c], ranks) - np.quantile(style[..., c], ranks)).mean()
+                       for c in range(3)])
+    return float(features), float(colours)
+
+
+@pytest.mark.parametrize(("photo", "painting"), [("coffee.jpg", "mosaic.jpg"), ("chelsea.jpg", "swirls.jpg")])
+def test_the_histogram_loss_brings_the_histograms_to_the_styles(weights, photo, painting):
+    content, style = sample(photo, 64), sample(painting, 64)
+    options = {"size": 64, "iterations": 40, "weights": weights}
+    plain = histogram_gaps(framestyle.stylize(content, style, **options), style, weights)
+    matched = histogram_gaps(framestyle.stylize(content, style, losses={"histogram": 20}, **options), style, weights)
+    # Measured (bf16 kind): activations 0.87 and 0.80 of the plain run's gap, colours 0.68 and 0.76.
+    assert matched[0] < 0.93 * plain[0] and matched[1] < 0.85 * plain[1], (plain, matched)
+
+
 def test_preserve_colors_in_a_video_follows_the_source_frame_by_frame(tmp_path, capsys):
     clip = make_video(tmp_path / "clip.mp4", frames=6, audio=False)
     style = save(tmp_path / "style.png", sample("mosaic.jpg", 48))

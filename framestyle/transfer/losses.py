@@ -148,6 +148,62 @@ class TemporalLoss:
         return sums["squares"] / self.count
 
 
+QUANTILES = 1024  # points of a style layer's per-channel histogram that are kept
+
+
+def quantiles(features: torch.Tensor, count: int = QUANTILES) -> torch.Tensor:
+    """Per channel, ``count`` evenly spaced quantiles of the activations
+    (1xCxHxW -> Cxcount, float32): a channel's histogram as its sorted values."""
+    values = features.float().flatten(2)[0].sort(dim=1).values
+    at = torch.linspace(0, values.shape[1] - 1, count, device=values.device)
+    low, high = at.floor().long(), at.ceil().long()
+    share = at - low
+    return values[:, low] * (1 - share) + values[:, high] * share
+
+
+def blend_quantiles(parts: Sequence[tuple[float, torch.Tensor]]) -> torch.Tensor:
+    """The weighted mean of quantile functions: in one dimension, the
+    histogram "between" several (their Wasserstein barycentre)."""
+    total = sum(weight for weight, _ in parts)
+    return sum(weight / total * values for weight, values in parts)  # type: ignore[return-value]
+
+
+class HistogramLoss:
+    """Risser et al. (2017), "Stable and Controllable Neural Texture
+    Synthesis and Style Transfer Using Histogram Losses": each style layer's
+    activations, channel by channel, compared with themselves remapped onto
+    the style's histogram (each value replaced by the style's value of the
+    same rank). A Gram matrix keeps only second moments, so different
+    histograms share it; this term pins the rest, against washed-out or
+    over-bright patches. The remapped target is recomputed every step and
+    carries no gradient, as in the paper. Ranks are taken over the whole
+    image, so it has no exact tiled form."""
+
+    def __init__(self, layer_weights: Mapping[str, float], targets: Mapping[str, torch.Tensor]) -> None:
+        self.layer_weights = dict(layer_weights)
+        self.layers = tuple(self.layer_weights)
+        self.targets = {name: targets[name].detach().float() for name in self.layers}
+
+    def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        terms = [weight * relative_mse(features[name].float().flatten(2)[0], matched(features[name], target))
+                 for name, weight in self.layer_weights.items() for target in [self.targets[name]]]
+        return torch.stack(terms).sum()
+
+
+def matched(features: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
+    """``features`` (1xCxHxW) with each channel's values replaced by the
+    ``quantiles`` (Cxcount) of the same rank: its histogram made the target's."""
+    with torch.no_grad():
+        values = features.float().flatten(2)[0]
+        positions = values.shape[1]
+        order = values.argsort(dim=1)
+        rank = torch.linspace(0, quantiles.shape[1] - 1, positions, device=values.device)
+        low, high = rank.floor().long(), rank.ceil().long()
+        share = rank - low
+        ranked = quantiles[:, low] * (1 - share) + quantiles[:, high] * share
+        return torch.empty_like(values).scatter_(1, order, ranked)
+
+
 def style_distance(
     encoder: torch.nn.Module,
     image: torch.Tensor,
