@@ -68,6 +68,7 @@ class FrameEnd:
     source_warp_error: float | None = None  # the source's own E_warp: warp_error's floor
     lag: bool | None = None  # closer in content (content layer) to the previous source frame than its own
     tiles: int = 0  # optimised in this many tiles (0: whole; framestyle.transfer.tiles)
+    style: str = ""  # the styles a --style-at schedule gives it ("a.jpg", "a.jpg → b.jpg 40%"); "" without one
 
 
 @dataclass(frozen=True)

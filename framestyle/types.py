@@ -307,6 +307,9 @@ class FrameJob:
     output: Path | None = None  # where the result goes (for previews); None from the API
     previous_rgb: np.ndarray | None = None
     previous_source: np.ndarray | None = None
+    # This frame's weight for each of context.style_groups() where a
+    # --style-at schedule gives it its own; None: context.style_weights.
+    style_weights: tuple[float, ...] | None = None
 
     @property
     def new_shot(self) -> bool:

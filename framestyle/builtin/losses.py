@@ -31,19 +31,27 @@ def build_content(job: FrameJob) -> ContentLoss:
 
 def build_style(job: FrameJob) -> StyleLoss:
     layers = dict(job.settings.style_layers)
-    return StyleLoss(layers, style_targets(job, "grams", layers, blended_grams))
+    return StyleLoss(layers, blend(job, style_targets(job, "grams", layers, group_grams), mean_of))
+
+
+# Risser et al. match histograms at these two: the most of the effect for a
+# third of the sorting that all five style layers would cost.
+HISTOGRAM_LAYERS = ("relu1_1", "relu4_1")
 
 
 def build_histogram(job: FrameJob) -> HistogramLoss:
-    layers = dict(job.settings.style_layers)
-    return HistogramLoss(layers, style_targets(job, "quantiles", layers, blended_quantiles))
+    layers = {name: weight for name, weight in job.settings.style_layers.items() if name in HISTOGRAM_LAYERS}
+    layers = layers or dict(job.settings.style_layers)  # style layers of one's own: all of them
+    return HistogramLoss(layers, blend(job, style_targets(job, "quantiles", layers, group_quantiles), blend_quantiles))
+
+
+Targets = list[dict[str, torch.Tensor]]  # per style group, per layer
 
 
 def style_targets(job: FrameJob, kind: str, layers: dict[str, float],
-                  compute: Callable[[FrameJob, dict[str, float], np.ndarray | None], dict[str, torch.Tensor]],
-                  ) -> dict[str, torch.Tensor]:
-    """A style loss's targets, computed once per content size and reused for
-    every frame. With ``--preserve-colors histogram`` the styles are
+                  compute: Callable[[FrameJob, dict[str, float], np.ndarray | None], Targets]) -> Targets:
+    """Each style group's targets, computed once per content size and reused
+    for every frame. With ``--preserve-colors histogram`` the styles are
     recoloured to the first frame of each shot, so the targets change only
     at scene cuts."""
     _, _, height, width = job.content.shape
@@ -62,35 +70,45 @@ def style_targets(job: FrameJob, kind: str, layers: dict[str, float],
     return cache[key]
 
 
-def blended_grams(job: FrameJob, layers: dict[str, float],
-                  palette: np.ndarray | None = None) -> dict[str, torch.Tensor]:
-    """Σ_i w_i · (mean Gram of style group i), w from ``--style-weights``:
-    the images of one group (a style folder) count equally."""
-    _, _, height, width = job.content.shape
-    groups = job.context.style_groups(height, width, palette)
-    blended: dict[str, torch.Tensor] = {}
-    for weight, group in zip(job.context.style_weights, groups, strict=True):
-        for style in group:
-            for name, style_gram in job.context.grams(style, layers).items():
-                term = style_gram * (weight / len(group))
-                blended[name] = blended[name] + term if name in blended else term
-    return blended
+def blend(job: FrameJob, groups: Targets,
+          combine: Callable[[list[tuple[float, torch.Tensor]]], torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The groups' targets blended by this frame's style weights (``--style-weights``,
+    or a ``--style-at`` schedule's): the groups a frame gives no weight are left out."""
+    weights = job.style_weights or job.context.style_weights
+    return {name: combine([(weight, group[name]) for weight, group in zip(weights, groups, strict=True) if weight > 0])
+            for name in groups[0]}
 
 
-def blended_quantiles(job: FrameJob, layers: dict[str, float],
-                      palette: np.ndarray | None = None) -> dict[str, torch.Tensor]:
-    """Each style layer's per-channel histogram (as quantiles), blended as
-    the Grams are: the images of a group equally, the groups by ``--style-weights``."""
+def mean_of(parts: list[tuple[float, torch.Tensor]]) -> torch.Tensor:
+    """Σ wᵢ · targetᵢ over weights that sum to 1 (Gram matrices blend linearly)."""
+    total = sum(weight for weight, _ in parts)
+    return sum(weight / total * value for weight, value in parts)  # type: ignore[return-value]
+
+
+def group_grams(job: FrameJob, layers: dict[str, float], palette: np.ndarray | None = None) -> Targets:
+    """Per style group, the mean of its images' Gram matrices (a style folder's count equally)."""
     _, _, height, width = job.content.shape
-    groups = job.context.style_groups(height, width, palette)
-    parts: dict[str, list[tuple[float, torch.Tensor]]] = {name: [] for name in layers}
-    for weight, group in zip(job.context.style_weights, groups, strict=True):
+    targets = []
+    for group in job.context.style_groups(height, width, palette):
+        grams = [job.context.grams(style, layers) for style in group]
+        targets.append({name: torch.stack([g[name] for g in grams]).mean(0) for name in layers})
+    return targets
+
+
+def group_quantiles(job: FrameJob, layers: dict[str, float], palette: np.ndarray | None = None) -> Targets:
+    """Per style group, each style layer's per-channel histogram (as
+    quantiles), its images' blended equally."""
+    _, _, height, width = job.content.shape
+    targets = []
+    for group in job.context.style_groups(height, width, palette):
+        parts: dict[str, list[tuple[float, torch.Tensor]]] = {name: [] for name in layers}
         for style in group:
             with torch.no_grad():
                 features = job.context.encode(style, list(layers))
             for name in layers:
-                parts[name].append((weight / len(group), quantiles(features[name])))
-    return {name: blend_quantiles(layer_parts) for name, layer_parts in parts.items()}
+                parts[name].append((1.0, quantiles(features[name])))
+        targets.append({name: blend_quantiles(layer_parts) for name, layer_parts in parts.items()})
+    return targets
 
 
 def build_tv(job: FrameJob) -> TotalVariationLoss:

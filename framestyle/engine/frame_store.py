@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from framestyle.engine.schedule import StyleTimeline, first_changed
 from framestyle.errors import InputError
 from framestyle.media.images import read_image, write_image_atomic, write_text_atomic
 from framestyle.media.sequence import is_sequence, sequence_identity
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 FINGERPRINT = "fingerprint.json"
 NOTE = ".note.json"  # notes kept with the frames (a split video's segment plan), gone with them
 VIDEO_END_NOTE = "video-end"  # frames a segment found the video to have, where fewer than planned
+STYLES_NOTE = "styles"  # the --style-at schedule the kept frames were made with
 PARTS = ("frame", "tail", "head")
 
 
@@ -57,10 +59,12 @@ class FrameStore:
             raise ValueError(f"unknown part {part!r}")
         return self.folder / f"{part}_{index + 1:06d}.png"
 
-    def resume(self, fingerprint: str, reuse: bool = True) -> int:
+    def resume(self, fingerprint: str, reuse: bool = True, styles: StyleTimeline | None = None) -> int:
         """How many frames from the first on an earlier run with this
         ``fingerprint`` left (none, with ``reuse`` false: they are cleared);
-        records ``fingerprint`` for the next run."""
+        records ``fingerprint`` for the next run. Frames from the first
+        whose ``--style-at`` styles changed on are cleared too (each frame
+        starts from the one before it, so the later ones changed as well)."""
         marker = self.folder / FINGERPRINT
         if not marker.is_file() and any(self.folder.glob("frame_*.png")):
             raise InputError(f"{self.folder} holds frames framestyle did not make; move them away")
@@ -69,10 +73,24 @@ class FrameStore:
                 for old in self.folder.glob(pattern):
                     old.unlink()
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.drop_restyled(styles)
         write_text_atomic(marker, json.dumps(fingerprint))
         while self.path(self.reusable).is_file():
             self.reusable += 1
         return self.reusable
+
+    def drop_restyled(self, styles: StyleTimeline | None) -> None:
+        kept = self.kept_by_part()
+        frames = 1 + max((index for indices in kept.values() for index in indices), default=-1)
+        first = first_changed(styles, StyleTimeline.from_json(self.recall(STYLES_NOTE)), frames)
+        if first is not None:
+            for part, indices in kept.items():
+                for index in indices:
+                    if index >= first:
+                        self.path(index, part).unlink(missing_ok=True)
+            for chunk in self.folder.glob("chunk_*"):
+                chunk.unlink()
+        self.remember(STYLES_NOTE, styles.to_json() if styles is not None else "null")
 
     def chunk(self, first: int, end: int, suffix: str) -> Path:
         """Where frames ``first`` to ``end`` are kept encoded (a writer's chunk)."""
@@ -142,9 +160,11 @@ def fingerprint(settings: Settings, info: SourceInfo, weights_digest: str,
     split into segments (each starts cold). Finished frames are reused only
     by a run with the same fingerprint."""
     shaping = settings.to_json()
+    # Tiles give the same result (framestyle.transfer.tiles); a schedule's
+    # changes clear only the frames they touch (FrameStore.drop_restyled).
     for name in ("inputs", "output", "verbosity", "overwrite", "exitfirst", "loader", "writer",
                  "format", "video_format", "device", "batch_size", "compile", "executor", "ray_address",
-                 "worker_cores", "tile", "fps"):  # tiles give the same result (framestyle.transfer.tiles)
+                 "worker_cores", "tile", "fps", "style_at", "style_fade"):
         shaping.pop(name, None)
     split = [dataclasses.astuple(segment) for segment in segments or []]
     blob = json.dumps([shaping, str(info.path.resolve()), *source_identity(info.path),

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import torch
 
 from framestyle.engine.device import autocast_dtype, resolve_device
+from framestyle.engine.schedule import schedule_styles
 from framestyle.engine.styles import MIN_STYLE_SIDE, blend_weights, read_style
 from framestyle.errors import UsageError
 from framestyle.media.images import fit_long_side, resize
@@ -62,11 +62,13 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.device = resolve_device(settings.device)
-        # One group of images per --style; a folder's images form one group.
-        self.styles = styles if styles is not None else [read_style(Path(p)) for p in settings.style]
-        if not self.styles:
+        # One group of images per --style, then per style of each --style-at
+        # (engine.schedule); a folder's images form one group.
+        self.styles = styles if styles is not None else [read_style(path) for path in schedule_styles(settings)]
+        if not self.styles or (styles is None and not settings.style):
             raise UsageError("no style image: pass --style IMAGE")
-        self.style_weights = blend_weights(settings.style_weights, len(self.styles))
+        base = blend_weights(settings.style_weights, len(settings.style) if styles is None else len(styles))
+        self.style_weights = base + [0.0] * (len(self.styles) - len(base))  # a frame's own: FrameJob.style_weights
         self.weights = weights or resolve_weights(settings.weights)
         self.encoder: torch.nn.Module = VGG19Encoder(
             self.weights.state, self.weights.pad_rgb, deepest="pool5", pooling=settings.pooling,

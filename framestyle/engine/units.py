@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from framestyle.engine.planning.segments import Segment
+    from framestyle.engine.schedule import StyleTimeline
     from framestyle.events import FrameEnd, FrameStart, SourceStart, Step
     from framestyle.settings import Settings
     from framestyle.types import SourceInfo
@@ -28,6 +29,7 @@ class Item:
     total: int  # inputs in the run
     path: Path
     output: Path
+    styles: StyleTimeline | None = None  # a video's --style-at schedule, resolved by the plan
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,34 @@ def position_problem(option: str, text: str | None) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class StyleChange:
+    """One ``--style-at``: where, and the styles (path, weight) from there on."""
+
+    position: str
+    styles: tuple[tuple[Path, float], ...]
+
+
+def parse_change(text: str) -> StyleChange:
+    """``12.5s=a.jpg+b.jpg:0.3`` → StyleChange("12.5s", ((a.jpg, 1.0), (b.jpg, 0.3)))."""
+    position, equals, styles = text.partition("=")
+    if not equals or not POSITION.fullmatch(position.strip()) or position.strip() == "0":
+        raise ValueError(f"--style-at {text}: give POSITION=STYLE, POSITION a frame number (from 1) or a "
+                         "time such as 12.5s")
+    parsed = []
+    for part in styles.split("+"):
+        path, colon, weight = part.strip().rpartition(":") if ":" in part else ("", "", "")
+        path = path if colon else part.strip()
+        try:
+            value = float(weight) if colon else 1.0
+        except ValueError:
+            raise ValueError(f"--style-at {text}: {weight!r} is not a weight") from None
+        if not path or value <= 0 or not math.isfinite(value):
+            raise ValueError(f"--style-at {text}: each style needs a path and a positive weight")
+        parsed.append((Path(path), value))
+    return StyleChange(position.strip(), tuple(parsed))
+
+
 def parse_tile(text: str) -> str:
     """``--tile``: ``auto``, ``off`` or a tile side of at least 64 pixels; ValueError otherwise."""
     text = str(text).strip().lower()
@@ -108,6 +136,10 @@ class Settings:
     style_weights: list[float] | None = None  # blend weights, one per style; None: equal
     style_scale: float = 1.0  # style image's long side relative to the content's (brush size)
     preserve_colors: str | None = None  # None, "luminance" or "histogram" (see framestyle.transfer.colors)
+    # Videos: "POSITION=STYLE[+STYLE[:WEIGHT]]" changes (framestyle.engine.schedule),
+    # cross-faded over style_fade frames unless the video cuts there.
+    style_at: list[str] = field(default_factory=list)
+    style_fade: int = 12
     color_only: bool = False  # keep the content's luminance, take only the stylised colours (transfer.colors)
 
     size: int = 512  # long side of the output; larger inputs are resized down
@@ -208,6 +240,7 @@ class Settings:
             yield f"--preserve-colors {self.preserve_colors}: choose luminance or histogram"
         if self.color_only and self.preserve_colors == "luminance":
             yield "--color-only with --preserve-colors luminance would give the content back: choose one"
+        yield from self.schedule_problems()
         if not 0.1 <= self.style_scale <= 4:
             yield f"--style-scale {self.style_scale}: must be between 0.1 and 4"
         if self.style_weights is not None and (any(not math.isfinite(w) or w < 0 for w in self.style_weights)
@@ -241,6 +274,19 @@ class Settings:
         elif self.size * self.size > self.max_pixels:
             # Checked before anything is allocated: a square input would be optimised at size x size.
             yield f"--size {self.size}: a {self.size}x{self.size} image is more than --max-pixels {self.max_pixels}"
+
+    def schedule_problems(self) -> Iterator[str]:
+        if not 0 <= self.style_fade <= 10_000:
+            yield f"--style-fade {self.style_fade}: must be from 0 to 10000 frames"
+        for text in self.style_at:
+            try:
+                change = parse_change(text)
+            except ValueError as error:
+                yield str(error)
+                continue
+            for path, _ in change.styles:
+                if not path.exists():
+                    yield f"--style-at {text}: {path} does not exist"
 
     def loss_weights(self) -> dict[str, float]:
         """The weight of every loss asked for by name: the built-in losses'

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from framestyle.errors import UsageError, did_you_mean
-from framestyle.settings import Settings, parse_layer_weights, parse_memory, parse_tile
+from framestyle.settings import Settings, parse_change, parse_layer_weights, parse_memory, parse_tile
 
 PRESETS: dict[str, dict[str, Any]] = {
     # A quick look: small, few iterations, video frames stop early.
@@ -86,6 +86,9 @@ def file_values(path: Path, table: dict[str, Any]) -> dict[str, Any]:
         key = raw_key.replace("-", "_")
         if key == "preset":
             continue
+        if key == "shots":  # [[shots]] at = "12.5s", style = "b.jpg": --style-at, as a list
+            values["style_at"] = values.get("style_at", []) + shots(path, value)
+            continue
         if key not in fields or key in NOT_IN_FILES:
             allowed = set(fields) - NOT_IN_FILES | {"preset"}
             raise UsageError(f"{path}: unknown setting {raw_key!r}{did_you_mean(key, allowed)}")
@@ -128,6 +131,10 @@ def convert(path: Path, key: str, value: Any, default: Any) -> Any:
             return parse_tile(str(value)) if key == "tile" else parse_memory(str(value))
         except ValueError as exc:
             raise UsageError(f"{where}: {exc}") from None
+    if key == "style_at":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise UsageError(f"{where}: expected a list of POSITION=STYLE")
+        return [style_change_from(path, text) for text in value]
     if key == "style_weights":
         if not isinstance(value, list) or not all(isinstance(v, (int, float)) for v in value):
             raise UsageError(f"{where}: expected a list of numbers")
@@ -147,6 +154,34 @@ def convert(path: Path, key: str, value: Any, default: Any) -> Any:
     if not isinstance(value, str):
         raise UsageError(f"{where}: expected text")
     return value
+
+
+def shots(path: Path, value: Any) -> list[str]:
+    """``[[shots]]`` tables (``at``, ``style``: a path, a list of paths or
+    ``a.jpg+b.jpg:0.3``; optional ``weights``) as ``--style-at`` values."""
+    if not isinstance(value, list) or not all(isinstance(shot, dict) for shot in value):
+        raise UsageError(f"{path}: shots: expected [[shots]] tables with at and style")
+    changes = []
+    for number, shot in enumerate(value, 1):
+        at, style, weights = shot.get("at"), shot.get("style"), shot.get("weights")
+        styles = style if isinstance(style, list) else [style]
+        if not isinstance(at, (str, int)) or isinstance(at, bool) or not all(isinstance(s, str) for s in styles) \
+                or (weights is not None and (not isinstance(weights, list) or len(weights) != len(styles))):
+            raise UsageError(f"{path}: shot {number}: give at (a frame number or a time such as \"12.5s\"), "
+                             "style (a path or a list of paths) and, if you like, one weight per style")
+        parts = [s if weights is None else f"{s}:{w}" for s, w in zip(styles, weights or styles, strict=True)]
+        changes.append(style_change_from(path, f"{at}={'+'.join(parts)}"))
+    return changes
+
+
+def style_change_from(path: Path, text: str) -> str:
+    """A ``--style-at`` value from a file, its style paths made absolute from the file's folder."""
+    try:
+        change = parse_change(text)
+    except ValueError as error:
+        raise UsageError(f"{path}: {error}") from None
+    return change.position + "=" + "+".join(f"{absolute(path.parent / style)}:{weight}"
+                                             for style, weight in change.styles)
 
 
 def resolve(explicit: dict[str, Any], config: Path | None = None, preset: str | None = None,

@@ -192,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the content's colours: luminance (the default mode: take only the "
                         "style's light and texture) or histogram (recolour the style to the "
                         "content's palette first); none turns it off")
+    g.add_argument("--style-at", action="append", metavar="POSITION=STYLE", default=[],
+                   help="videos: from this frame (a number from 1, or a time such as 12.5s) on, this style "
+                        "(a path, or several: a.jpg+b.jpg:0.3); repeatable, also as [[shots]] in a config file")
+    g.add_argument("--style-fade", type=int, metavar="FRAMES", default=defaults.style_fade,
+                   help="frames over which a --style-at change cross-fades (none where the video cuts there)")
     g.add_argument("--color-only", action="store_true",
                    help="keep the content's luminance (its detail and light) and take only the colours "
                         "of the stylised result")

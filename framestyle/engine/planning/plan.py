@@ -10,6 +10,7 @@ packets for its length (see :func:`split`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -22,6 +23,7 @@ from framestyle.engine.planning import segments as splitting
 from framestyle.engine.planning.inputs import find_inputs
 from framestyle.engine.planning.segments import Segment
 from framestyle.engine.runtime import Runtime
+from framestyle.engine.schedule import resolve_timeline
 from framestyle.engine.units import AssembleVideo, EncodeChunk, ImageGroup, Item, Unit, VideoSegment, WholeVideo
 from framestyle.errors import PluginError, UsageError, describe_error
 from framestyle.host import Hooks
@@ -109,6 +111,7 @@ def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, 
     segments running at the same time never race to clear it."""
     info: SourceInfo | None = None
     try:
+        item = scheduled(item, settings, hooks, runtime)
         source = open_source(item.path, settings, hooks)
         try:
             info = source.info
@@ -125,7 +128,7 @@ def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, 
         if segments is None:
             return [WholeVideo(item)]
         print_ = fingerprint(settings, info, runtime.weights.digest, segments)
-        store.resume(print_, not settings.overwrite)
+        store.resume(print_, not settings.overwrite, item.styles)
         store.remember(SPLIT_NOTE, json.dumps({"fingerprint": base, "segments": [astuple(s) for s in segments]}))
     except (UsageError, PluginError):
         raise
@@ -143,6 +146,22 @@ def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, 
               for first, end in ranges]
     return [*parts, *chunks, AssembleVideo(item, info, tuple(segments), print_,
                                            needs=tuple(chunk.uid for chunk in chunks), chunks=tuple(ranges))]
+
+
+def scheduled(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime) -> Item:
+    """``item`` with its ``--style-at`` schedule resolved for its frames (it
+    reads the frames where the styles change, to see whether the video cuts there)."""
+    if not settings.style_at:
+        return item
+    source = open_source(item.path, settings, hooks)
+    try:
+        flow = hooks.flows().get(settings.flow).estimate
+        timeline = resolve_timeline(settings, source, runtime.style_weights[:len(settings.style)],
+                                    lambda a, b: estimate_motion(a, b, flow).cut,
+                                    lambda rgb: runtime.working_frame(rgb)[0])
+    finally:
+        source.close()
+    return dataclasses.replace(item, styles=timeline)
 
 
 def saved_split(store: FrameStore, base: str, path: Path) -> list[Segment] | None:

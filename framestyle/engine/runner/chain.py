@@ -112,7 +112,8 @@ class Chain:
             return InFlight(frame, content, previous, warm, None, part)
         job = FrameJob(self.info, frame.index, content, settings, self.plugins, motion=motion, warm=warm,
                        iterations=budget, output=self.item.output, previous_rgb=previous,
-                       previous_source=self.previous_source)
+                       previous_source=self.previous_source,
+                       style_weights=self.item.styles.weights_at(frame.index) if self.item.styles else None)
         return InFlight(frame, content, previous, warm, StylizeCall(hooks, job, hooks.init_image(job)), part)
 
     def result(self, done: InFlight, kept: Callable[[int, str], np.ndarray]) -> np.ndarray:
@@ -149,7 +150,7 @@ class Chain:
                 self.info.path, done.index, done.iterations, time.perf_counter() - done.started,
                 done.loss, done.losses, warm=done.warm, cut=bool(motion and motion.cut),
                 reused=done.reuse, warp_error=warp_error, source_warp_error=source_warp_error, lag=lag,
-                tiles=done.tiles)))
+                tiles=done.tiles, style=self.item.styles.label_at(done.index) if self.item.styles else "")))
         self.previous, self.previous_source, self.previous_features = styled, done.content_rgb, features
 
     def content_features(self, rgb: np.ndarray) -> torch.Tensor:

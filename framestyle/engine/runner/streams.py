@@ -122,7 +122,8 @@ class ItemStream(Stream):
                 if info.kind == "video":
                     self.store = FrameStore(self.item.output)
                     digest = self.context.runtime.weights.digest
-                    self.kept = self.store.resume(fingerprint(settings, info, digest), not settings.overwrite)
+                    self.kept = self.store.resume(fingerprint(settings, info, digest), not settings.overwrite,
+                                                  self.item.styles)
             if self.kept:
                 log.info("%s: resuming after frame %d (finished frames are reused)", info.path, self.kept)
             self.chain = Chain(self.item, info, self.context, self.emit)

@@ -73,7 +73,7 @@ def assemble(unit: AssembleVideo, context: UnitContext, emit: Emit) -> None:
     with failing_alone(unit.item, emit):
         with writing(unit.item.output):
             store = FrameStore(unit.item.output)
-            store.resume(unit.fingerprint, True)  # the plan prepared the frames (or cleared them)
+            store.resume(unit.fingerprint, True, unit.item.styles)  # the plan prepared the frames (or cleared them)
             spec = writer_for(unit.item.output, context.settings, context.hooks)
             frames = video_end(unit.item, store, unit.segments, warn=True)
             if unit.chunks:
