@@ -131,9 +131,10 @@ def test_style_must_be_an_image(clip, tmp_path, capsys):
 
 
 def test_warm_start_and_temporal_loss_each_lower_the_warp_error(clip, style, tmp_path):
-    # 15 iterations a frame: the ratios are 0.39 and 0.16 here (0.30 and 0.03 at 40).
+    # 15 iterations a frame: the ratios are 0.36 and 0.11 here (0.34 and 0.12 with the AVX2
+    # kind's rounding). No margin: this is about the frames' steadiness, not their edges.
     common = ["run", str(clip), "--style", str(style), "--size", "48", "--iterations", "15",
-              "--min-iterations", "15", "--precision", "fp32"]
+              "--min-iterations", "15", "--precision", "fp32", "--margin", "0"]
     runs = {"both": [], "warm start only": ["--temporal-weight", "0"],
             "neither": ["--no-warm-start", "--temporal-weight", "0"]}
     error = {}
