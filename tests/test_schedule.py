@@ -16,6 +16,7 @@ import framestyle
 from framestyle.cli import main
 from framestyle.host import PluginHost
 from framestyle.media.video import VideoSource
+from framestyle.records.html import style_spans
 from framestyle.settings import Settings
 from framestyle.transfer.losses import style_distance
 from framestyle.transfer.pixels import to_tensor
@@ -48,6 +49,7 @@ def test_each_shot_takes_its_own_style_and_a_change_at_a_cut_is_instant(styles, 
     end = framestyle.run(clip, swirls, out, style_at=[f"7={mosaic}"], weights=weights, margin=0, **FAST)
     assert end.exit_code == 0
     assert [frame["style"] for frame in report(out)] == ["swirls.png"] * 6 + ["mosaic.png"] * 6
+    assert style_spans(report(out)) == "frames 1-6: swirls.png; frames 7-12: mosaic.png"  # as the HTML report says
     encoder = VGG19Encoder(weights.state, weights.pad_rgb, deepest="pool5")
     layers = dict(Settings(inputs=[], style=[], output=None).style_layers)
     cpu = torch.device("cpu")
@@ -71,6 +73,8 @@ def test_a_change_inside_a_shot_fades_in_with_no_jump(styles, tmp_path, weights)
     labels = [frame["style"] for frame in report(faded)]
     assert labels[:3] == ["swirls.png"] * 3 and labels[15:] == ["mosaic.png"] * 5
     assert labels[3] == "swirls.png → mosaic.png 8%" and labels[14] == "swirls.png → mosaic.png 92%"
+    assert style_spans(report(faded)) == ("frames 1-3: swirls.png; frames 4-15: swirls.png → mosaic.png; "
+                                          "frames 16-20: mosaic.png")
     # How much each frame differs from the last one carried by the flow: E_warp, from the report.
     steps = [frame["warp_error"] for frame in report(faded)]
     ordinary = max(steps[1:3] + steps[15:])

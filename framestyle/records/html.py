@@ -189,9 +189,27 @@ def video_section(item: dict[str, Any], styles: str) -> str:
     if report:
         summary = report.get("summary", {})
         parts.append(f"<p>{esc(video_summary(summary))}</p>")
+        if spans := style_spans(report.get("frames", [])):
+            parts.append(f"<p>Styles (--style-at): {esc(spans)}</p>")
         parts.append(frame_plots(report.get("frames", [])))
     parts.append("</section>")
     return "".join(parts)
+
+
+def style_spans(frames: list[dict[str, Any]]) -> str:
+    """Where each style of a schedule applies: "frames 1-6: a.jpg; 7-18: a.jpg → b.jpg; 19-40: b.jpg"."""
+    runs: list[list[Any]] = []  # [first, last, label], frame numbers from 1
+    for frame in frames:
+        label = frame.get("style") or ""
+        label = label.rsplit(" ", 1)[0] if "→" in label else label  # a fade's steps are one span
+        if runs and runs[-1][2] == label and runs[-1][1] == frame["index"]:
+            runs[-1][1] = frame["index"] + 1
+        else:
+            runs.append([frame["index"] + 1, frame["index"] + 1, label])
+    if not any(label for _, _, label in runs):
+        return ""
+    return "; ".join(f"{'frame' if a == b else 'frames'} {a if a == b else f'{a}-{b}'}: {label}"
+                     for a, b, label in runs)
 
 
 def video_summary(summary: dict[str, Any]) -> str:
