@@ -66,14 +66,15 @@ def test_color_only_with_the_contents_colours_is_refused(tmp_path, capsys):
 
 def histogram_gaps(image: np.ndarray, style: np.ndarray, weights) -> tuple[float, float]:
     """How far the image's histograms are from the style's: of VGG-19's
-    style-layer activations, channel by channel (relative), and of its pixels'
-    colours (levels), each as the mean difference of their quantiles."""
-    from framestyle.settings import Settings
+    activations at the layers the loss matches, channel by channel
+    (relative), and of its pixels' colours (levels), each as the mean
+    difference of their quantiles."""
+    from framestyle.builtin.losses import HISTOGRAM_LAYERS
     from framestyle.transfer.losses import quantiles
     from framestyle.transfer.vgg import VGG19Encoder
 
     encoder = VGG19Encoder(weights.state, weights.pad_rgb, deepest="pool5")
-    layers = list(Settings(inputs=[], style=[], output=None).style_layers)
+    layers = list(HISTOGRAM_LAYERS)
     with torch.no_grad():
         ours, theirs = (encoder(to_tensor(rgb, torch.device("cpu")), layers) for rgb in (image, style))
     features = np.mean([float((quantiles(ours[name]) - quantiles(theirs[name])).abs().mean()
@@ -90,8 +91,9 @@ def test_the_histogram_loss_brings_the_histograms_to_the_styles(weights, photo, 
     options = {"size": 64, "iterations": 40, "weights": weights}
     plain = histogram_gaps(framestyle.stylize(content, style, **options), style, weights)
     matched = histogram_gaps(framestyle.stylize(content, style, losses={"histogram": 20}, **options), style, weights)
-    # Measured (bf16 kind): activations 0.87 and 0.80 of the plain run's gap, colours 0.68 and 0.76.
-    assert matched[0] < 0.93 * plain[0] and matched[1] < 0.85 * plain[1], (plain, matched)
+    # Measured, of the plain run's gap: activations 0.77 and 0.64, colours 0.62 and 0.42 (bf16
+    # kind); 0.82 and 0.73, 0.61 and 0.70 with the AVX2 kind's rounding.
+    assert matched[0] < 0.9 * plain[0] and matched[1] < 0.8 * plain[1], (plain, matched)
 
 
 def test_preserve_colors_in_a_video_follows_the_source_frame_by_frame(tmp_path, capsys):
