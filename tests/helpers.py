@@ -120,3 +120,14 @@ def stream_seconds(path: Path, stream: str) -> float:
                              "-map", f"0:{stream}:0", "-f", "null", "-"], capture_output=True, text=True)
     hours, minutes, seconds = re.findall(r"time=(\d+):(\d+):([\d.]+)", result.stderr)[-1]
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def decoded_frames(path: Path) -> list[np.ndarray]:
+    """Every frame of a video file as framestyle's loader reads it (HxWx3 uint8 RGB)."""
+    from framestyle.media.video import VideoSource
+
+    source = VideoSource(path)
+    try:
+        return list(source.frames())
+    finally:
+        source.close()

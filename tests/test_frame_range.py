@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import SHALLOW_ARGS, make_video, sample, save
+from helpers import SHALLOW_ARGS, decoded_frames, make_video, sample, save
 
 from framestyle.cli import main
 from framestyle.media.images import resize
-from framestyle.media.video import VideoSource, ffmpeg_exe, read_video_info
+from framestyle.media.video import ffmpeg_exe, read_video_info
 
 # Plumbing, not quality; every frame from its own content, so each looks most like its source.
 CHEAP = ["--size", "48", "--iterations", "6", "--min-iterations", "2", "--no-warm-start", *SHALLOW_ARGS]
@@ -39,19 +39,11 @@ def style(tmp_path: Path) -> Path:
     return save(tmp_path / "style.png", sample("swirls.jpg", 48))
 
 
-def decoded(path: Path) -> list[np.ndarray]:
-    source = VideoSource(path)
-    try:
-        return [frame.astype(float) for frame in source.frames()]
-    finally:
-        source.close()
-
-
 def source_numbers(written: Path, source: Path) -> list[int]:
     """For each frame written, the source frame (counted from 1) it looks most like."""
-    frames = decoded(written)
+    frames = [frame.astype(float) for frame in decoded_frames(written)]
     height, width = frames[0].shape[:2]
-    originals = [resize(frame.astype(np.uint8), width, height).astype(float) for frame in decoded(source)]
+    originals = [resize(frame, width, height).astype(float) for frame in decoded_frames(source)]
     return [1 + int(np.argmin([np.square(frame - original).mean() for original in originals])) for frame in frames]
 
 

@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import make_video, sample, save
+from helpers import decoded_frames, make_video, sample, save
 
 import framestyle
 from framestyle.cli import main
 from framestyle.host import PluginHost
-from framestyle.media.video import VideoSource
 from framestyle.records.html import style_spans
 from framestyle.settings import Settings
 from framestyle.transfer.losses import style_distance
@@ -28,14 +27,6 @@ FAST = {"size": 48, "iterations": 20, "first_iterations": 60, "min_iterations": 
 def styles(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("styles")
     return save(folder / "swirls.png", sample("swirls.jpg", 48)), save(folder / "mosaic.png", sample("mosaic.jpg", 48))
-
-
-def decoded(path: Path) -> list[np.ndarray]:
-    source = VideoSource(path)
-    try:
-        return list(source.frames())
-    finally:
-        source.close()
 
 
 def report(out: Path) -> list[dict]:
@@ -55,7 +46,7 @@ def test_each_shot_takes_its_own_style_and_a_change_at_a_cut_is_instant(styles, 
     cpu = torch.device("cpu")
     targets = [to_tensor(np.asarray(sample(name, 48)), cpu) for name in ("swirls.jpg", "mosaic.jpg")]
     nearer = [int(np.argmin([style_distance(encoder, to_tensor(frame, cpu), target, layers) for target in targets]))
-              for frame in decoded(out)]
+              for frame in decoded_frames(out)]
     assert nearer == [0] * 6 + [1] * 6  # each frame's style statistics are nearer its own shot's style
 
 
@@ -140,4 +131,4 @@ def test_a_split_video_takes_its_schedule_in_every_segment(styles, tmp_path, wei
     labels = [frame["style"] for frame in report(out)]
     assert labels == ["swirls.png"] * 11 + ["swirls.png → mosaic.png 33%", "swirls.png → mosaic.png 67%"] + \
         ["mosaic.png"] * 3
-    assert len(decoded(out)) == 16
+    assert len(decoded_frames(out)) == 16

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import SHALLOW, make_video, sample, save, stream_seconds
+from helpers import SHALLOW, decoded_frames, make_video, sample, save, stream_seconds
 
 import framestyle
 from framestyle.builtin import video as builtin_video
@@ -215,11 +215,7 @@ def test_a_segment_seeks_to_its_first_frame_and_gives_the_same_video(long_clip, 
 
 
 def decoded(path: Path) -> np.ndarray:
-    source = VideoSource(path)
-    try:
-        return np.stack(list(source.frames())).astype(np.float32)
-    finally:
-        source.close()
+    return np.stack(decoded_frames(path)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")

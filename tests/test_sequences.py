@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import SHALLOW_ARGS, sample, save
+from helpers import SHALLOW_ARGS, decoded_frames, sample, save
 
 from framestyle.cli import main
 from framestyle.engine.frame_store import fingerprint
 from framestyle.media.sequence import SequenceSource, numbered_files, sequence_stem
-from framestyle.media.video import VideoSource, read_video_info
+from framestyle.media.video import read_video_info
 from framestyle.settings import Settings
 from framestyle.testing import pattern
 
@@ -37,18 +37,11 @@ def write_sequence(folder: Path, numbers: range | list[int], name: str = "frame_
     return frames
 
 
-def decoded(path: Path) -> list[np.ndarray]:
-    source = VideoSource(path)
-    try:
-        return [frame.astype(float) for frame in source.frames()]
-    finally:
-        source.close()
-
-
 def nearest_sources(written: list[np.ndarray], sources: list[np.ndarray]) -> list[int]:
     """For each written frame, the source frame it looks most like."""
     sources = [frame.astype(float) for frame in sources]
-    return [int(np.argmin([np.square(frame - source).mean() for source in sources])) for frame in written]
+    return [int(np.argmin([np.square(frame.astype(float) - source).mean() for source in sources]))
+            for frame in written]
 
 
 def test_a_numbered_sequence_becomes_a_video_at_the_asked_rate_in_its_numbers_order(tmp_path, style, weights):
@@ -60,7 +53,7 @@ def test_a_numbered_sequence_becomes_a_video_at_the_asked_rate_in_its_numbers_or
                  "--fps", "12", *CHEAP]) == 0
     count, fps, has_audio = read_video_info(out)
     assert (count, fps, has_audio) == (6, Fraction(12), False)
-    assert nearest_sources(decoded(out), frames) == [0, 1, 2, 3, 4, 5]
+    assert nearest_sources(decoded_frames(out), frames) == [0, 1, 2, 3, 4, 5]
 
 
 def test_hashes_name_a_sequence_too_and_a_folder_output_is_named_for_it(tmp_path, style, weights):
@@ -80,7 +73,7 @@ def test_a_missing_number_and_an_unreadable_file_keep_their_place_in_time(tmp_pa
                  *CHEAP]) == 0
     err = capsys.readouterr().err
     assert "frame_0005.png: not an image" in err and "frame(s) 3 missing or unreadable" in err
-    assert nearest_sources(decoded(out), frames) == [0, 1, 1, 3, 3, 5]  # the frame before fills each gap
+    assert nearest_sources(decoded_frames(out), frames) == [0, 1, 1, 3, 3, 5]  # the frame before fills each gap
 
 
 def test_a_pattern_no_file_matches_fails_alone_with_one_line(tmp_path, style, weights, capsys):
@@ -101,7 +94,7 @@ def test_a_sequence_splits_into_segments_read_from_their_own_files(tmp_path, sty
     assert main(["run", str(tmp_path / "shot" / "frame_%04d.png"), "--style", str(style), "-o", str(out),
                  "--batch-size", "2", *CHEAP, "-v"]) == 0
     assert "18 frames, numbered files; 2 segments" in capsys.readouterr().err
-    assert nearest_sources(decoded(out), frames) == list(range(18))
+    assert nearest_sources(decoded_frames(out), frames) == list(range(18))
     source = SequenceSource(tmp_path / "shot" / "frame_%04d.png")
     assert [index for index, _ in source.frames_from(15)] == [15, 16, 17]
 

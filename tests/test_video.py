@@ -11,7 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import SHALLOW, SHALLOW_ARGS, make_vfr_video, make_video, outputs, sample, save, stream_seconds
+from helpers import (
+    SHALLOW,
+    SHALLOW_ARGS,
+    decoded_frames,
+    make_vfr_video,
+    make_video,
+    outputs,
+    sample,
+    save,
+    stream_seconds,
+)
 from PIL import Image
 
 import framestyle
@@ -42,14 +52,6 @@ def style(tmp_path):
 
 def report(output):
     return json.loads(output.with_name(output.name + ".report.json").read_text())
-
-
-def decoded_frames(path) -> list[np.ndarray]:
-    source = VideoSource(path)
-    try:
-        return list(source.frames())
-    finally:
-        source.close()
 
 
 def test_loader_streams_rgb_frames_with_the_source_metadata(clip):
