@@ -35,7 +35,7 @@ def job(tmp_path):
     make_video(folder / "clip.mp4", frames=16, width=48, height=32, audio=True)
     save(tmp_path / "style.png", sample("swirls.jpg", 40))
     return Settings(inputs=[folder], style=[tmp_path / "style.png"], size=32, iterations=4, first_iterations=6,
-                    min_iterations=2, batch_size=2, precision="fp32", verbosity=-1)
+                    min_iterations=2, batch_size=2, precision="fp32", verbosity=-1, margin=0)
 
 
 def run(settings, host=None, weights=None):
