@@ -91,9 +91,9 @@ def test_the_histogram_loss_brings_the_histograms_to_the_styles(weights, photo, 
     options = {"size": 64, "iterations": 40, "weights": weights}
     plain = histogram_gaps(framestyle.stylize(content, style, **options), style, weights)
     matched = histogram_gaps(framestyle.stylize(content, style, losses={"histogram": 20}, **options), style, weights)
-    # Measured, of the plain run's gap: activations 0.77 and 0.64, colours 0.62 and 0.42 (bf16
-    # kind); 0.82 and 0.73, 0.61 and 0.70 with the AVX2 kind's rounding.
-    assert matched[0] < 0.9 * plain[0] and matched[1] < 0.8 * plain[1], (plain, matched)
+    # Measured, of the plain run's gap: activations 0.62-0.77, colours 0.42-0.62 (bf16 kind);
+    # 0.73-0.82 and 0.61-0.81 with the AVX2 kind's fp32, which moves with the thread count.
+    assert matched[0] < 0.9 * plain[0] and matched[1] < 0.9 * plain[1], (plain, matched)
 
 
 def test_preserve_colors_in_a_video_follows_the_source_frame_by_frame(tmp_path, capsys):
