@@ -3,7 +3,7 @@ and total variation, as plugins."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -15,8 +15,8 @@ from framestyle.transfer.losses import (
     StyleLoss,
     TemporalLoss,
     TotalVariationLoss,
-    blend_quantiles,
     quantiles,
+    weighted_mean,
 )
 from framestyle.transfer.pixels import to_rgb8
 from framestyle.transfer.warm import warped_previous
@@ -31,7 +31,7 @@ def build_content(job: FrameJob) -> ContentLoss:
 
 def build_style(job: FrameJob) -> StyleLoss:
     layers = dict(job.settings.style_layers)
-    return StyleLoss(layers, blend(job, style_targets(job, "grams", layers, group_grams), mean_of))
+    return StyleLoss(layers, blend(job, style_targets(job, "grams", layers, group_grams)))
 
 
 # Risser et al. match histograms at these two: the most of the effect for a
@@ -42,7 +42,7 @@ HISTOGRAM_LAYERS = ("relu1_1", "relu4_1")
 def build_histogram(job: FrameJob) -> HistogramLoss:
     layers = {name: weight for name, weight in job.settings.style_layers.items() if name in HISTOGRAM_LAYERS}
     layers = layers or dict(job.settings.style_layers)  # style layers of one's own: all of them
-    return HistogramLoss(layers, blend(job, style_targets(job, "quantiles", layers, group_quantiles), blend_quantiles))
+    return HistogramLoss(layers, blend(job, style_targets(job, "quantiles", layers, group_quantiles)))
 
 
 Targets = list[dict[str, torch.Tensor]]  # per style group, per layer
@@ -70,44 +70,39 @@ def style_targets(job: FrameJob, kind: str, layers: dict[str, float],
     return cache[key]
 
 
-def blend(job: FrameJob, groups: Targets,
-          combine: Callable[[list[tuple[float, torch.Tensor]]], torch.Tensor]) -> dict[str, torch.Tensor]:
+def blend(job: FrameJob, groups: Targets) -> dict[str, torch.Tensor]:
     """The groups' targets blended by this frame's style weights (``--style-weights``,
     or a ``--style-at`` schedule's): the groups a frame gives no weight are left out."""
     weights = job.style_weights or job.context.style_weights
-    return {name: combine([(weight, group[name]) for weight, group in zip(weights, groups, strict=True) if weight > 0])
+    return {name: weighted_mean([(weight, group[name]) for weight, group in zip(weights, groups, strict=True)
+                                 if weight > 0])
             for name in groups[0]}
-
-
-def mean_of(parts: list[tuple[float, torch.Tensor]]) -> torch.Tensor:
-    """Σ wᵢ · targetᵢ over weights that sum to 1 (Gram matrices blend linearly)."""
-    total = sum(weight for weight, _ in parts)
-    return sum(weight / total * value for weight, value in parts)  # type: ignore[return-value]
 
 
 def group_grams(job: FrameJob, layers: dict[str, float], palette: np.ndarray | None = None) -> Targets:
     """Per style group, the mean of its images' Gram matrices (a style folder's count equally)."""
-    _, _, height, width = job.content.shape
-    targets = []
-    for group in job.context.style_groups(height, width, palette):
-        grams = [job.context.grams(style, layers) for style in group]
-        targets.append({name: torch.stack([g[name] for g in grams]).mean(0) for name in layers})
-    return targets
+    return group_means(job, palette, lambda style: job.context.grams(style, layers))
 
 
 def group_quantiles(job: FrameJob, layers: dict[str, float], palette: np.ndarray | None = None) -> Targets:
     """Per style group, each style layer's per-channel histogram (as
     quantiles), its images' blended equally."""
+    def of_image(style: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            features = job.context.encode(style, list(layers))
+        return {name: quantiles(features[name]) for name in layers}
+
+    return group_means(job, palette, of_image)
+
+
+def group_means(job: FrameJob, palette: np.ndarray | None,
+                of_image: Callable[[torch.Tensor], Mapping[str, torch.Tensor]]) -> Targets:
+    """Per style group, the mean over its images of ``of_image``'s targets."""
     _, _, height, width = job.content.shape
     targets = []
     for group in job.context.style_groups(height, width, palette):
-        parts: dict[str, list[tuple[float, torch.Tensor]]] = {name: [] for name in layers}
-        for style in group:
-            with torch.no_grad():
-                features = job.context.encode(style, list(layers))
-            for name in layers:
-                parts[name].append((1.0, quantiles(features[name])))
-        targets.append({name: blend_quantiles(layer_parts) for name, layer_parts in parts.items()})
+        each = [of_image(style) for style in group]
+        targets.append({name: torch.stack([image[name] for image in each]).mean(0) for name in each[0]})
     return targets
 
 

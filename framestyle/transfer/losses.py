@@ -161,9 +161,10 @@ def quantiles(features: torch.Tensor, count: int = QUANTILES) -> torch.Tensor:
     return values[:, low] * (1 - share) + values[:, high] * share
 
 
-def blend_quantiles(parts: Sequence[tuple[float, torch.Tensor]]) -> torch.Tensor:
-    """The weighted mean of quantile functions: in one dimension, the
-    histogram "between" several (their Wasserstein barycentre)."""
+def weighted_mean(parts: Sequence[tuple[float, torch.Tensor]]) -> torch.Tensor:
+    """Σ wᵢ · targetᵢ / Σ wᵢ: how several styles' targets blend. Gram
+    matrices blend linearly; for quantile functions it is, in one dimension,
+    the histogram "between" them (their Wasserstein barycentre)."""
     total = sum(weight for weight, _ in parts)
     return sum(weight / total * values for weight, values in parts)  # type: ignore[return-value]
 
