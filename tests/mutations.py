@@ -258,7 +258,7 @@ BREAKS = [
      "        return torch.empty_like(values).scatter_(1, order, ranked)", "        return values",
      "tests/test_artist.py -k histogram_loss"),
     ("a style change at a cut fades", "framestyle/engine/schedule.py",
-     "fade = 0 if index == 0 or cut_at(source, index, is_cut, working) else settings.style_fade",
+     "fade = 0 if index == 0 or starts_shot(index) else settings.style_fade",
      "fade = settings.style_fade", "tests/test_schedule.py -k instant"),
     ("a frame's scheduled styles ignored", "framestyle/engine/runner/chain.py",
      "style_weights=self.item.styles.weights_at(frame.index) if self.item.styles else None", "style_weights=None",

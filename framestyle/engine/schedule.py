@@ -16,12 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from framestyle.errors import UsageError
-from framestyle.media.window import frame_index, frames_from
+from framestyle.media.window import frame_index
 from framestyle.settings import Settings, parse_change
-from framestyle.types import Source
 
 
 def schedule_styles(settings: Settings) -> list[Path]:
@@ -89,18 +86,15 @@ class StyleTimeline:
             return None
 
 
-def resolve_timeline(settings: Settings, source: Source, base_weights: Sequence[float],
-                     is_cut: Callable[[np.ndarray, np.ndarray], bool],
-                     working: Callable[[np.ndarray], np.ndarray]) -> StyleTimeline | None:
-    """The schedule of ``settings`` for the video ``source`` (None without
-    ``--style-at``): positions as frame indices, in order; a change where
-    the video cuts is instant (the frame there and the one before it are
-    read to see, by the run's flow, at the size they are optimised at)."""
+def resolve_timeline(settings: Settings, fps: float | None, base_weights: Sequence[float],
+                     starts_shot: Callable[[int], bool]) -> StyleTimeline | None:
+    """The schedule of ``settings`` for a video at ``fps`` (None without
+    ``--style-at``): positions as frame indices, in order; a change at a
+    frame that ``starts_shot`` (the video cuts there) is instant."""
     if not settings.style_at:
         return None
     changes = [parse_change(text) for text in settings.style_at]
     groups = len(settings.style) + sum(len(change.styles) for change in changes)
-    fps = source.info.fps
     keys = [StyleKey(0, (*base_weights, *[0.0] * (groups - len(base_weights))), 0)]
     labels = [" + ".join(path.name for path in settings.style)]
     offset = len(settings.style)
@@ -117,18 +111,10 @@ def resolve_timeline(settings: Settings, source: Source, base_weights: Sequence[
     if len({index for index, _, _ in placed}) < len(placed):
         raise UsageError("--style-at: two changes at the same frame")
     for index, weights, label in placed:
-        fade = 0 if index == 0 or cut_at(source, index, is_cut, working) else settings.style_fade
+        fade = 0 if index == 0 or starts_shot(index) else settings.style_fade
         keys.append(StyleKey(index, weights, fade))
         labels.append(label)
     return StyleTimeline(tuple(keys), tuple(labels), tuple(str(path) for path in schedule_styles(settings)))
-
-
-def cut_at(source: Source, index: int, is_cut: Callable[[np.ndarray, np.ndarray], bool],
-           working: Callable[[np.ndarray], np.ndarray]) -> bool:
-    """Whether frame ``index`` starts a new shot (False past the video's end)."""
-    pair = [working(frame) for _, frame in zip(range(2), (frame for _, frame in frames_from(source, index - 1)),
-                                               strict=False)]
-    return len(pair) == 2 and is_cut(pair[0], pair[1])
 
 
 def first_changed(new: StyleTimeline | None, old: StyleTimeline | None, frames: int) -> int | None:

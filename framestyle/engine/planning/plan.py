@@ -15,6 +15,7 @@ import json
 import logging
 import math
 from dataclasses import astuple, dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from framestyle.engine.formats import kind_of, open_source, writer_for
@@ -32,7 +33,7 @@ from framestyle.media.motion import Flow
 from framestyle.media.motion import estimate as estimate_motion
 from framestyle.media.sequence import SequenceSource
 from framestyle.media.video import VideoSource, packet_timing
-from framestyle.media.window import FrameWindow
+from framestyle.media.window import FrameWindow, frames_from
 from framestyle.settings import Settings
 from framestyle.types import Source, SourceInfo
 
@@ -111,18 +112,19 @@ def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, 
     segments running at the same time never race to clear it."""
     info: SourceInfo | None = None
     try:
-        item = scheduled(item, settings, hooks, runtime)
+        flow = hooks.flows().get(settings.flow).estimate
         source = open_source(item.path, settings, hooks)
         try:
             info = source.info
             plan.frames += max(1, info.frame_count or 1)
+            item = scheduled(item, info, settings, hooks, runtime, flow)
             store = FrameStore(item.output)
             base = fingerprint(settings, info, runtime.weights.digest)
             segments = None if settings.overwrite else saved_split(store, base, item.path)
             if segments is None:
                 if wanted < 2:
                     return [WholeVideo(item)]
-                segments = split(source, runtime, wanted, hooks.flows().get(settings.flow).estimate)
+                segments = split(source, runtime, wanted, flow)
         finally:
             source.close()
         if segments is None:
@@ -148,19 +150,23 @@ def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, 
                                            needs=tuple(chunk.uid for chunk in chunks), chunks=tuple(ranges))]
 
 
-def scheduled(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime) -> Item:
-    """``item`` with its ``--style-at`` schedule resolved for its frames (it
-    reads the frames where the styles change, to see whether the video cuts there)."""
+def scheduled(item: Item, info: SourceInfo, settings: Settings, hooks: Hooks, runtime: Runtime, flow: Flow) -> Item:
+    """``item`` with its ``--style-at`` schedule resolved for its frames."""
     if not settings.style_at:
         return item
-    source = open_source(item.path, settings, hooks)
-    try:
-        flow = hooks.flows().get(settings.flow).estimate
-        timeline = resolve_timeline(settings, source, runtime.style_weights[:len(settings.style)],
-                                    lambda a, b: estimate_motion(a, b, flow).cut,
-                                    lambda rgb: runtime.working_frame(rgb)[0])
-    finally:
-        source.close()
+
+    def starts_shot(index: int) -> bool:
+        """Whether the video cuts at frame ``index``: it and the frame before
+        it read from a fresh opening (any loader seeks so), compared by the
+        run's flow at the size they are optimised at."""
+        source = open_source(item.path, settings, hooks)
+        try:
+            pair = [runtime.working_frame(frame)[0] for _, frame in islice(frames_from(source, index - 1), 2)]
+        finally:
+            source.close()
+        return len(pair) == 2 and estimate_motion(pair[0], pair[1], flow).cut
+
+    timeline = resolve_timeline(settings, info.fps, runtime.style_weights[:len(settings.style)], starts_shot)
     return dataclasses.replace(item, styles=timeline)
 
 
