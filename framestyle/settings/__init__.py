@@ -72,7 +72,7 @@ class StyleChange:
 def parse_change(text: str) -> StyleChange:
     """``12.5s=a.jpg+b.jpg:0.3`` → StyleChange("12.5s", ((a.jpg, 1.0), (b.jpg, 0.3)))."""
     position, equals, styles = text.partition("=")
-    if not equals or not POSITION.fullmatch(position.strip()) or position.strip() == "0":
+    if not equals or position_problem("--style-at", position) is not None:
         raise ValueError(f"--style-at {text}: give POSITION=STYLE, POSITION a frame number (from 1) or a "
                          "time such as 12.5s")
     parsed = []
