@@ -18,6 +18,13 @@ Measured with torch 2.14.1 (one thread), the AVX512-BF16 kind:
 
 Only oneDNN's cap (``ONEDNN_MAX_CPU_ISA``) changes anything; ATen's
 (``ATEN_CPU_CAPABILITY``) and MKL's leave these digests as they are.
+
+The AVX2 kind (no AVX512-BF16), measured the same way: both lines are the
+bf16 kind's "held to AVX2" line, digest for digest. So ``--cpu-kind avx2``
+reproduces that kind's fp32 rounding of these operations exactly:
+
+    as it is             conv=6cdef0c0 gram=0dd96205 relu_pool=fd121a3e mm=5703e866 rgb_conv=9e5f4f3b
+    held to AVX2         conv=6cdef0c0 gram=0dd96205 relu_pool=fd121a3e mm=5703e866 rgb_conv=9e5f4f3b
 """
 
 from __future__ import annotations
