@@ -73,7 +73,7 @@ class Driver:
         # First: an executor that is not installed fails before any work,
         # and one that runs units on many workers says how many.
         self.executor = self.hooks.executors().get(settings.executor).build()
-        workers = self.executor.connect(settings) if hasattr(self.executor, "connect") else 1
+        workers = self.workers = self.executor.connect(settings) if hasattr(self.executor, "connect") else 1
         try:
             self.plan_run(weights, workers)
         except BaseException:
@@ -84,6 +84,7 @@ class Driver:
         self.items: dict[int, ItemState] = {}  # inputs under way
         self.ended: set[int] = set()  # inputs announced as ended: what their other units still say is dropped
         self.counts = {"done": 0, "skipped": 0}
+        self.finished: set[int] = set()  # inputs done in this run
         self.failed: list[tuple[Path, str]] = []
         self._context: UnitContext | None = None
 
@@ -139,6 +140,8 @@ class Driver:
     # the run --------------------------------------------------------------------
 
     def run(self) -> RunEnd:
+        if self.settings.dry_run:
+            return self.dry_run()
         started = time.perf_counter()
         plan = self.plan
         for path in plan.unclaimed:
@@ -165,10 +168,25 @@ class Driver:
             for state in list(self.items.values()):  # interrupted, or a usage or plugin error
                 self.end(state, Outcome("interrupted"))
         exit_code = 130 if interrupted else 1 if self.failed else 0
+        redone = sum(1 for item in plan.redone if item.number in self.finished)
         summary = RunEnd(self.counts["done"], self.counts["skipped"], self.failed, interrupted,
-                         time.perf_counter() - started, exit_code)
+                         time.perf_counter() - started, exit_code, redone=redone)
         self.hooks.on_run_end(summary)
         return summary
+
+    def dry_run(self) -> RunEnd:
+        """Print the plan and the estimate (stdout: the data asked for); no
+        observer hears of it, so nothing is written."""
+        from framestyle.engine.dry_run import dry_run
+
+        started = time.perf_counter()
+        try:
+            lines = dry_run(self.plan, self.settings, self.hooks, self.runtime, self.workers, self.settings.executor)
+        finally:
+            if hasattr(self.executor, "close"):
+                self.executor.close()
+        print("\n".join(lines), flush=True)
+        return RunEnd(0, len(self.plan.skipped), [], False, time.perf_counter() - started, 0)
 
     def batch_capacity(self) -> int:
         """How many frames are optimised together: ``--batch-size``, or for
@@ -198,9 +216,11 @@ class Driver:
             self.failed.append((item.path, outcome.message))
         elif outcome.status in self.counts:
             self.counts[outcome.status] += 1
+        if outcome.status == "done":
+            self.finished.add(item.number)
         self.hooks.on_source_end(SourceEnd(item.number, item.path, item.output, outcome.status, outcome.frames,
                                            time.perf_counter() - state.started, outcome.message,
-                                           outcome.kind or state.kind, state.iterations))
+                                           outcome.kind or state.kind, state.iterations, item.made_with))
 
 
 def lanes(units: list[Unit], capacity: int) -> int:

@@ -22,7 +22,7 @@ COLOR_MODES = ("luminance", "histogram")
 WARM_STARTS = ("frame", "change")  # --warm-from
 PADDINGS = ("zero", "reflect", "replicate")  # --padding
 MAX_FPS = 1000  # --fps: what players and x264 take
-MAX_MARGIN = 64  # --margin: catches a mistyped value; 8 already puts the edges inside (README, Borders)
+MAX_MARGIN = 64  # --margin: catches a mistyped value; 8 already puts the edges inside (docs/guide/borders.md)
 POOLINGS = ("max", "avg")  # --pooling
 
 # Inputs with more pixels than this are refused from their header, before
@@ -147,7 +147,7 @@ class Settings:
     iterations: int = 300  # per image; the most a warm-started video frame may use
     first_iterations: int | None = None  # a video's cold frames (first, after a cut); None: iterations
     # Coarse-to-fine for images and cold video frames: sizes √2 apart, coarse
-    # first (1: full size only); why 4 and 30%: README, Performance (quality race).
+    # first (1: full size only); why 4 and 30%: docs/performance/speed.md (quality race).
     scales: int = 4
     final_share: float = 0.3  # with scales > 1: the share of the iterations spent at full size
     warm_start: bool = True  # videos: start each frame from the previous result (False: all cold)
@@ -160,7 +160,7 @@ class Settings:
     tolerance: float = 0.005  # a frame's level stops when 10 iterations improve its loss less than this
     # Frames optimised together: images of one size, or a video's segments.
     # 0 is auto: on CUDA what its free memory holds; on the CPU 4 images (up
-    # to 512 px) and videos unsplit (Runtime.auto_batch_size; README, Performance).
+    # to 512 px) and videos unsplit (Runtime.auto_batch_size; docs/performance/speed.md).
     batch_size: int = 0
     executor: str = "local"  # what runs the planned units (--executor; plugins add more)
     ray_address: str | None = None  # --executor ray: the cluster to join (None: the running one, else a local one)
@@ -176,7 +176,7 @@ class Settings:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # VGG-19's arithmetic: fp32, bf16, fp16, or auto (bf16 where the device is fast at it)
-    compile: bool = False  # run VGG-19 through torch.compile (README, Performance: slower on the CPUs measured)
+    compile: bool = False  # run VGG-19 through torch.compile (docs/performance/speed.md: slower on the CPUs measured)
     weights: Path | None = None
 
     # The built-in losses' weights (LOSS_OPTIONS); None: the loss's own
@@ -208,6 +208,7 @@ class Settings:
     loader: str | None = None
     writer: str | None = None
     overwrite: bool = False
+    dry_run: bool = False  # print the plan and an estimate of the time; write nothing
     exitfirst: bool = False
     preview: int = 0  # write the current result of an image every N iterations (0: never)
     report: bool = False  # write the HTML report at the end of the run

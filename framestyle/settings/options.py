@@ -24,6 +24,7 @@ RUN_EXAMPLES = """\
 examples:
   framestyle run photo.jpg --style starry.jpg -o photo-styled.png
   framestyle run clip.mov --style starry.jpg -o clip-styled.mp4 --size 256
+  framestyle run clip.mov --style starry.jpg -o clip-styled.mp4 --size 256 --dry-run
   framestyle run clip.mp4 --style starry.jpg -o frames/ --writer frames
   framestyle run photos/ --style starry.jpg -o styled/ --size 512 --iterations 300
   framestyle run photos/ --style a.jpg --style b.jpg -o styled/ --format jpg --overwrite
@@ -291,10 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="VGG-19 pooling (Gatys et al. suggest avg)")
     g.add_argument("--padding", choices=PADDINGS, default=defaults.padding,
                    help="how VGG-19's convolutions pad: zero, the network as published; reflect or "
-                        "replicate, the image's own edge pixels (README, Borders)")
+                        "replicate, the image's own edge pixels (docs/guide/borders.md)")
     g.add_argument("--margin", type=int, default=defaults.margin, metavar="PIXELS",
                    help="pixels of canvas, the picture mirrored, optimised around each frame and cut away, "
-                        "so its edges come out like its inside; warm video frames take half (0: none; README, Borders)")
+                        "so its edges come out like its inside; warm video frames take half "
+                        "(0: none; docs/guide/borders.md)")
     g = run.add_argument_group("inputs and outputs")
     g.add_argument("--format", default=defaults.format,
                    help="image output format when OUTPUT is a folder: png, jpg, webp, …")
@@ -315,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--writer", default=None, help="use this writer for every output")
     g.add_argument("--overwrite", action="store_true",
                    help="redo outputs that already exist (default: skip them, i.e. resume)")
+    g.add_argument("--dry-run", action="store_true",
+                   help="print the plan (units, frames, sizes, memory) and an estimate of the time from "
+                        "iterations timed on this device; write nothing")
     g.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failed input")
     g.add_argument("--preview", type=non_negative_int, metavar="N",
                    help="images: write the current result as NAME.preview.EXT every N iterations (0: never)")
