@@ -82,6 +82,7 @@ class SourceEnd:
     message: str = ""
     kind: str = ""  # "image" or "video" ("" when it failed before a loader opened it)
     iterations: int = 0  # over all its frames
+    made_with: str = ""  # what decides its output: a rerun with other settings redoes it
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,4 @@ class RunEnd:
     seconds: float
     exit_code: int
     extra: Mapping[str, Any] = field(default_factory=dict)
+    redone: int = 0  # of ``done``: complete outputs made again, as they were made with other settings

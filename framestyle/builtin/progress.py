@@ -231,7 +231,7 @@ def frame_detail(event: FrameEnd) -> str:
 
 
 def summarise(event: RunEnd, emit: Any) -> None:
-    parts = [f"{event.done} done"]
+    parts = [f"{event.done} done" + (f" ({event.redone} redone: made with other settings)" if event.redone else "")]
     if event.skipped:
         parts.append(f"{event.skipped} skipped (already complete)")
     if event.failed:

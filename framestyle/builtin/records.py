@@ -57,7 +57,7 @@ class Records:
         kind = event.kind or (frames.info.kind if frames is not None else "")
         tiles = max((frame.tiles for frame in frames.frames), default=0) if frames is not None else 0
         record = ItemRecord(str(event.path), str(event.output), kind, event.status, event.frames, event.iterations,
-                            round(event.seconds, 3), loss, event.message, tiles)
+                            round(event.seconds, 3), loss, event.message, tiles, event.made_with)
         self.items[event.item] = record
         if self.journal is not None and event.status != "skipped":  # a skipped input's record is the earlier one
             try:

@@ -153,6 +153,26 @@ def source_identity(path: Path) -> list[object]:
     return [stat.st_size, stat.st_mtime_ns]
 
 
+# Settings that never change what an output looks like: where things go,
+# what is said about them, and how the work is spread.
+NOT_IN_RESULT = ("inputs", "output", "verbosity", "overwrite", "dry_run", "exitfirst", "loader", "writer",
+                 "format", "video_format", "device", "batch_size", "compile", "executor", "ray_address",
+                 "worker_cores", "tile", "report", "preview")
+
+
+def made_with(settings: Settings, path: Path, weights_digest: str) -> str:
+    """What decides a finished output: the settings that shape it, its
+    source file as it is and the weights. Kept in the run records, so that a
+    rerun with other settings redoes the output rather than skip it."""
+    shaping = {name: value for name, value in settings.to_json().items() if name not in NOT_IN_RESULT}
+    try:
+        source = source_identity(path)
+    except OSError:
+        source = []
+    blob = json.dumps([shaping, *source, weights_digest], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def fingerprint(settings: Settings, info: SourceInfo, weights_digest: str,
                 segments: list[Segment] | None = None) -> str:
     """What decides a source's stylised frames: the settings that shape the
@@ -162,7 +182,7 @@ def fingerprint(settings: Settings, info: SourceInfo, weights_digest: str,
     shaping = settings.to_json()
     # Tiles give the same result (framestyle.transfer.tiles); a schedule's
     # changes clear only the frames they touch (FrameStore.drop_restyled).
-    for name in ("inputs", "output", "verbosity", "overwrite", "exitfirst", "loader", "writer",
+    for name in ("inputs", "output", "verbosity", "overwrite", "dry_run", "exitfirst", "loader", "writer",
                  "format", "video_format", "device", "batch_size", "compile", "executor", "ray_address",
                  "worker_cores", "tile", "fps", "style_at", "style_fade"):
         shaping.pop(name, None)

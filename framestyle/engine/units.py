@@ -30,6 +30,7 @@ class Item:
     path: Path
     output: Path
     styles: StyleTimeline | None = None  # a video's --style-at schedule, resolved by the plan
+    made_with: str = ""  # the settings, source and weights its output is made with (frame_store.made_with)
 
 
 @dataclass(frozen=True)

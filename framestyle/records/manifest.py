@@ -43,6 +43,7 @@ class ItemRecord:
     loss: float | None = None
     message: str = ""
     tiles: int = 0  # the most tiles a frame was optimised in (0: whole)
+    made_with: str = ""  # the settings, source and weights it was made with (a rerun redoes it when they change)
 
     def as_dict(self) -> dict[str, Any]:
         """Its fields as JSON takes them: plain values all, so without

@@ -19,7 +19,7 @@ from itertools import islice
 from pathlib import Path
 
 from framestyle.engine.formats import kind_of, open_source, writer_for
-from framestyle.engine.frame_store import FrameStore, discard_store, fingerprint
+from framestyle.engine.frame_store import FrameStore, discard_store, fingerprint, made_with
 from framestyle.engine.planning import segments as splitting
 from framestyle.engine.planning.inputs import find_inputs
 from framestyle.engine.planning.segments import Segment
@@ -34,6 +34,7 @@ from framestyle.media.motion import estimate as estimate_motion
 from framestyle.media.sequence import SequenceSource
 from framestyle.media.video import VideoSource, packet_timing
 from framestyle.media.window import FrameWindow, frames_from
+from framestyle.records.manifest import JOURNAL_FILE, MANIFEST_FILE, beside, read_items, read_journal
 from framestyle.settings import Settings
 from framestyle.types import Source, SourceInfo
 
@@ -46,6 +47,7 @@ SPLIT_NOTE = "segments"  # the segment plan, kept with a split video's frames
 class Plan:
     units: list[Unit] = field(default_factory=list)
     skipped: list[Item] = field(default_factory=list)  # outputs already complete
+    redone: list[Item] = field(default_factory=list)  # complete outputs made with other settings: made again
     failed: list[tuple[Item | None, Path, str]] = field(default_factory=list)  # inputs that cannot be planned
     unclaimed: list[Path] = field(default_factory=list)  # files in folders that no loader reads
     to_file: bool = False  # -o names the one output file
@@ -60,7 +62,9 @@ def make_plan(settings: Settings, hooks: Hooks, runtime: Runtime, capacity: int,
     videos split into up to ``segments`` (1: unsplit)."""
     found = find_inputs(settings, hooks.loaders(), hooks.writers())
     total = len(found.items)
-    numbered = [Item(n, total, work.path, work.output) for n, work in enumerate(found.items, start=1)]
+    numbered = [Item(n, total, work.path, work.output, made_with=made_with(settings, work.path, runtime.weights.digest))
+                for n, work in enumerate(found.items, start=1)]
+    recorded = recorded_made_with(settings, found.to_file)
     plan = Plan(failed=[(None, path, message) for path, message in found.failures], unclaimed=found.unclaimed,
                 to_file=found.to_file, total=total)
     sizes: dict[int, tuple[int, int]] = {}  # a batch holds images of one size: read from headers, once
@@ -72,8 +76,14 @@ def make_plan(settings: Settings, hooks: Hooks, runtime: Runtime, capacity: int,
     groups: list[list[Item]] = []  # in order of their first image
     filling: dict[tuple[int, int], list[Item]] = {}  # by working size, the group with room left
     for item in numbered:
-        if not settings.overwrite and writer_for(item.output, settings, hooks).is_complete(item.output):
-            discard_store(item.output)  # what a run killed between completing it and this left
+        complete = not settings.overwrite and writer_for(item.output, settings, hooks).is_complete(item.output)
+        if complete and recorded.get(str(item.output), item.made_with) not in ("", item.made_with):
+            log.info("%s: made with other settings (or another source or weights); making it again", item.output)
+            plan.redone.append(item)
+            complete = False
+        if complete:
+            if not settings.dry_run:
+                discard_store(item.output)  # what a run killed between completing it and this left
             plan.skipped.append(item)
         elif kind_of(item.path, settings, hooks.loaders()) == "video":
             plan.units += video_units(item, settings, hooks, runtime, segments, plan)
@@ -89,6 +99,18 @@ def make_plan(settings: Settings, hooks: Hooks, runtime: Runtime, capacity: int,
     images = iter(groups)
     plan.units = [ImageGroup(tuple(next(images))) if isinstance(unit, ImageGroup) else unit for unit in plan.units]
     return plan
+
+
+def recorded_made_with(settings: Settings, to_file: bool) -> dict[str, str]:
+    """What each output in the run records was made with (an older run's
+    records say nothing: its outputs are taken as they are)."""
+    if settings.output is None:
+        return {}
+    output = Path(settings.output)
+    records = [*read_items(beside(output, to_file, MANIFEST_FILE)),
+               *read_journal(beside(output, to_file, JOURNAL_FILE))]
+    return {str(record.get("output")): str(record.get("made_with", "")) for record in records
+            if record.get("status") == "done"}
 
 
 def working_size(path: Path, runtime: Runtime) -> tuple[int, int]:
@@ -130,8 +152,9 @@ def video_units(item: Item, settings: Settings, hooks: Hooks, runtime: Runtime, 
         if segments is None:
             return [WholeVideo(item)]
         print_ = fingerprint(settings, info, runtime.weights.digest, segments)
-        store.resume(print_, not settings.overwrite, item.styles)
-        store.remember(SPLIT_NOTE, json.dumps({"fingerprint": base, "segments": [astuple(s) for s in segments]}))
+        if not settings.dry_run:
+            store.resume(print_, not settings.overwrite, item.styles)
+            store.remember(SPLIT_NOTE, json.dumps({"fingerprint": base, "segments": [astuple(s) for s in segments]}))
     except (UsageError, PluginError):
         raise
     except Exception as error:
