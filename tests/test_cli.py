@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -54,6 +55,32 @@ def test_rerun_skips_finished_outputs_and_overwrite_redoes_them(photos, tmp_path
     code, _, err = run(capsys, *args, "--overwrite")
     assert code == 0 and "2 done" in err
     assert cat.stat().st_mtime > 1_000_000
+
+
+def test_a_changed_setting_redoes_the_outputs_it_changes(photos, tmp_path, capsys):
+    """A rerun that asks for another result makes it, rather than skip the
+    old one as complete; what does not change a result (--report, -v) skips."""
+    args = ["run", photos, "--style", tmp_path / "style.jpg", "-o", tmp_path / "out", *FAST]
+    assert run(capsys, *args)[0] == 0
+    cat = tmp_path / "out" / "cat.png"
+    before = cat.read_bytes()
+    code, _, err = run(capsys, *args, "--report", "-v")
+    assert code == 0 and "2 skipped" in err and "0 done" in err
+    code, _, err = run(capsys, *args, "--style-weight", "50")
+    assert code == 0 and "2 done (2 redone: made with other settings)" in err
+    assert "cat.png: made with other settings" in err
+    assert cat.read_bytes() != before
+    code, _, err = run(capsys, *args, "--style-weight", "50")
+    assert code == 0 and "2 skipped" in err  # the records now say what it was made with
+
+
+def test_dry_run_prints_the_plan_and_an_estimate_and_writes_nothing(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, _ = run(capsys, "run", photos, "--style", tmp_path / "style.jpg", "-o", out, *FAST, "--dry-run")
+    assert code == 0 and not out.exists()
+    assert "2 input(s), 2 frame(s)" in stdout and "cat.jpg" in stdout and "rocket.png" in stdout
+    assert re.search(r"\d+x\d+ \(levels \d+x\d+\)", stdout) and "executor local" in stdout
+    assert re.search(r"estimate: about [\d.]+ s \(iterations timed on cpu at \d+ size", stdout), stdout
 
 
 def test_damaged_output_is_redone_not_skipped(photos, tmp_path, capsys):
