@@ -50,8 +50,8 @@ def timed(content: np.ndarray, style: np.ndarray, **options: object) -> tuple[fl
 @contextlib.contextmanager
 def direct_convolutions() -> Iterator[None]:
     """The seed as it ran: oneDNN's direct convolutions, not the Winograd
-    ones framestyle's float32 runs on the CPU have used since (README,
-    Performance: Winograd)."""
+    ones framestyle's float32 runs on the CPU have used since (docs/performance/speed.md:
+    Winograd)."""
     original = framestyle.engine.runtime.use_winograd
     framestyle.engine.runtime.use_winograd = lambda encoder: None
     try:

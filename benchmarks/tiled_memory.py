@@ -1,4 +1,4 @@
-"""Memory and time of large images, tiled and whole (README, Large images).
+"""Memory and time of large images, tiled and whole (docs/guide/large-images.md).
 
     python benchmarks/tiled_memory.py                      # 1, 4, 12 and 24 MP
     python benchmarks/tiled_memory.py --megapixels 12 --iterations 3 --max-memory 8G

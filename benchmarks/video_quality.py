@@ -18,7 +18,7 @@ through the same encoder. Per frame t, on the frames as decoded:
   a bicubic warp: a bilinear warp blurs, so it charges a sharp frame (fine
   brushwork) more than the smoother source, and a blurred frame less. And
   ours/floor on the frames before the encoder (the run's report): encoding
-  adds to either, mostly through yuv420p's half-resolution colour (README).
+  adds to either, mostly through yuv420p's half-resolution colour (docs/performance/video-quality.md).
 - **fidelity**: the frame's objective (content + 5·style, as framestyle
   minimises it, in float32: :func:`quality_race.objective`) against its own
   source frame, both mirrored out by ``SCORED_MARGIN`` so the edges count as

@@ -1,4 +1,4 @@
-"""Whole float32 CPU iterations, VGG-19's convolutions direct and by Winograd (README, Performance: Winograd).
+"""Whole float32 CPU iterations, VGG-19's convolutions direct and by Winograd (docs/performance/speed.md: Winograd).
 
     .venv/bin/python benchmarks/winograd.py [--sizes 91,128,181,256,512] [--repeats 7]
         [--layers conv3_2,...]   # a set of layers to try besides framestyle's

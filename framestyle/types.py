@@ -150,7 +150,7 @@ class Loss(Protocol):
 @runtime_checkable
 class TileableLoss(Loss, Protocol):
     """A :class:`Loss` computed exactly in tiles for large images (``--tile``;
-    plugins/README.md): ``partial`` gives sums over the positions ``tile``
+    docs/plugins.md): ``partial`` gives sums over the positions ``tile``
     owns (``tile.owned``; whole-image targets via ``tile.same``), ``total``
     the loss of the whole image of ``size`` from those sums added up."""
 

@@ -128,7 +128,7 @@ def test_every_hook_is_documented_with_its_signature_called_and_tested(tiny_run_
                   if p.name != Path(__file__).name]
     implemented = set().union(*(hooks_asserted_on(p.read_text()) for p in test_files))
     called = {call.split(":")[0] for call in tiny_run_calls}
-    guide = (TESTS.parent / "plugins" / "README.md").read_text()
+    guide = (TESTS.parent / "docs" / "plugins.md").read_text()
     for name in iter_hook_names():
         spec = getattr(hookspecs, name)
         signature = f"{name}({', '.join(inspect.signature(spec).parameters)})"
@@ -136,4 +136,4 @@ def test_every_hook_is_documented_with_its_signature_called_and_tested(tiny_run_
         assert name in order_doc, f"hook {name} is missing from the order in hookspecs' docstring"
         assert name in called, f"the core never called hook {name} over a run"
         assert name in implemented, f"no test that asserts something uses a plugin implementing hook {name}"
-        assert f"`{signature}`" in guide, f"plugins/README.md does not document {signature}"
+        assert f"`{signature}`" in guide, f"docs/plugins.md does not document {signature}"

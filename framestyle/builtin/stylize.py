@@ -22,7 +22,7 @@ def init_image(job: FrameJob) -> torch.Tensor:
         # Warm start (Ruder et al.): the previous result warped by the flow,
         # everywhere. Where the flow is uncertain (the mask's zeros) it is
         # still the previous stylisation of nearby content, a closer start
-        # than the unstylised frame (README, Performance: warm frames).
+        # than the unstylised frame (docs/performance/speed.md: warm frames).
         warped, _ = warped_previous(job)
         return warped.clone()
     if init == "content":

@@ -39,7 +39,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The dtype VGG-19 runs in under autocast, or None for float32.
 
     ``auto`` picks bfloat16 where the hardware does it natively (CUDA with
-    bf16, CPUs with AVX512-BF16 or AMX; README, Performance: mixed precision)
+    bf16, CPUs with AVX512-BF16 or AMX; docs/performance/speed.md: mixed precision)
     and float32 elsewhere; fp16 is offered for GPUs without bf16."""
     precision = precision.strip().lower()
     if precision not in PRECISIONS:

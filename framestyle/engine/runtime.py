@@ -76,7 +76,7 @@ class Runtime:
         ).to(self.device)
         self.autocast = autocast_dtype(settings.precision, self.device)
         if self.device.type == "cpu" and self.autocast is None and not settings.compile:
-            use_winograd(self.encoder)  # README, Performance: Winograd
+            use_winograd(self.encoder)  # docs/performance/speed.md: Winograd
         if settings.compile:
             self.encoder = compiled(self.encoder, self.device)
         self.cache: dict[Any, Any] = {}
@@ -122,7 +122,7 @@ class Runtime:
         frames as 70% of the free memory holds, measured from one frame's
         forward and backward pass. On the CPU 4 up to 512 px: the coarse
         levels of images of one size share VGG-19 passes, which pays there
-        (README, Performance: batches), while full-size passes run one image
+        (docs/performance/speed.md: batches), while full-size passes run one image
         at a time anyway; 1 on MPS (not measured)."""
         if self.device.type == "cpu":
             return 4 if self.settings.size <= 512 else 1

@@ -237,7 +237,7 @@ def die_with_parent() -> None:
 # its psycho-visual options (psy-rd, adaptive quantisation) spend bits on
 # noise-like detail that differs from frame to frame, which on stylised
 # frames added 10-16% to E_warp and 4-5 points to the objective of the frames
-# as decoded (README, Videos: the encoder).
+# as decoded (docs/guide/videos.md: the encoder).
 H264 = ["-c:v", "libx264", "-preset", "medium", "-crf", "18", "-tune", "psnr", "-pix_fmt", "yuv420p"]
 
 

@@ -46,7 +46,7 @@ class Pace:
     cold_frame: float = 4.0  # a video's first frame, or the first of a segment
     warm_frame: float = 1.0  # a video frame warm-started from the previous one
     # A frame of a split video read back and encoded into its chunk, and joined by
-    # stream copy: measured at 1080p on a 2-core CPU, not assumed (README, At scale).
+    # stream copy: measured at 1080p on a 2-core CPU, not assumed (docs/performance/scale.md).
     assembly_frame: float = 0.07
     join_frame: float = 0.00036
     iterations: int = 300  # per image or cold frame (a step event each)

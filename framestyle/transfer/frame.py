@@ -127,10 +127,10 @@ class FrameWork:
         last = level == len(self.plan) - 1
         torch.manual_seed(settings.seed)
         # Every level stops once its loss has converged (--tolerance): some
-        # pairs need far fewer iterations than the budget (README, Performance:
+        # pairs need far fewer iterations than the budget (docs/performance/speed.md:
         # coarse-to-fine). Every step is projected back onto valid pixels [0, 1]: unconstrained
         # L-BFGS wanders outside, and the clamped image that is written then
-        # scores worse than the one optimised (README, Performance: valid pixels).
+        # scores worse than the one optimised (docs/performance/speed.md: valid pixels).
         return Task(resize_tensor(image, h, w), losses, job.context.encode,
                     lambda params: spec.build(params, chosen), iterations, on_step, clamp_each_step=True,
                     stop=StopRule(settings.min_iterations, settings.tolerance),
@@ -176,8 +176,8 @@ def carry_up(image: torch.Tensor, coarse_content: torch.Tensor, fine_content: to
     """The next level's start: its own content plus what the coarser level
     changed (``image - coarse_content``), upsampled bicubically. Upsampling
     the result itself blurs the content's detail away as well, which the
-    finer level then spends its first iterations drawing back (README,
-    Performance: coarse-to-fine)."""
+    finer level then spends its first iterations drawing back (docs/performance/speed.md:
+    coarse-to-fine)."""
     height, width = fine_content.shape[-2:]
     change = torch.nn.functional.interpolate(image - coarse_content, size=(height, width), mode="bicubic",
                                              align_corners=False)

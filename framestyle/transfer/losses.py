@@ -27,7 +27,7 @@ class _GramProduct(torch.autograd.Function):
 
     Autograd's own version of ``F.float() @ F.float().T`` costs three
     products and adds two gradients the size of ``F``; this is two products
-    and no add; the backward product stays in float32 (README, Performance:
+    and no add; the backward product stays in float32 (docs/performance/speed.md:
     Gram matrices)."""
 
     @staticmethod

@@ -3,8 +3,8 @@
 A pixel on the image's edge lies in fewer of VGG-19's 3×3 windows than one
 inside, at every layer, and its outermost windows see padding rather than
 picture: the edge rows come out as a line, lighter or darker, or with less
-texture than the inside, whichever way the convolutions pad (README,
-Borders). Optimising a canvas a few pixels wider, its margin filled with the
+texture than the inside, whichever way the convolutions pad
+(docs/guide/borders.md). Optimising a canvas a few pixels wider, its margin filled with the
 picture mirrored, puts the edges inside; the margin is cut off at the end.
 """
 
@@ -28,7 +28,7 @@ def warm_margin(margin: int) -> int:
     """A warm video frame's margin: half the others'. It starts from the
     previous result, whose edges are already right, and needs only to keep
     them so; a full margin made a warm frame cost 1.58× at 192 px, more pixels
-    and more iterations before it settles (README, Borders)."""
+    and more iterations before it settles (docs/guide/borders.md)."""
     return margin // 2
 
 

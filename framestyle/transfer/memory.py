@@ -3,8 +3,8 @@ it in what is free: whole or in tiles (:mod:`framestyle.transfer.tiles`),
 and how many pairs of L-BFGS history (or Adam, whose state is two images).
 
 The figures are measured on the CPU, from the peak resident memory of whole
-runs at 0.25, 1 and 2 megapixels (``benchmarks/tiled_memory.py``; README,
-Large images): a run needs ~2.3 KB a pixel in fp32 and ~1.85 KB in bf16,
+runs at 0.25, 1 and 2 megapixels (``benchmarks/tiled_memory.py``;
+docs/guide/large-images.md): a run needs ~2.3 KB a pixel in fp32 and ~1.85 KB in bf16,
 of which the image-sized tensors below are ~0.15 KB; the rest is VGG-19's
 forward and backward, here with a tenth more for safety.
 """

@@ -52,8 +52,8 @@ class StopRule:
 
 @functools.cache
 def optimizers_without_dynamo() -> None:
-    """Spare each process the import of ``torch._dynamo`` (README,
-    Performance: start-up) that torch.optim's ``add_param_group``
+    """Spare each process the import of ``torch._dynamo`` (docs/performance/speed.md:
+    start-up) that torch.optim's ``add_param_group``
     and ``zero_grad`` do on first use, only to mark themselves as not to be
     compiled: framestyle compiles no optimizer. It sets the mark torch's
     ``_disable_dynamo`` caches (the function itself); a torch without that
@@ -198,7 +198,7 @@ class Task:
 
 
 # On the CPU, stacking images into one VGG-19 pass pays only while they are
-# small (README, Performance: passes side by side). So a CPU pass holds at most this many
+# small (docs/performance/speed.md: passes side by side). So a CPU pass holds at most this many
 # pixels, and the passes run side by side, one per core. A run of several
 # frames in flight puts one image in each pass all the same (see
 # step_together): no slower, and an image's result does not depend on the others.
@@ -251,7 +251,7 @@ def passes(tasks: Sequence[Task], one_each: bool = False) -> list[list[Task]]:
 def run_passes(chunks: Sequence[Sequence[Task]], encode: Encode, workers: int | None = None) -> None:
     """Run every pass. On the CPU, several passes run side by side in worker
     threads that share the intra-op threads out between them, which is faster
-    than one after the other on every core (README, Performance: passes side by side;
+    than one after the other on every core (docs/performance/speed.md: passes side by side;
     probably fewer barriers in the many small, memory-bound operations).
     ``workers`` fixes how many share them, however many passes
     there are; None: one per pass, up to one per intra-op thread."""

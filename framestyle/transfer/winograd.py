@@ -7,7 +7,7 @@ with 36, 2.25 per output, at the price of transforming the inputs and outputs
 (cheap: they are shared by all the filters). Where the channels are many and
 the maps small, that beats oneDNN's direct float32 convolution; where they
 are few and the maps large (VGG-19's first blocks), the transforms' memory
-traffic costs more than it saves (README, Performance: Winograd). So only
+traffic costs more than it saves (docs/performance/speed.md: Winograd). So only
 :data:`LAYERS` are swapped, on the CPU in float32 (bf16 convolutions run on
 hardware made for them).
 
@@ -29,7 +29,7 @@ from torch import nn
 from framestyle.transfer.vgg import LAYER_NAMES
 
 # Where Winograd beat oneDNN's direct convolution in whole iterations
-# (benchmarks/winograd.py; the figures: README, Performance: Winograd):
+# (benchmarks/winograd.py; the figures: docs/performance/speed.md: Winograd):
 # conv3_2 and deeper, on inputs of at least MIN_WORK positions × channels.
 LAYERS = ("conv3_2", "conv3_3", "conv3_4", "conv4_1", "conv4_2", "conv4_3", "conv4_4", "conv5_1")
 MIN_WORK = 128 * 1024
@@ -69,7 +69,7 @@ def winograd_conv(x: torch.Tensor, filters: torch.Tensor, input_transform: torch
     # Each channel zero-padded to whole tiles, its 6×6 tiles (4 apart) transformed by one strided
     # convolution straight from the image, which lays them out channels × tiles for the products:
     # no copy of the overlapping tiles (36 values per 16 pixels) for one image, one for a batch
-    # (README, Performance: Winograd).
+    # (docs/performance/speed.md: Winograd).
     padded = F.pad(x, (pad, OUT * cols + 2 - w_in - pad, pad, OUT * rows + 2 - h_in - pad))
     tiles = F.conv2d(padded.view(n * c, 1, *padded.shape[-2:]), input_transform, stride=OUT)
     inputs = tiles.view(n, c, TILE * TILE, rows * cols).permute(2, 1, 0, 3).reshape(TILE * TILE, c, n * rows * cols)
@@ -121,8 +121,8 @@ class WinogradConv(nn.Module):
         way (~400 MB for the layers swapped), spent only where Winograd runs.
         The backward pass's are the filters flipped, channels swapped (the
         convolution that is the pixels' gradient), kept rather than derived
-        by flipping the image: that saves memory but is slower (README,
-        Performance: Winograd)."""
+        by flipping the image: that saves memory but is slower (docs/performance/speed.md:
+        Winograd)."""
         if backward not in self.transformed:
             weight = self.conv.weight.detach()
             self.transformed[backward] = transformed_filters(weight.flip(2, 3).transpose(0, 1) if backward else weight)
