@@ -181,7 +181,7 @@ def test_damaged_videos_keep_what_can_be_read(tmp_path, capfd):
     save(tmp_path / "style.png", sample("swirls.jpg", 40))
     out = tmp_path / "out"
     code = main(["run", str(tmp_path / "videos"), "--style", str(tmp_path / "style.png"), "-o", str(out),
-                 "--size", "32", "--iterations", "2", "--min-iterations", "1"])
+                 "--size", "32", "--iterations", "2", "--min-iterations", "1", *SHALLOW_ARGS])
     err = capfd.readouterr().err
     assert code == 1 and "Traceback" not in err
     assert "[h264" not in err  # FFmpeg's own decoder noise stays out of the log

