@@ -41,6 +41,7 @@ class FrameStart:
     width: int
     height: int
     iterations: int  # the budget for this frame (a warm frame may stop sooner)
+    warm: bool = False  # started from the previous frame: one level, not coarse to fine
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Step:
     iterations: int  # the budget
     loss: float
     losses: Mapping[str, float]
+    pixels: int = 0  # of the image this iteration optimised (a coarse level's are fewer)
 
 
 @dataclass(frozen=True)

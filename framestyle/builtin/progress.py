@@ -16,6 +16,7 @@ from typing import Any
 
 from framestyle.events import FrameEnd, FrameStart, RunEnd, RunStart, SourceEnd, SourceStart, Step
 from framestyle.hookspecs import hookimpl
+from framestyle.settings import Settings
 
 
 def interactive() -> bool:
@@ -46,6 +47,49 @@ class SourceState:
         if event.reused:
             self.reused += 1
             self.started = time.perf_counter()
+
+
+class WorkMeter:
+    """How far the frames in flight are, each by the share of its planned
+    work done: iterations weighed by the pixels each optimised, so that a
+    frame's cheap coarse-to-fine levels do not read as most of it (an ETA
+    from iterations alone grew as the larger levels came)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.frames: dict[tuple[Path, int], list[float]] = {}  # (done, planned) work
+
+    def start(self, event: FrameStart) -> None:
+        self.frames[(event.path, event.index)] = [0.0, planned_work(event, self.settings)]
+
+    def step(self, event: Step) -> tuple[float, float] | None:
+        """The frame's work done and planned after this step."""
+        work = self.frames.get((event.path, event.frame))
+        if work is None:
+            return None
+        work[0] += event.pixels or work[1] / max(1, event.iterations)
+        return work[0], work[1]
+
+    def end(self, path: Path, index: int) -> None:
+        self.frames.pop((path, index), None)
+
+    def in_flight(self) -> float:
+        """The frames in flight as a number of frames (a frame ends at its FrameEnd only)."""
+        return sum(min(0.99, done / planned) for done, planned in self.frames.values() if planned)
+
+
+def planned_work(event: FrameStart, settings: Settings) -> float:
+    """Pixel-iterations a frame's budget asks for: each coarse-to-fine
+    level's share of the iterations times its pixels, margin included (a
+    warm frame: one level, and it stops sooner)."""
+    from framestyle.transfer.frame import pyramid, split_iterations
+    from framestyle.transfer.margin import warm_margin
+
+    margin = 2 * (warm_margin(settings.margin) if event.warm else settings.margin)
+    height, width = event.height + margin, event.width + margin
+    levels = [(height, width)] if event.warm else pyramid(height, width, settings.scales)
+    shares = split_iterations(event.iterations, len(levels), settings.final_share)
+    return float(sum(share * h * w for (h, w), share in zip(levels, shares, strict=True)))
 
 
 class PlainReporter:
@@ -106,7 +150,6 @@ class RichReporter:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
-            MofNCompleteColumn,
             Progress,
             TextColumn,
             TimeElapsedColumn,
@@ -117,7 +160,7 @@ class RichReporter:
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.fields[count]}"),
             TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
@@ -127,7 +170,13 @@ class RichReporter:
         self.console.print(f"framestyle: device {event.device}, weights: {event.weights}")
         self.total = event.total_items
         self.finished_items = 0
-        self.job = self.progress.add_task("job (frames)", total=event.frames, detail=f"0/{self.total} inputs")
+        # The job in frames, those in flight counted by their share of work
+        # done: its ETA moves from the first iterations on, not only once an
+        # input ends.
+        self.job = self.progress.add_task("job (frames)", total=event.frames, count=f"0/{event.frames}",
+                                          detail=f"0/{self.total} inputs")
+        self.frames_done = 0
+        self.meter = WorkMeter(event.settings)
         self.sources: dict[Path, SourceState] = {}
         self.rows: dict[tuple[Path, int], Any] = {}
         self.unshown: dict[Path, set[int]] = {}  # frames in flight beyond ROWS, by input
@@ -150,23 +199,34 @@ class RichReporter:
             return None
         state = self.sources.get(path)
         name = f"  {path.name}" + (f" frame {frame + 1}" if state and state.video else "")
-        self.rows[key] = self.progress.add_task(name, total=iterations, detail="")
+        self.rows[key] = self.progress.add_task(name, total=iterations, count=f"0/{iterations}", detail="")
         return self.rows[key]
 
     def count_more(self) -> None:
         more = sum(map(len, self.unshown.values()))
         if more and self.more is None:
-            self.more = self.progress.add_task("", total=None, detail="")
+            self.more = self.progress.add_task("", total=None, count="", detail="")
         if self.more is not None:
             self.progress.update(self.more, description=f"  and {more} more frame(s) in flight")
 
     def frame_start(self, event: FrameStart) -> None:
-        self.row(event.path, event.index, event.iterations)
+        self.meter.start(event)
+        row = self.row(event.path, event.index, event.iterations)
+        if row is not None:
+            self.progress.update(row, total=self.meter.frames[(event.path, event.index)][1])
 
     def step(self, event: Step) -> None:
+        work = self.meter.step(event)
         row = self.row(event.path, event.frame, event.iterations)
-        if row is not None:
-            self.progress.update(row, completed=event.iteration, detail=f"loss {event.loss:.4g}")
+        if row is not None and work is not None:
+            self.progress.update(row, completed=work[0], count=f"{event.iteration}/{event.iterations}",
+                                 detail=f"loss {event.loss:.4g}")
+        self.update_job()
+
+    def update_job(self) -> None:
+        done = self.frames_done + self.meter.in_flight()
+        total = self.progress.tasks[self.job].total or 0
+        self.progress.update(self.job, completed=done, count=f"{self.frames_done}/{int(total)}")
 
     def frame_end(self, event: FrameEnd) -> None:
         row = self.rows.pop((event.path, event.index), None)
@@ -177,7 +237,9 @@ class RichReporter:
             self.count_more()
         state = self.sources[event.path]
         state.frame_end(event)
-        self.progress.advance(self.job)
+        self.meter.end(event.path, event.index)
+        self.frames_done += 1
+        self.update_job()
         if state.video and state.frames % 25 == 0 and not event.reused:
             elapsed = time.perf_counter() - state.started
             self.console.print(f"framestyle: {event.path.name}: "
@@ -192,7 +254,10 @@ class RichReporter:
             self.count_more()
         done = state.frames if state else 0
         expected = max(state.expected or 1, done) if state and state.video else 1
-        self.progress.advance(self.job, expected - done)  # what it did not take: skipped, failed, shorter
+        self.frames_done += expected - done  # what it did not take: skipped, failed, shorter
+        for index in [index for path, index in self.meter.frames if path == event.path]:
+            self.meter.end(event.path, index)
+        self.update_job()
         self.finished_items += 1
         self.progress.update(self.job, detail=f"{self.finished_items}/{self.total} inputs")
         if event.status == "skipped":

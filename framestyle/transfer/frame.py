@@ -113,7 +113,7 @@ class FrameWork:
         job, settings = self.level_job(level), self.job.settings
         (h, w), iterations = self.plan[level]
         def on_step(iteration: int, loss: float, losses: dict[str, float]) -> None:
-            job.context.step(Step(job.source.path, job.index, done + iteration, self.total, loss, losses))
+            job.context.step(Step(job.source.path, job.index, done + iteration, self.total, loss, losses, h * w))
 
         losses = active_losses(job)
         memory = memory_plan(job, losses, h, w, self.margin > 0)

@@ -106,7 +106,7 @@ class Chain:
         if part != "head" and frame.index not in self.starting:
             estimate = max(self.info.frame_count or 0, frame.index + 1) if video else self.info.frame_count
             self.emit(Event(self.item.number, FrameStart(self.info.path, frame.index, estimate, *frame.out_size,
-                                                         budget)))
+                                                         budget, warm)))
             self.starting.add(frame.index)
         if reuse:
             return InFlight(frame, content, previous, warm, None, part)
