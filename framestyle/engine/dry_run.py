@@ -7,7 +7,7 @@ settings (layers, losses, precision, margin), times the iterations each
 frame is expected to take:
 
 - an image or a video's cold frame: each coarse-to-fine level's share of the
-  budget, less what the stop rule saves (:data:`LEVEL_SHARE_USED`);
+  budget (the samples' photos and cold frames used all of it);
 - a warm video frame: :data:`WARM_ITERATIONS` times ``--min-iterations``
   (within the budget), what warm frames took on real clips.
 
@@ -41,12 +41,11 @@ from framestyle.types import FrameJob, SourceInfo
 
 log = logging.getLogger("framestyle")
 
-# Share of a coarse-to-fine level's iterations the stop rule leaves to run
-# (--tolerance ends most levels early), and warm frames' iterations as a
-# multiple of --min-iterations: both from the samples and the four clips of
-# docs/performance/video-quality.md (warm frames took 26-56 with a minimum of 20).
-LEVEL_SHARE_USED = 0.6
+# Warm frames' iterations as a multiple of --min-iterations: they took 26-56
+# with a minimum of 20 on the four clips of docs/performance/video-quality.md.
 WARM_ITERATIONS = 2.0
+# Sizes this close share a timing (a folder's photos differ by a pixel or two).
+SIZE_STEP = 4
 TIMED_ITERATIONS = 4  # per size, after one that warms caches up
 
 
@@ -155,7 +154,7 @@ class Stopwatch:
         self.seconds = 0.0
 
     def timing(self, height: int, width: int, warm: bool) -> Timing:
-        key = (height, width, warm)
+        key = (height // SIZE_STEP, width // SIZE_STEP, warm)
         if key not in self.timings:
             started = time.perf_counter()
             self.timings[key] = self.measure(height, width, warm)
@@ -183,8 +182,7 @@ class Stopwatch:
         total = 0.0
         for (height, width), iterations in zip(work.levels, work.iterations, strict=True):
             timing = self.timing(height, width, work.warm)
-            used = iterations if work.warm or len(work.levels) == 1 else iterations * LEVEL_SHARE_USED
-            total += timing.per_frame + used * timing.per_iteration
+            total += timing.per_frame + iterations * timing.per_iteration
         return work.count * total
 
 
