@@ -151,27 +151,34 @@ def parallel(args: list[str]) -> list[str]:
     return ["-n", str(min(cores + 1, 4)), "--dist", "loadgroup"]
 
 
-# Seconds each step of the samples takes on the 2-core machines (README,
-# Performance): measured with native bf16; without it, float32 measured on
-# the bf16 machine times 1.54, the ratio of the two for the same photos.
-SAMPLE_SECONDS = {"photos": (37, 80), "video": (32, 85)}
+# Seconds each step of the samples takes on the 2-core machines, with and
+# without native bf16 (docs/performance/speed.md: the samples). Measured on
+# the AVX2 kind: photos 48 s, video 184 s; with bf16, the photos 37 s
+# (measured) and the video by bf16's usual 0.6x (not yet measured there).
+SAMPLE_SECONDS = {"photos": (37, 50), "video": (110, 185)}
+# The sample video as the docs recommend a video on a CPU: 192 px, the
+# default iterations (a warm frame stops once settled), its sound kept.
+VIDEO_SIZE = 192
 
 
 def samples(python: Path, extra: list[str]) -> int:
     """The four sample photos, then the sample video with its audio, saying
-    before each what it does and about how long it takes on this kind of CPU."""
-    framestyle = [str(python), "-m", "framestyle", "run", "--style", "samples/styles/swirls.jpg"]
+    before each what it does and about how long it takes on this kind of CPU,
+    and at the end where to look."""
+    framestyle = [str(python), "-m", "framestyle", "run", "--style", "samples/styles/swirls.jpg", "--report"]
     column = 0 if native_bf16() else 1
     say(f"1/2: the 4 photos in samples/photos at 256 px, 50 iterations each "
         f"(about {SAMPLE_SECONDS['photos'][column]} s on this CPU)")
     photos = run([*framestyle, "samples/photos", "-o", "out/samples/photos",
                   "--size", "256", "--iterations", "50", *extra])
-    say(f"2/2: the 49 frames of samples/video/bunny.mp4 at 128 px, warm-started, with its audio "
-        f"(about {SAMPLE_SECONDS['video'][column]} s on this CPU)")
-    video = run([*framestyle, "samples/video/bunny.mp4", "-o", "out/samples/bunny.mp4", "--size", "128",
-                 "--first-iterations", "60", "--iterations", "8", *extra])
+    say(f"2/2: samples/video/bunny.mp4 at {VIDEO_SIZE} px with the default settings, each frame warm-started "
+        f"from the last, with its sound (about {SAMPLE_SECONDS['video'][column]} s on this CPU)")
+    video = run([*framestyle, "samples/video/bunny.mp4", "-o", "out/samples/bunny.mp4", "--size", str(VIDEO_SIZE),
+                 *extra])
     if not photos and not video:
-        say("outputs in out/samples/ (photos/, bunny.mp4 and their reports)")
+        say("done. Look at out/samples/photos/ and out/samples/bunny.mp4, and at their reports "
+            "(open in a browser): out/samples/photos/framestyle-report.html and "
+            "out/samples/bunny.mp4.framestyle-report.html")
     return photos or video
 
 

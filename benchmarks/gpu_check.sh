@@ -32,7 +32,7 @@ step() {  # step NAME SECONDS COMMAND...
 step bench 90 "$PY" -m framestyle bench --device cuda --size 512 --batch 1,8 --precision fp32,bf16 --iterations 20
 # video: 48 frames at 512 px, warm start, one chain and 8 segments side by side.
 FFMPEG=$("$PY" -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())")
-"$FFMPEG" -v error -y -i samples/video/bunny.mp4 -vf scale=512:-2 -frames:v 48 "$OUT/clip512.mp4"
+"$FFMPEG" -v error -y -i samples/video/burrow.mp4 -vf scale=512:-2 -frames:v 48 "$OUT/clip512.mp4"
 step video 150 "$PY" -m framestyle bench --device cuda --size 512 --batch 1,8 --precision bf16 --iterations 2 \
     --video "$OUT/clip512.mp4" --frames 48
 # auto: the batch size that the device's free memory gives (logged with -v).

@@ -92,7 +92,7 @@ def main() -> None:
     photos = ["--size", "128", "--iterations", "20"] if options.quick else ["--size", "256", "--iterations", "100"]
     video = (["--size", "64", "--first-iterations", "20", "--iterations", "10"] if options.quick
              else ["--size", "128", "--first-iterations", "100", "--iterations", "40"])
-    jobs = {"photos": ["samples/photos", *photos], "video": ["samples/video/bunny.mp4", *video]}
+    jobs = {"photos": ["samples/photos", *photos], "video": ["samples/video/burrow.mp4", *video]}
     ray = ["--executor", "ray", "--ray-address", cluster.address, "--worker-cores", str(options.cores_per_node)]
     with tempfile.TemporaryDirectory() as scratch:
         for name, args in jobs.items():
