@@ -219,14 +219,17 @@ def test_the_display_shows_each_frame_in_flight_and_the_whole_job(folder, tmp_pa
         reporter.step(Step(a, 0, 4, 10, 2.5, {}))
         reporter.step(Step(b, 1, 7, 20, 1.25, {}))
         rows = {task.description.strip(): task for task in reporter.progress.tasks}
-        assert rows["a.png"].completed == 4 and rows["a.png"].total == 10
+        # A row shows its iterations; its bar (and ETA) counts the work they did.
+        assert rows["a.png"].fields["count"] == "4/10" and rows["a.png"].completed / rows["a.png"].total == 0.4
         assert rows["a.png"].fields["detail"] == "loss 2.5"
-        assert rows["clip.mp4 frame 2"].completed == 7 and rows["clip.mp4 frame 2"].fields["detail"] == "loss 1.25"
+        clip_row = rows["clip.mp4 frame 2"]
+        assert clip_row.fields["count"] == "7/20" and clip_row.fields["detail"] == "loss 1.25"
         reporter.frame_end(FrameEnd(a, 0, 10, 1.0, 2.0, {}))
         reporter.source_end(SourceEnd(1, a, Path("out/a.png"), "done", 1, 1.0))
         job = reporter.progress.tasks[0]
         assert [t.description.strip() for t in reporter.progress.tasks] == ["job (frames)", "clip.mp4 frame 2"]
-        assert job.total == 4 and job.completed == 1 and job.fields["detail"] == "1/2 inputs"
+        assert job.total == 4 and job.fields["count"] == "1/4" and job.fields["detail"] == "1/2 inputs"
+        assert job.completed == pytest.approx(1 + 7 / 20)  # the frame in flight by its share of work done
         reporter.source_end(SourceEnd(2, b, Path("out/b.mp4"), "failed", 0, 1.0, "broken"))
         assert job.completed == 4 and len(reporter.progress.tasks) == 1  # its rows are gone, its frames counted
     finally:

@@ -57,17 +57,20 @@ class WorkMeter:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.frames: dict[tuple[Path, int], list[float]] = {}  # (done, planned) work
+        self.frames: dict[tuple[Path, int], list[float]] = {}  # work done, work planned, last iteration
 
     def start(self, event: FrameStart) -> None:
-        self.frames[(event.path, event.index)] = [0.0, planned_work(event, self.settings)]
+        self.frames[(event.path, event.index)] = [0.0, planned_work(event, self.settings), 0]
 
     def step(self, event: Step) -> tuple[float, float] | None:
-        """The frame's work done and planned after this step."""
+        """The frame's work done and planned after this step. Steps may come
+        coalesced (a cluster's workers send the newest once a second): the
+        iterations since the last one count at this one's pixels."""
         work = self.frames.get((event.path, event.frame))
         if work is None:
             return None
-        work[0] += event.pixels or work[1] / max(1, event.iterations)
+        iterations, work[2] = max(0, event.iteration - work[2]), event.iteration
+        work[0] += iterations * (event.pixels or work[1] / max(1, event.iterations))
         return work[0], work[1]
 
     def end(self, path: Path, index: int) -> None:
@@ -75,7 +78,7 @@ class WorkMeter:
 
     def in_flight(self) -> float:
         """The frames in flight as a number of frames (a frame ends at its FrameEnd only)."""
-        return sum(min(0.99, done / planned) for done, planned in self.frames.values() if planned)
+        return sum(min(0.99, done / planned) for done, planned, _ in self.frames.values() if planned)
 
 
 def planned_work(event: FrameStart, settings: Settings) -> float:
