@@ -57,8 +57,7 @@ def test_a_change_inside_a_shot_fades_in_with_no_jump(styles, tmp_path, weights)
         save(tmp_path / "pan" / f"f_{t + 1:03d}.png", np.ascontiguousarray(photo[4:36, 8 + t: 56 + t]))
     pan = tmp_path / "pan" / "f_%03d.png"
     faded, hard = tmp_path / "faded.mp4", tmp_path / "hard.mp4"
-    # No margin: the fade is what is measured, not the edges (and it halves the pixels).
-    quick = {**FAST, "iterations": 12, "first_iterations": 40, "min_iterations": 6, "margin": 0}
+    quick = {**FAST, "iterations": 12, "first_iterations": 40, "min_iterations": 6}
     assert framestyle.run(pan, swirls, faded, style_at=[f"4={mosaic}"], weights=weights, **quick).exit_code == 0
     assert framestyle.run(pan, swirls, hard, style_at=[f"4={mosaic}"], style_fade=0, end="6", weights=weights,
                           **quick).exit_code == 0
