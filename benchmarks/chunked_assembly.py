@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from framestyle.builtin.video import mp4_chunk, mp4_join
+from framestyle.builtin.video import video_chunk, video_join
 from framestyle.engine.frame_store import FrameStore
+from framestyle.media.encodings import FORMATS
 from framestyle.types import SourceInfo
 
 WIDTH, HEIGHT = 1920, 1080
@@ -44,13 +45,13 @@ def main() -> None:
     for first in range(0, args.frames, args.chunk):
         end = min(first + args.chunk, args.frames)
         chunks.append(store.chunk(first, end, ".mp4"))
-        writer = mp4_chunk(chunks[-1], info)
+        writer = video_chunk(FORMATS[0], chunks[-1], info)
         for index in range(first, end):
             writer.write(store.kept(index))
         writer.close()
     encoded = time.perf_counter() - started
     started = time.perf_counter()
-    mp4_join(chunks, output, info)
+    video_join(FORMATS[0], chunks, output, info)
     joined = time.perf_counter() - started
     per_frame = 1000 / args.frames
     print(f"{args.frames} frames in {len(chunks)} chunks at {WIDTH}x{HEIGHT}: encoding {encoded * per_frame:.1f} ms "

@@ -54,9 +54,9 @@ from quality_race import objective
 
 import framestyle
 from framestyle.bench import cpu_kind
+from framestyle.media.encodings import FORMATS, ffmpeg_exe
 from framestyle.media.images import read_image, resize
 from framestyle.media.motion import estimate, warp_error
-from framestyle.media.video import H264, ffmpeg_exe
 from framestyle.settings import Settings
 
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -156,7 +156,7 @@ def independent_frames(clip: Path, style: Path, size: int, options: dict[str, ob
     entry), framestyle's version and its encoder's options."""
     settings = {**{k: v for k, v in options.items() if k not in WARM_ONLY}, **INDEPENDENT}
     resolved = Settings(**settings).to_json()
-    described = f"{size} {sorted(resolved.items())} {framestyle.__version__} {H264}"
+    described = f"{size} {sorted(resolved.items())} {framestyle.__version__} {FORMATS[0]}"
     key = hashlib.sha256(clip.read_bytes() + style.read_bytes() + described.encode()).hexdigest()[:16]
     output = CACHE / f"independent-{key}.mp4"
     if not output.is_file():

@@ -26,8 +26,8 @@ import framestyle
 from framestyle.bench import cpu_kind
 from framestyle.builtin.losses import warped_previous
 from framestyle.host import PluginHost
+from framestyle.media.encodings import FORMATS, Encoding, VideoEncoder, ffmpeg_exe
 from framestyle.media.images import read_image, resize
-from framestyle.media.video import Mp4Encoder, ffmpeg_exe
 
 
 class BlendStart:
@@ -43,7 +43,7 @@ def pan_clip(photo: Path, path: Path, frames: int = 16) -> None:
     """A 256x160 view moving 6 px right and 2 px down a frame while zooming in 1% a frame."""
     image = read_image(photo)
     width = image.shape[1]
-    encoder = Mp4Encoder(path, 256, 160, Fraction(25), None, None)
+    encoder = VideoEncoder(path, Encoding(FORMATS[0], 256, 160, Fraction(25)))
     for i in range(frames):
         w = int(width * 0.7 / (1 + 0.01 * i))
         h = w * 160 // 256

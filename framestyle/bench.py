@@ -135,7 +135,7 @@ def video_frames_per_second(clip: Path, frames: int, size: int, precision: str, 
     the whole pipeline with the default settings (warm start; with ``batch``
     above 1, that many segments side by side), and a summary."""
     from framestyle.api import run
-    from framestyle.media.video import ffmpeg_exe
+    from framestyle.media.encodings import ffmpeg_exe
 
     style = bundled_style()
     with tempfile.TemporaryDirectory() as folder:

@@ -104,7 +104,7 @@ class Chunks:
     finished chunks, in order, and the source's sound.
     """
 
-    open: Callable[[Path, SourceInfo], Writer]
+    open: Callable[..., Writer]
     join: Callable[[Sequence[Path], Path, SourceInfo], None]
 
 
@@ -115,16 +115,21 @@ class WriterSpec:
     ``open(target, info)`` returns a :class:`Writer` for the final path
     ``target``; ``is_complete(target)`` says whether an existing file there is a
     finished output that a rerun may keep (resume). A writer with ``chunks``
-    has a split video encoded in chunks on the workers and joined.
+    has a split video encoded in chunks on the workers and joined. ``options``
+    names the settings ``open`` (and ``chunks.open``) also take, as keyword
+    arguments (``"crf"``); ``check(settings)`` says, before any work starts,
+    what stops it writing this run's outputs (None: nothing).
     """
 
     name: str
     extensions: tuple[str, ...]
-    open: Callable[[Path, SourceInfo], Writer]
+    open: Callable[..., Writer]
     is_complete: Callable[[Path], bool] = field(default=lambda target: target.is_file())
     priority: int = 0
     description: str = ""
     chunks: Chunks | None = None
+    options: tuple[str, ...] = ()
+    check: Callable[[Any], str | None] | None = None
 
 
 @runtime_checkable

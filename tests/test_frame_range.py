@@ -11,8 +11,9 @@ import pytest
 from helpers import SHALLOW_ARGS, decoded_frames, make_video, sample, save
 
 from framestyle.cli import main
+from framestyle.media.encodings import ffmpeg_exe
 from framestyle.media.images import resize
-from framestyle.media.video import ffmpeg_exe, read_video_info
+from framestyle.media.video import read_video_info
 
 # Plumbing, not quality; every frame from its own content, so each looks most like its source.
 CHEAP = ["--size", "48", "--iterations", "6", "--min-iterations", "2", "--no-warm-start", *SHALLOW_ARGS]

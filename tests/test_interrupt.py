@@ -162,7 +162,7 @@ def video_job(tmp_path_factory, weights) -> tuple[list[object], Path, float]:
 KILLER = '''
 import os, signal
 import framestyle
-import framestyle.media.video
+import framestyle.media.encodings
 
 AFTER = int(os.environ.get("KILL_AFTER_FRAMES", "0"))
 finished = 0
@@ -179,7 +179,7 @@ if os.environ.get("KILL_IN_ENCODE"):
     def close(self):
         self.process.stdin.close()  # every frame is in; ffmpeg is writing the file
         os.kill(os.getpid(), signal.SIGKILL)
-    framestyle.media.video.Mp4Encoder.close = close
+    framestyle.media.encodings.VideoEncoder.close = close
 '''
 
 

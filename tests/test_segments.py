@@ -254,17 +254,17 @@ def test_a_join_that_failed_reuses_every_chunk(sound_clip, style, weights, tmp_p
     """The join fails (a full disk, say): the rerun encodes no chunk again,
     it joins them, into the very bytes of a run that never failed."""
     encoded: list[Path] = []
-    real_chunk, real_join = builtin_video.mp4_chunk, builtin_video.mp4_join
+    real_chunk, real_join = builtin_video.video_chunk, builtin_video.video_join
 
-    def failing_join(chunks, target, info):
+    def failing_join(fmt, chunks, target, info):
         raise OSError(28, "No space left on device")
 
-    def counted_chunk(target, info):
+    def counted_chunk(fmt, target, info, crf=None):
         encoded.append(target)
-        return real_chunk(target, info)
+        return real_chunk(fmt, target, info, crf)
 
-    monkeypatch.setattr(builtin_video, "mp4_chunk", counted_chunk)
-    monkeypatch.setattr(builtin_video, "mp4_join", failing_join)
+    monkeypatch.setattr(builtin_video, "video_chunk", counted_chunk)
+    monkeypatch.setattr(builtin_video, "video_join", failing_join)
     monkeypatch.setattr(splitting, "CHUNK", 8)
     cheap = {**OPTIONS, "writer": None, "iterations": 2, "first_iterations": 2, "min_iterations": 1}
     out = tmp_path / "out.mp4"
@@ -272,7 +272,7 @@ def test_a_join_that_failed_reuses_every_chunk(sound_clip, style, weights, tmp_p
                             **cheap)
     assert failed.exit_code == 1 and "No space left on device" in failed.failed[0][1] and not out.exists()
     assert len(encoded) == 3
-    monkeypatch.setattr(builtin_video, "mp4_join", real_join)
+    monkeypatch.setattr(builtin_video, "video_join", real_join)
     chunked_run(sound_clip, style, out, weights, 8, monkeypatch)
     assert len(encoded) == 3  # none again
     chunked_run(sound_clip, style, tmp_path / "straight.mp4", weights, 8, monkeypatch)

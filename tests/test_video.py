@@ -27,7 +27,8 @@ from PIL import Image
 import framestyle
 from framestyle.cli import main
 from framestyle.host import PluginHost
-from framestyle.media.video import VideoSource, exact_fps, ffmpeg_exe, probe_audio, read_video_info
+from framestyle.media.encodings import exact_fps, ffmpeg_exe
+from framestyle.media.video import VideoSource, probe_audio, read_video_info
 from framestyle.transfer.pixels import to_tensor
 from framestyle.types import StylizeResult
 

@@ -1,11 +1,14 @@
-"""Videos in (OpenCV, or numbered image files) and out: an H.264 mp4 with the source's frame rate and
-audio, or a folder with one PNG per frame. The engine keeps finished frames
+"""Videos in (OpenCV, or numbered image files) and out: a video file in
+each of the formats of :data:`~framestyle.media.encodings.FORMATS` (H.264
+or HEVC mp4, ProRes 4444 mov, VP9 webm) with the source's frame rate and
+sound, or a folder with one PNG per frame. The engine keeps finished frames
 for resuming and splitting (:mod:`framestyle.engine.frame_store`): these
 writers only write, frame by frame, in order.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -13,6 +16,17 @@ import numpy as np
 
 from framestyle.errors import InputError
 from framestyle.hookspecs import hookimpl
+from framestyle.media.encodings import (
+    FORMATS,
+    Encoding,
+    VideoEncoder,
+    VideoFormat,
+    alpha_input,
+    encoder_problem,
+    exact_fps,
+    is_finished,
+    join_videos,
+)
 from framestyle.media.images import (
     drop_stale_partials,
     partial_path,
@@ -20,14 +34,8 @@ from framestyle.media.images import (
 )
 from framestyle.media.motion import dis_flow
 from framestyle.media.sequence import SequenceSource
-from framestyle.media.video import (
-    VIDEO_EXTENSIONS,
-    Mp4Encoder,
-    VideoSource,
-    exact_fps,
-    join_mp4,
-    probe_audio,
-)
+from framestyle.media.video import VIDEO_EXTENSIONS, VideoSource, probe_audio
+from framestyle.settings import Settings
 from framestyle.types import Chunks, FlowSpec, LoaderSpec, SourceInfo, WriterSpec
 
 COMPLETE = ".framestyle-complete"  # a folder of frames is complete once this is in it
@@ -66,26 +74,30 @@ class FramesWriter:
         pass  # the frames written stay until a rerun writes them again
 
 
-class Mp4Writer:
-    """H.264 mp4 at the source's exact frame rate with its audio track
-    (without, for a chunk that is joined later), streamed into ffmpeg under
-    a partial name and renamed when complete."""
+class VideoWriter:
+    """A video file in one of the :data:`FORMATS`, at the source's exact
+    frame rate with its sound (without, for a chunk that is joined later)
+    and, where the format holds one, its alpha; streamed into ffmpeg under a
+    partial name and renamed when complete."""
 
-    def __init__(self, target: Path, info: SourceInfo, sound: bool = True) -> None:
-        self.target = target
-        self.info = info
-        self.sound = sound
+    def __init__(self, fmt: VideoFormat, target: Path, info: SourceInfo, crf: int | None = None,
+                 sound: bool = True) -> None:
+        self.fmt, self.target, self.info, self.crf, self.sound = fmt, target, info, crf, sound
         self.partial = partial_path(target)
-        self.encoder: Mp4Encoder | None = None
+        self.encoder: VideoEncoder | None = None
 
     def write(self, frame: np.ndarray) -> None:
         if self.encoder is None:
-            height, width = frame.shape[:2]
-            audio = probe_audio(self.info.path) if self.sound and self.info.kind == "video" else None
             self.target.parent.mkdir(parents=True, exist_ok=True)
-            self.encoder = Mp4Encoder(self.partial, width, height, exact_fps(self.info.fps or 25.0),
-                                      self.info.path if audio else None, audio, self.info.window)
+            self.encoder = VideoEncoder(self.partial, self.encoding(*frame.shape[1::-1]))
         self.encoder.write(frame)
+
+    def encoding(self, width: int, height: int) -> Encoding:
+        video = self.info.kind == "video"
+        audio = probe_audio(self.info.path) if self.sound and video else None
+        alpha = alpha_input(self.info) if video and self.fmt.alpha_pixels else None
+        return Encoding(self.fmt, width, height, exact_fps(self.info.fps or 25.0), self.crf, alpha,
+                        self.info.path if audio else None, audio, self.info.window)
 
     def close(self) -> None:
         if self.encoder is None:
@@ -99,27 +111,26 @@ class Mp4Writer:
             self.encoder.abort()
 
 
-def mp4_chunk(target: Path, info: SourceInfo) -> Mp4Writer:
-    return Mp4Writer(target, info, sound=False)
+def video_chunk(fmt: VideoFormat, target: Path, info: SourceInfo, crf: int | None = None) -> VideoWriter:
+    """One chunk of a split video, the picture only; ``info.window`` is the
+    part of the source it holds (where its alpha is read)."""
+    return VideoWriter(fmt, target, info, crf, sound=False)
 
 
-def mp4_join(chunks: Sequence[Path], target: Path, info: SourceInfo) -> None:
+def video_join(fmt: VideoFormat, chunks: Sequence[Path], target: Path, info: SourceInfo) -> None:
     """The chunks joined by stream copy, with the source's sound, renamed into place when complete."""
     partial = partial_path(target)
     audio = probe_audio(info.path)
-    join_mp4(chunks, partial, info.path if audio else None, audio, info.window)
+    join_videos(fmt, chunks, partial, info.path if audio else None, audio, info.window)
     partial.replace(target)
     drop_stale_partials(target)
 
 
-def mp4_complete(target: Path) -> bool:
-    """Written only by renaming a finished file, so presence means complete;
-    the header check catches a file that something else cut short."""
-    try:
-        with open(target, "rb") as f:
-            return f.read(12)[4:8] == b"ftyp" and target.stat().st_size > 1024
-    except OSError:
-        return False
+def writer_check(fmt: VideoFormat) -> Callable[[Settings], str | None]:
+    def check(settings: Settings) -> str | None:
+        return fmt.crf_problem(settings.crf) or encoder_problem(fmt)
+
+    return check
 
 
 @hookimpl
@@ -138,8 +149,10 @@ def register_flows(register: Callable[[FlowSpec], None]) -> None:
 
 @hookimpl
 def register_writers(register: Callable[[WriterSpec], None]) -> None:
-    register(WriterSpec("mp4", (".mp4",), Mp4Writer, mp4_complete,
-                        description="H.264 mp4 (ffmpeg from imageio-ffmpeg), source frame rate and audio",
-                        chunks=Chunks(mp4_chunk, mp4_join)))
+    for fmt in FORMATS:
+        register(WriterSpec(fmt.name, fmt.extensions, functools.partial(VideoWriter, fmt),
+                            functools.partial(is_finished, fmt), fmt.priority, fmt.description,
+                            Chunks(functools.partial(video_chunk, fmt), functools.partial(video_join, fmt)),
+                            options=("crf",) if fmt.crf else (), check=writer_check(fmt)))
     register(WriterSpec("frames", (), FramesWriter, lambda target: (target / COMPLETE).is_file(),
                         description="a folder with one PNG per frame (--writer frames)"))

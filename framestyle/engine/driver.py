@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from framestyle.engine.formats import check_writers
 from framestyle.engine.planning.plan import Plan, make_plan
 from framestyle.engine.runner.context import UnitContext
 from framestyle.engine.runtime import Runtime
@@ -40,8 +41,7 @@ def validate(settings: Settings, host: PluginHost) -> None:
         losses.get(name)
     if settings.loader:
         hooks.loaders().get(settings.loader)
-    if settings.writer:
-        hooks.writers().get(settings.writer)
+    check_writers(settings, hooks.writers())
     executor = hooks.executors().get(settings.executor)
     if not executor.in_process and host.registered_here:
         raise UsageError(f"--executor {settings.executor}: runs units in other processes, where plugin objects "

@@ -16,7 +16,7 @@ from framestyle.host import Hooks, Registry
 from framestyle.media.sequence import is_sequence
 from framestyle.media.window import FrameWindow
 from framestyle.settings import Settings
-from framestyle.types import LoaderSpec, Source, WriterSpec
+from framestyle.types import LoaderSpec, Source, SourceInfo, Writer, WriterSpec
 
 SEQUENCE_LOADER = "sequence"  # the built-in loader of numbered image files (builtin/video.py)
 
@@ -76,6 +76,31 @@ def within_limits(source: Source, max_pixels: int) -> Source:
         raise InputError(f"{what} {info.width}x{info.height} pixels, more than the limit of "
                          f"{max_pixels:,} (--max-pixels); not decoded")
     return source
+
+
+def open_writer(spec: WriterSpec, target: Path, info: SourceInfo, settings: Settings, chunk: bool = False) -> Writer:
+    """``spec``'s writer (or chunk writer) for ``target``, given the settings it takes."""
+    make = spec.chunks.open if chunk and spec.chunks else spec.open
+    return make(target, info, **{name: getattr(settings, name) for name in spec.options})
+
+
+def check_writers(settings: Settings, writers: Registry[WriterSpec]) -> None:
+    """Before any work: the writers this run may use can write what it asks
+    (their own checks: a quality scale, an encoder the bundled ffmpeg has),
+    and an option for writers reaches one."""
+    if settings.writer:
+        chosen = [writers.get(settings.writer)]
+    else:
+        wanted = {"." + settings.video_format.lower().lstrip("."), "." + settings.format.lower().lstrip(".")}
+        if settings.output is not None and settings.output.suffix:
+            wanted.add(settings.output.suffix.lower())
+        chosen = [specs[0] for ext in sorted(wanted) if (specs := writers.for_extension(ext))]
+    for spec in chosen:
+        if spec.check and (problem := spec.check(settings)):
+            raise UsageError(problem)
+    if settings.crf is not None and not any("crf" in spec.options for spec in chosen):
+        raise UsageError(f"--crf: no writer of this run takes it ({', '.join(s.name for s in chosen)}); "
+                         f"those that do: {', '.join(n for n in writers.names() if 'crf' in writers.get(n).options)}")
 
 
 def writer_for(target: Path, settings: Settings, hooks: Hooks) -> WriterSpec:

@@ -155,7 +155,7 @@ def source_identity(path: Path) -> list[object]:
 
 # Settings that never change what an output looks like: where things go,
 # what is said about them, and how the work is spread.
-NOT_IN_RESULT = ("inputs", "output", "verbosity", "overwrite", "dry_run", "exitfirst", "loader", "writer",
+NOT_IN_RESULT = ("inputs", "output", "verbosity", "overwrite", "dry_run", "exitfirst", "loader",
                  "format", "video_format", "device", "batch_size", "compile", "executor", "ray_address",
                  "worker_cores", "tile", "report", "preview")
 
@@ -184,7 +184,7 @@ def fingerprint(settings: Settings, info: SourceInfo, weights_digest: str,
     # changes clear only the frames they touch (FrameStore.drop_restyled).
     for name in ("inputs", "output", "verbosity", "overwrite", "dry_run", "exitfirst", "loader", "writer",
                  "format", "video_format", "device", "batch_size", "compile", "executor", "ray_address",
-                 "worker_cores", "tile", "fps", "style_at", "style_fade"):
+                 "worker_cores", "tile", "fps", "style_at", "style_fade", "crf"):
         shaping.pop(name, None)
     split = [dataclasses.astuple(segment) for segment in segments or []]
     blob = json.dumps([shaping, str(info.path.resolve()), *source_identity(info.path),

@@ -42,6 +42,19 @@ def sequence_stem(path: Path) -> str:
     return stem or path.parent.name or "sequence"
 
 
+def printf_pattern(pattern: Path) -> tuple[Path, int]:
+    """The pattern as ffmpeg reads it (``####`` → ``%04d``) and the first number there is a file for."""
+    files = numbered_files(pattern)
+    if not files:
+        raise InputError("no files match the sequence's pattern")
+
+    def printf(match: re.Match[str]) -> str:
+        width = len(match.group(2) or "") or int(match.group(1) or 0)
+        return f"%0{width}d" if width else "%d"
+
+    return pattern.with_name(NUMBER.sub(printf, pattern.name, count=1)), files[0][0]
+
+
 def numbered_files(pattern: Path) -> list[tuple[int, Path]]:
     """The files the pattern names, (number, path) in the numbers' order. A
     padded pattern (``%04d``, ``####``) takes numbers written at least that

@@ -1,4 +1,4 @@
-"""Video in (OpenCV, streamed) and out (the ffmpeg binary that imageio-ffmpeg ships).
+"""Video in: OpenCV, streamed (out: :mod:`framestyle.media.encodings`).
 
 OpenCV reads frames one at a time, so a video is never held in memory. Its
 frame count and frame rate are the container's claims, checked against the
@@ -15,10 +15,8 @@ import functools
 import logging
 import os
 import re
-import signal
 import subprocess
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from fractions import Fraction
 from itertools import islice
 from pathlib import Path
@@ -26,13 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from framestyle.errors import InputError, read_error
+from framestyle.media.encodings import exact_fps, ffmpeg_exe
 from framestyle.types import SourceInfo
 
 log = logging.getLogger("framestyle")
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv")
-# Audio codecs an mp4 can carry as they are; others are re-encoded to AAC.
-MP4_AUDIO = {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}
 # This many failed reads in a row end a video; fewer, followed by a good
 # frame, are damaged frames in the middle.
 MAX_DAMAGED_RUN = 50
@@ -47,17 +44,6 @@ def spans(numbers: list[int]) -> str:
     """Zero-based positions as 1-based frame numbers: ``[4, 5, 6]`` -> ``5-7``."""
     first, last = numbers[0] + 1, numbers[-1] + 1
     return str(first) if first == last else f"{first}-{last}"
-
-
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def exact_fps(fps: float) -> Fraction:
-    """The rational frame rate behind OpenCV's float (29.97002997 -> 30000/1001)."""
-    return Fraction(fps).limit_denominator(1001)
 
 
 def probe_audio(path: Path) -> str | None:
@@ -219,128 +205,6 @@ class VideoSource:
 
     def close(self) -> None:
         self.capture.release()
-
-
-def die_with_parent() -> None:
-    """Run in the encoder's process before ffmpeg starts (Linux): it is
-    killed when framestyle dies, even by SIGKILL, so an orphaned encoder never
-    goes on writing the partial file that a rerun is writing again."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:  # best effort: without it an orphan only finishes a file that is discarded
-        pass
-
-
-# x264 at CRF 18, yuv420p (what every player plays), tuned for fidelity:
-# its psycho-visual options (psy-rd, adaptive quantisation) spend bits on
-# noise-like detail that differs from frame to frame, which on stylised
-# frames added 10-16% to E_warp and 4-5 points to the objective of the frames
-# as decoded (docs/guide/videos.md: the encoder).
-H264 = ["-c:v", "libx264", "-preset", "medium", "-crf", "18", "-tune", "psnr", "-pix_fmt", "yuv420p"]
-
-
-def sound(audio_from: Path | None, audio_codec: str | None, window: tuple[float, float] | None = None) -> list[str]:
-    """FFmpeg's arguments that take the picture from the first input and the
-    sound of ``audio_from`` as the second: copied where mp4 holds its codec,
-    else as AAC; with a ``window`` (start, duration in seconds), that part of
-    it. No -shortest: it can drop the last picture when the sound ends a few
-    milliseconds before it, and every frame must be kept."""
-    if audio_from is None or audio_codec is None:
-        return []
-    part = ["-ss", f"{window[0]:.6f}", "-t", f"{window[1]:.6f}"] if window is not None else []
-    return [*part, "-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0",
-            "-c:a", "copy" if audio_codec in MP4_AUDIO else "aac"]
-
-
-class Mp4Encoder:
-    """Streams RGB frames into ffmpeg: H.264, yuv420p, the source's exact
-    frame rate and its audio. Writes ``partial`` only; the caller renames."""
-
-    def __init__(self, partial: Path, width: int, height: int, fps: Fraction,
-                 audio_from: Path | None, audio_codec: str | None,
-                 audio_window: tuple[float, float] | None = None) -> None:
-        self.width, self.height = width + width % 2, height + height % 2  # yuv420p needs even sizes
-        command = [
-            ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.width}x{self.height}",
-            "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "-",
-        ]
-        command += sound(audio_from, audio_codec, audio_window)
-        command += [*H264, "-r", f"{fps.numerator}/{fps.denominator}", "-movflags", "+faststart",
-                    "-f", "mp4", str(partial)]
-        self.partial = partial
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        preexec_fn=die_with_parent if sys.platform == "linux" else None)
-
-    def write(self, rgb: np.ndarray) -> None:
-        pad_y, pad_x = self.height - rgb.shape[0], self.width - rgb.shape[1]
-        if pad_y or pad_x:  # repeat the last row/column rather than add a black line
-            rgb = np.pad(rgb, ((0, pad_y), (0, pad_x), (0, 0)), mode="edge")
-        assert self.process.stdin is not None
-        try:
-            self.process.stdin.write(np.ascontiguousarray(rgb).tobytes())
-        except BrokenPipeError:
-            raise OSError(f"ffmpeg stopped: {self._stderr()}") from None
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        if self.process.wait() != 0:
-            raise OSError(f"ffmpeg failed: {self._stderr()}")
-
-    def abort(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        self.partial.unlink(missing_ok=True)
-
-    def _stderr(self) -> str:
-        assert self.process.stderr is not None
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        lines = self.process.stderr.read().decode(errors="replace").strip().splitlines()
-        return first_cause(lines) or f"exit code {self.process.returncode}"
-
-
-def join_mp4(chunks: Sequence[Path], partial: Path, audio_from: Path | None, audio_codec: str | None,
-             audio_window: tuple[float, float] | None = None) -> None:
-    """``chunks`` (mp4s of the same encoding, the picture only) one after
-    the other into ``partial``, the picture copied, not encoded again
-    (FFmpeg's concat demuxer), with ``audio_from``'s sound as
-    :class:`Mp4Encoder` muxes it."""
-    listing = partial.with_name(partial.name + ".txt")
-    listing.write_text("".join(concat_line(chunk) for chunk in chunks))
-    command = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
-               "-i", str(listing)]
-    command += sound(audio_from, audio_codec, audio_window)
-    command += ["-c:v", "copy", "-movflags", "+faststart", "-f", "mp4", str(partial)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, errors="replace")
-    finally:
-        listing.unlink(missing_ok=True)
-    if done.returncode != 0:
-        partial.unlink(missing_ok=True)
-        raise OSError(f"ffmpeg failed: {first_cause(done.stderr.strip().splitlines()) or done.returncode}")
-
-
-def concat_line(path: Path) -> str:
-    """A line of the concat demuxer's list: the path quoted, its own quotes escaped."""
-    quoted = str(path.resolve()).replace("'", "'\\''")
-    return f"file '{quoted}'\n"
-
-
-def first_cause(lines: list[str]) -> str:
-    """The line of ffmpeg's error output that says why: the first naming an
-    OS error (disk full, permission), else the last line."""
-    for line in lines:
-        if match := re.search(r": (No space left on device|Permission denied|Input/output error|"
-                              r"Disk quota exceeded|Read-only file system)", line):
-            return match.group(1)
-    return re.sub(r"^\[[^]]*\] ", "", lines[-1]) if lines else ""
 
 
 def read_video_info(path: Path) -> tuple[int, Fraction | None, bool]:

@@ -22,6 +22,7 @@ COLOR_MODES = ("luminance", "histogram")
 WARM_STARTS = ("frame", "change")  # --warm-from
 PADDINGS = ("zero", "reflect", "replicate")  # --padding
 MAX_FPS = 1000  # --fps: what players and x264 take
+MAX_CRF = 63  # --crf: the widest scale of the formats that have one (VP9's); each checks its own
 MAX_MARGIN = 64  # --margin: catches a mistyped value; 8 already puts the edges inside (docs/guide/borders.md)
 POOLINGS = ("max", "avg")  # --pooling
 
@@ -198,6 +199,9 @@ class Settings:
 
     format: str = "png"  # output format for images when OUTPUT is a folder
     video_format: str = "mp4"  # output format for videos when OUTPUT is a folder
+    # The encoder's constant-quality level for formats that have one (H.264,
+    # HEVC, VP9; lower is better and larger); None: the format's own default.
+    crf: int | None = None
     # Frames a second for inputs that have no rate of their own (image
     # sequences); a video file keeps its own.
     fps: float = 24.0
@@ -263,6 +267,8 @@ class Settings:
             yield str(exc)
         if not 0 <= self.margin <= MAX_MARGIN:
             yield f"--margin {self.margin}: must be from 0 to {MAX_MARGIN} pixels"
+        if self.crf is not None and not 0 <= self.crf <= MAX_CRF:
+            yield f"--crf {self.crf}: must be 0 (best) to {MAX_CRF}"
         if not 0 < self.fps <= MAX_FPS:
             yield f"--fps {self.fps:g}: must be above 0 and at most {MAX_FPS}"
         for option, position in (("--start", self.start), ("--end", self.end)):

@@ -301,7 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--format", default=defaults.format,
                    help="image output format when OUTPUT is a folder: png, jpg, webp, …")
     g.add_argument("--video-format", default=defaults.video_format,
-                   help="video output format when OUTPUT is a folder (--writer frames: PNG frames)")
+                   help="video output format when OUTPUT is a folder: mp4 (H.264), mov (ProRes 4444, alpha kept), "
+                        "webm (VP9, alpha kept); --writer hevc: HEVC mp4; --writer frames: PNG frames")
+    g.add_argument("--crf", type=int, metavar="LEVEL",
+                   help="constant quality of H.264 (default 18), HEVC (20) and VP9 (24) outputs: lower is "
+                        "better and larger; ProRes has none")
     g.add_argument("--fps", type=float, default=defaults.fps, metavar="RATE",
                    help="frames a second of an image sequence's video (frame_%%04d.png, frame_####.png); "
                         "a video file keeps its own rate")

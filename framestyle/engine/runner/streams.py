@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
-from framestyle.engine.formats import open_source, writer_for
+from framestyle.engine.formats import open_source, open_writer, writer_for
 from framestyle.engine.frame_store import VIDEO_END_NOTE, FrameStore, discard_store, fingerprint
 from framestyle.engine.runner.chain import Chain, Emit, InFlight
 from framestyle.engine.runner.context import UnitContext
@@ -118,7 +118,7 @@ class ItemStream(Stream):
             self.emit(Event(self.item.number, SourceStart(self.item.number, self.item.total, self.item.path,
                                                           self.item.output, info)))
             with writing(self.item.output):
-                self.writer = writer_spec.open(self.item.output, info)
+                self.writer = open_writer(writer_spec, self.item.output, info, settings)
                 if info.kind == "video":
                     self.store = FrameStore(self.item.output)
                     digest = self.context.runtime.weights.digest

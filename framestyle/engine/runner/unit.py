@@ -11,6 +11,7 @@ writers: a unit cut short leaves finished frames and nothing half-written.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from framestyle.engine.formats import writer_for
+from framestyle.engine.formats import open_writer, writer_for
 from framestyle.engine.frame_store import VIDEO_END_NOTE, FrameStore, discard_store
 from framestyle.engine.planning import segments as splitting
 from framestyle.engine.planning.segments import Segment
@@ -28,7 +29,7 @@ from framestyle.engine.runner.scheduler import Scheduler
 from framestyle.engine.runner.streams import ItemStream, SegmentStream, writing
 from framestyle.engine.units import AssembleVideo, EncodeChunk, Event, Item, Outcome, Unit, VideoSegment, items_of
 from framestyle.errors import InputError, PluginError, UsageError, describe_error
-from framestyle.types import Writer, WriterSpec
+from framestyle.types import SourceInfo, Writer, WriterSpec
 
 log = logging.getLogger("framestyle")
 
@@ -79,7 +80,7 @@ def assemble(unit: AssembleVideo, context: UnitContext, emit: Emit) -> None:
             if unit.chunks:
                 join_chunks(unit, store, spec, frames)
             else:
-                write_frames(lambda: spec.open(unit.item.output, unit.info), store,
+                write_frames(lambda: open_writer(spec, unit.item.output, unit.info, context.settings), store,
                              kept_parts(store, unit.segments, 0, frames), unit.segments)
         discard_store(unit.item.output)
         emit(Event(unit.item.number, Outcome("done", kind="video", frames=frames)))
@@ -90,8 +91,7 @@ def encode_chunk(unit: EncodeChunk, context: UnitContext, emit: Emit) -> None:
     video's are, encoded into their chunk file; a chunk a killed run
     finished is kept."""
     spec = writer_for(unit.item.output, context.settings, context.hooks)
-    chunks = spec.chunks
-    assert chunks is not None  # the plan makes chunks only for such writers
+    assert spec.chunks is not None  # the plan makes chunks only for such writers
     with failing_alone(unit.item, emit):
         with writing(unit.item.output):
             store = FrameStore(unit.item.output)
@@ -99,8 +99,18 @@ def encode_chunk(unit: EncodeChunk, context: UnitContext, emit: Emit) -> None:
                                min(unit.end, video_end(unit.item, store, unit.segments, warn=False)))
             target = store.chunk(unit.first, unit.end, spec.extensions[0])
             if parts and not spec.is_complete(target):
-                write_frames(lambda: chunks.open(target, unit.info), store, parts, unit.segments)
+                part = chunk_info(unit.info, unit.first, unit.end)
+                write_frames(lambda: open_writer(spec, target, part, context.settings, chunk=True), store, parts,
+                             unit.segments)
         emit(Event(unit.item.number, Outcome("part", kind="video", frames=len(parts))))
+
+
+def chunk_info(info: SourceInfo, first: int, end: int) -> SourceInfo:
+    """The source as far as frames ``first`` to ``end`` are concerned: its
+    window is the part of the file they are (where a chunk's alpha is read)."""
+    fps = info.fps or 25.0
+    start = (info.window[0] if info.window else 0.0) + first / fps
+    return dataclasses.replace(info, window=(start, (end - first) / fps))
 
 
 @contextmanager
