@@ -53,7 +53,7 @@ def stylize(
     config: str | os.PathLike | None = None,
     **options: Any,
 ) -> np.ndarray:
-    """Stylise one image and return it as HxWx3 uint8 RGB.
+    """Stylise one image and return it as HxWx3 uint8 RGB (uint16 with ``bit_depth=16``).
 
     ``options`` are :class:`Settings` fields (``size``, ``iterations``,
     ``style_weight``, ``style_weights``, ``style_scale``, ``preserve_colors``,

@@ -275,8 +275,9 @@ class FrameContext(Protocol):
         """Announce an iteration (``on_step``, on the driver)."""
 
     def as_written(self, image: torch.Tensor, content: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-        """``image`` as the frame it would be written as: HxWx3 uint8 at
-        ``size`` (width, height), in the content's colours where asked."""
+        """``image`` as the frame it would be written as: HxWx3 uint8 (uint16
+        with ``--bit-depth 16``) at ``size`` (width, height), in the content's
+        colours where asked."""
 
     def optimise(self, job: FrameJob, init: torch.Tensor) -> StylizeResult:
         """The built-in optimisation of ``job`` from ``init`` (what the

@@ -80,7 +80,7 @@ def test_dry_run_prints_the_plan_and_an_estimate_and_writes_nothing(photos, tmp_
     assert code == 0 and not out.exists()
     assert "2 input(s), 2 frame(s)" in stdout and "cat.jpg" in stdout and "rocket.png" in stdout
     assert re.search(r"\d+x\d+ \(levels \d+x\d+\)", stdout) and "executor local" in stdout
-    assert re.search(r"estimate: about [\d.]+ s \(iterations timed on cpu at \d+ size", stdout), stdout
+    assert re.search(r"estimate: about [\d.]+ s for \d+ iterations \(timed on cpu at \d+ size", stdout), stdout
 
 
 def test_damaged_output_is_redone_not_skipped(photos, tmp_path, capsys):

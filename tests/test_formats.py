@@ -1,6 +1,6 @@
 """Videos out as studios use them: ProRes 4444 with the source's alpha, VP9
-webm, HEVC, --crf; and a format that cannot be written refused before any
-work starts."""
+webm, HEVC, --crf, numbered 16-bit PNG sequences; and a format that cannot
+write what is asked refused before any work starts."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import SHALLOW_ARGS, decoded_frames, sample, save
+from PIL import Image
 
 from framestyle.cli import main
+from framestyle.host import PluginHost
 from framestyle.media import encodings
 from framestyle.media.encodings import ffmpeg_exe
 
@@ -126,3 +128,75 @@ def test_what_cannot_be_written_is_refused_before_any_work(alpha_clip, style, tm
     err = capsys.readouterr().err
     assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
     assert list(tmp_path.iterdir()) == []  # nothing written, nothing started
+
+
+@pytest.fixture(scope="module")
+def numbered_shot(tmp_path_factory) -> Path:
+    """Six frames of a slow pan over a photo, numbered from 1001 as VFX tools number them."""
+    folder = tmp_path_factory.mktemp("shot")
+    photo = sample("chelsea.jpg", 80)
+    for t in range(6):
+        save(folder / f"plate.{1001 + t}.png", np.ascontiguousarray(photo[4:36, 8 + 2 * t: 56 + 2 * t]))
+    return folder / "plate.####.png"
+
+
+def deep(path: Path) -> np.ndarray:
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert bgr is not None and bgr.dtype == np.uint16, path
+    return bgr[..., ::-1].astype(np.int64)
+
+
+def test_a_16_bit_png_sequence_numbered_as_its_source(numbered_shot, style, tmp_path, weights):
+    import framestyle
+
+    options = dict(size=48, iterations=4, first_iterations=6, min_iterations=2, weights=weights)
+    out = tmp_path / "deep" / "styled.%04d.png"
+    assert framestyle.run(numbered_shot, style, out, bit_depth=16, **options).exit_code == 0
+    written = sorted(p.name for p in out.parent.glob("styled.*.png"))
+    assert written == [f"styled.{n}.png" for n in range(1001, 1007)]  # the source's own numbers
+    frames = [deep(out.parent / name) for name in written]
+    assert all(frame.shape == (32, 48, 3) for frame in frames)
+    assert min(np.mean(frame % 257 != 0) for frame in frames) > 0.5  # finer steps than 8 bits give
+    shallow = tmp_path / "shallow" / "styled.%04d.png"
+    assert framestyle.run(numbered_shot, style, shallow, **options).exit_code == 0
+    first = np.asarray(Image.open(shallow.parent / "styled.1001.png"), dtype=np.int64)
+    assert np.abs(np.rint(frames[0] / 257) - first).max() <= 1  # the same first frame, 256 times finer
+
+    # Resumed after frame 3: the kept 16-bit frames read back at their depth, to the same bytes.
+    class StopAfter:
+        @framestyle.hookimpl
+        def on_frame_end(self, event):
+            if event.index == 2 and not event.reused:
+                raise KeyboardInterrupt
+
+    resumed = tmp_path / "resumed" / "styled.%04d.png"
+    host = PluginHost(autoload=False)
+    host.register(StopAfter(), "stop")
+    assert framestyle.run(numbered_shot, style, resumed, bit_depth=16, host=host, **options).interrupted
+    assert framestyle.run(numbered_shot, style, resumed, bit_depth=16, **options).exit_code == 0
+    assert all((resumed.parent / name).read_bytes() == (out.parent / name).read_bytes() for name in written)
+    # A shorter rerun leaves no frame of the longer one behind.
+    assert framestyle.run(numbered_shot, style, out, bit_depth=16, end="4", overwrite=True, **options).exit_code == 0
+    assert sorted(p.name for p in out.parent.glob("styled.*.png")) == written[:4]
+
+
+def test_numbered_outputs_never_write_over_frames_framestyle_did_not_make(numbered_shot, style, tmp_path, capsys):
+    before = {p: p.read_bytes() for p in numbered_shot.parent.glob("plate.*.png")}
+    code = main(["run", str(numbered_shot), "--style", str(style), "-o",
+                 str(numbered_shot.with_name("plate.%04d.png")), *CHEAP])
+    assert code == 1 and "framestyle did not make" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in numbered_shot.parent.glob("plate.*.png")} == before
+
+
+@pytest.mark.parametrize("args, says", [
+    (["-o", "{tmp}/out.mp4", "--bit-depth", "16"], "--bit-depth 16: the mp4 writer writes 8-bit video"),
+    (["-o", "{tmp}/%04d.jpg", "--bit-depth", "16"], "--bit-depth 16: .jpg files have 8 bits a channel"),
+])
+def test_16_bits_where_the_format_has_8_is_refused_before_any_work(numbered_shot, style, tmp_path, args, says,
+                                                                    capsys):
+    code = main(["run", str(numbered_shot), "--style", str(style), *[a.format(tmp=tmp_path) for a in args], *CHEAP])
+    err = capsys.readouterr().err
+    assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []

@@ -113,6 +113,21 @@ def test_a_folder_and_a_split_video_give_the_local_bytes(job, cluster, tmp_path,
     assert len(segments) == 2 and segments[0] != segments[1]  # the video's segments on two workers
 
 
+def test_a_style_schedule_across_segments_gives_the_local_bytes(job, cluster, tmp_path, weights):
+    """The units carry the resolved schedule to the workers: a change that
+    fades in across the two segments' boundary, the same bytes as local."""
+    clip = next(Path(path) for path in job.inputs if Path(path).is_dir()) / "clip.mp4"
+    mosaic = save(tmp_path / "mosaic.png", sample("mosaic.jpg", 40))
+    scheduled = replace(job, inputs=[clip], output=tmp_path / "local", style_at=[f"9={mosaic}"], style_fade=8)
+    assert run_as_a_worker(scheduled, weights).exit_code == 0
+    driver = Driver(on_ray(scheduled, cluster, tmp_path / "ray"), PluginHost(autoload=False), weights)
+    assert [type(unit).__name__ for unit in driver.plan.units].count("VideoSegment") == 2
+    assert driver.run().exit_code == 0
+    labels = [frame["style"] for frame in json.loads((tmp_path / "ray" / "clip.mp4.report.json").read_text())["frames"]]
+    assert labels[7] == "style.png" and labels[8].startswith("style.png → mosaic.png") and labels[16] == "mosaic.png"
+    assert same_bytes(tmp_path / "local", tmp_path / "ray") == []
+
+
 def test_a_killed_worker_and_a_removed_node_lose_nothing(job, cluster, tmp_path, weights):
     """Once the video has kept frames, the head node's worker is killed
     (SIGKILL) and the other node removed, each while running a segment.

@@ -10,6 +10,7 @@ import numpy as np
 from framestyle.hookspecs import hookimpl
 from framestyle.media.images import (
     IMAGE_EXTENSIONS,
+    deep_images,
     drop_stale_partials,
     image_size,
     is_complete_image,
@@ -68,4 +69,5 @@ def register_loaders(register: Callable[[LoaderSpec], None]) -> None:
 @hookimpl
 def register_writers(register: Callable[[WriterSpec], None]) -> None:
     register(WriterSpec("image", (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"),
-                        ImageWriter, is_complete_image, description="one still image per input"))
+                        ImageWriter, is_complete_image, description="one still image per input",
+                        check=deep_images))

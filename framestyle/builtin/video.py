@@ -28,12 +28,13 @@ from framestyle.media.encodings import (
     join_videos,
 )
 from framestyle.media.images import (
+    deep_images,
     drop_stale_partials,
     partial_path,
     write_image_atomic,
 )
 from framestyle.media.motion import dis_flow
-from framestyle.media.sequence import SequenceSource
+from framestyle.media.sequence import SequenceSource, is_sequence, numbered, numbered_files
 from framestyle.media.video import VIDEO_EXTENSIONS, VideoSource, probe_audio
 from framestyle.settings import Settings
 from framestyle.types import Chunks, FlowSpec, LoaderSpec, SourceInfo, WriterSpec
@@ -72,6 +73,55 @@ class FramesWriter:
 
     def abort(self) -> None:
         pass  # the frames written stay until a rerun writes them again
+
+
+class SequenceWriter:
+    """Numbered image files, one per frame (``-o out/%05d.png``, or
+    ``#####``), numbered as the source's frames are (a sequence's own
+    numbers, else from 1); complete once the marker beside them is there."""
+
+    def __init__(self, target: Path, info: SourceInfo) -> None:
+        self.pattern = target
+        self.complete_marker, self.writing_marker = sequence_markers(target)
+        ours = self.complete_marker.is_file() or self.writing_marker.is_file()
+        if not ours and target.parent.is_dir() and numbered_files(target):
+            raise InputError(f"{target}: files of that pattern are there that framestyle did not make; "
+                             "choose another -o")
+        self.first = first_number(info)
+        self.count = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.count == 0:
+            self.pattern.parent.mkdir(parents=True, exist_ok=True)
+            self.complete_marker.unlink(missing_ok=True)
+            self.writing_marker.touch()
+        write_image_atomic(numbered(self.pattern, self.first + self.count), frame)
+        self.count += 1
+
+    def close(self) -> None:
+        if self.count == 0:
+            raise ValueError(f"{self.pattern}: no frame was written")
+        for number, stale in numbered_files(self.pattern):  # from an earlier, longer run: not this video's
+            if not self.first <= number < self.first + self.count:
+                stale.unlink()
+        self.complete_marker.write_text(f"{self.count} frames from {self.first}\n")
+        self.writing_marker.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        pass  # the frames written stay until a rerun writes them again
+
+
+def sequence_markers(pattern: Path) -> tuple[Path, Path]:
+    """The files beside a sequence that say it is complete, or being written."""
+    return (pattern.with_name(f".{pattern.name}{COMPLETE}"), pattern.with_name(f".{pattern.name}{WRITING}"))
+
+
+def first_number(info: SourceInfo) -> int:
+    """The number of the first frame written: a sequence's own (from ``--start`` on), else 1."""
+    if not is_sequence(info.path) or not (files := numbered_files(info.path)):
+        return 1
+    skipped = round(info.window[0] * info.fps) if info.window and info.fps else 0
+    return files[0][0] + skipped
 
 
 class VideoWriter:
@@ -128,6 +178,9 @@ def video_join(fmt: VideoFormat, chunks: Sequence[Path], target: Path, info: Sou
 
 def writer_check(fmt: VideoFormat) -> Callable[[Settings], str | None]:
     def check(settings: Settings) -> str | None:
+        if settings.bit_depth != 8:
+            return f"--bit-depth {settings.bit_depth}: the {fmt.name} writer writes 8-bit video; write 16-bit " \
+                   "PNG or TIFF frames (-o out/%05d.png, or --writer frames)"
         return fmt.crf_problem(settings.crf) or encoder_problem(fmt)
 
     return check
@@ -154,5 +207,8 @@ def register_writers(register: Callable[[WriterSpec], None]) -> None:
                             functools.partial(is_finished, fmt), fmt.priority, fmt.description,
                             Chunks(functools.partial(video_chunk, fmt), functools.partial(video_join, fmt)),
                             options=("crf",) if fmt.crf else (), check=writer_check(fmt)))
+    register(WriterSpec("sequence", (), SequenceWriter, lambda target: sequence_markers(target)[0].is_file(),
+                        description="numbered image files, one per frame: -o out/%05d.png or out/#####.png",
+                        check=deep_images))
     register(WriterSpec("frames", (), FramesWriter, lambda target: (target / COMPLETE).is_file(),
                         description="a folder with one PNG per frame (--writer frames)"))

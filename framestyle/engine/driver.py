@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from framestyle.engine.formats import check_writers
+from framestyle.engine.formats import check_writers, writer_for
+from framestyle.engine.planning.inputs import find_inputs
 from framestyle.engine.planning.plan import Plan, make_plan
 from framestyle.engine.runner.context import UnitContext
 from framestyle.engine.runtime import Runtime
@@ -41,7 +42,12 @@ def validate(settings: Settings, host: PluginHost) -> None:
         losses.get(name)
     if settings.loader:
         hooks.loaders().get(settings.loader)
-    check_writers(settings, hooks.writers())
+    if settings.writer:
+        hooks.writers().get(settings.writer)
+    if settings.output is not None and settings.inputs:  # a run's outputs (framestyle.stylize has none)
+        outputs = find_inputs(settings, hooks.loaders(), hooks.writers()).items
+        chosen = {spec.name: spec for spec in (writer_for(work.output, settings, hooks) for work in outputs)}
+        check_writers(settings, hooks.writers(), list(chosen.values()))
     executor = hooks.executors().get(settings.executor)
     if not executor.in_process and host.registered_here:
         raise UsageError(f"--executor {settings.executor}: runs units in other processes, where plugin objects "

@@ -216,8 +216,9 @@ def dry_run(plan: Plan, settings: Settings, hooks: Hooks, runtime: Runtime, work
         lines.append(f"memory, the largest frame with its --margin: {memory.describe()}")
     stopwatch = Stopwatch(settings, hooks, runtime)
     work_seconds = sum(stopwatch.seconds_for(work) for unit in units for work in unit.work)
-    lines.append(f"estimate: about {duration(work_seconds / max(1, workers))} "
-                 f"(iterations timed on {runtime.device} at {len(stopwatch.timings)} size(s), "
+    iterations = sum(work.count * sum(work.iterations) for unit in units for work in unit.work)
+    lines.append(f"estimate: about {duration(work_seconds / max(1, workers))} for {iterations} iterations "
+                 f"(timed on {runtime.device} at {len(stopwatch.timings)} size(s), "
                  f"which took {stopwatch.seconds:.1f} s; scene cuts and early stops move it)")
     lines.append("nothing was written (--dry-run)")
     return lines

@@ -19,6 +19,7 @@ from framestyle.settings import Settings
 from framestyle.types import LoaderSpec, Source, SourceInfo, Writer, WriterSpec
 
 SEQUENCE_LOADER = "sequence"  # the built-in loader of numbered image files (builtin/video.py)
+SEQUENCE_WRITER = "sequence"  # and its writer (-o out/%05d.png)
 
 
 def kind_of(path: Path, settings: Settings, loaders: Registry[LoaderSpec]) -> str:
@@ -84,21 +85,14 @@ def open_writer(spec: WriterSpec, target: Path, info: SourceInfo, settings: Sett
     return make(target, info, **{name: getattr(settings, name) for name in spec.options})
 
 
-def check_writers(settings: Settings, writers: Registry[WriterSpec]) -> None:
-    """Before any work: the writers this run may use can write what it asks
-    (their own checks: a quality scale, an encoder the bundled ffmpeg has),
-    and an option for writers reaches one."""
-    if settings.writer:
-        chosen = [writers.get(settings.writer)]
-    else:
-        wanted = {"." + settings.video_format.lower().lstrip("."), "." + settings.format.lower().lstrip(".")}
-        if settings.output is not None and settings.output.suffix:
-            wanted.add(settings.output.suffix.lower())
-        chosen = [specs[0] for ext in sorted(wanted) if (specs := writers.for_extension(ext))]
+def check_writers(settings: Settings, writers: Registry[WriterSpec], chosen: list[WriterSpec]) -> None:
+    """Before any work: the writers this run will use (``chosen``) can write
+    what it asks (their own checks: a quality scale, a bit depth, an encoder
+    the bundled ffmpeg has), and an option for writers reaches one."""
     for spec in chosen:
         if spec.check and (problem := spec.check(settings)):
             raise UsageError(problem)
-    if settings.crf is not None and not any("crf" in spec.options for spec in chosen):
+    if settings.crf is not None and chosen and not any("crf" in spec.options for spec in chosen):
         raise UsageError(f"--crf: no writer of this run takes it ({', '.join(s.name for s in chosen)}); "
                          f"those that do: {', '.join(n for n in writers.names() if 'crf' in writers.get(n).options)}")
 
@@ -108,6 +102,8 @@ def writer_for(target: Path, settings: Settings, hooks: Hooks) -> WriterSpec:
     writers = hooks.writers()
     if settings.writer:
         return writers.get(settings.writer)
+    if is_sequence(target):
+        return writers.get(SEQUENCE_WRITER)
     candidates = writers.for_extension(target.suffix)
     if not candidates:
         raise UsageError(f"no writer makes {target.suffix or 'extensionless'} files ({target}); "

@@ -23,7 +23,7 @@ import numpy as np
 
 from framestyle.engine.schedule import StyleTimeline, first_changed
 from framestyle.errors import InputError
-from framestyle.media.images import read_image, write_image_atomic, write_text_atomic
+from framestyle.media.images import read_frame, write_image_atomic, write_text_atomic
 from framestyle.media.sequence import is_sequence, sequence_identity
 from framestyle.settings import Settings
 from framestyle.types import SourceInfo
@@ -110,7 +110,7 @@ class FrameStore:
         return {part: self.kept_indices(part) for part in PARTS}
 
     def kept(self, index: int, part: str = "frame") -> np.ndarray:
-        return read_image(self.path(index, part))
+        return read_frame(self.path(index, part))
 
     def keep(self, index: int, frame: np.ndarray, part: str = "frame") -> None:
         """Keep a frame now: segments running at the same time keep theirs

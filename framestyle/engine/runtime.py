@@ -19,7 +19,7 @@ from framestyle.settings import Settings
 from framestyle.transfer.colors import keep_luminance, match_colors
 from framestyle.transfer.losses import gram
 from framestyle.transfer.memory import forward_tiling, free_memory, pass_bytes_per_pixel
-from framestyle.transfer.pixels import to_rgb8, to_tensor
+from framestyle.transfer.pixels import to_rgb8, to_rgb16, to_tensor
 from framestyle.transfer.tiles import Tiling, inside_tiles, tiled_features, tiled_grams
 from framestyle.transfer.vgg import MIN_SIDE, VGG19Encoder
 from framestyle.transfer.weights import Weights, resolve_weights
@@ -211,14 +211,15 @@ class Runtime:
         return at_least(*out_size), out_size
 
     def finish(self, image: torch.Tensor, content: torch.Tensor, out_size: tuple[int, int]) -> np.ndarray:
-        """The optimised tensor as the uint8 frame to write, at ``out_size``;
+        """The optimised tensor as the frame to write (uint8, or uint16 with
+        ``--bit-depth 16``), at ``out_size``;
         with ``--preserve-colors luminance``, in the content's colours; with
         ``--color-only``, in the content's luminance."""
         if self.settings.preserve_colors == "luminance":
             image = keep_luminance(image, content)
         elif self.settings.color_only:
             image = keep_luminance(content, image)
-        return resize(to_rgb8(image), *out_size)
+        return resize(to_rgb16(image) if self.settings.bit_depth == 16 else to_rgb8(image), *out_size)
 
 
 def at_least(width: int, height: int, side: int = MIN_SIDE) -> tuple[int, int]:

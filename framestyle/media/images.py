@@ -15,11 +15,12 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from framestyle.errors import InputError, read_error
-from framestyle.settings import MAX_PIXELS
+from framestyle.settings import MAX_PIXELS, Settings
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 PIL_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+DEEP_FORMATS = ("PNG", "TIFF")  # those that hold 16 bits a channel (--bit-depth 16)
 
 
 def pil_to_rgb8(image: Image.Image) -> np.ndarray:
@@ -114,10 +115,32 @@ def fit_long_side(width: int, height: int, size: int) -> tuple[int, int]:
 
 
 def resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
-    """High-quality (Lanczos) resize of an RGB array."""
+    """High-quality (Lanczos) resize of an RGB array, 8 or 16 bits."""
     if rgb.shape[1] == width and rgb.shape[0] == height:
         return rgb
+    if rgb.dtype == np.uint16:  # Pillow has no 16-bit RGB
+        import cv2
+
+        return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LANCZOS4)
     return np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.LANCZOS))
+
+
+def full_scale(frame: np.ndarray) -> float:
+    """The value of white in ``frame``: 65535 for 16 bits, else 255."""
+    return 65535.0 if frame.dtype == np.uint16 else 255.0
+
+
+def read_frame(path: Path) -> np.ndarray:
+    """A frame framestyle wrote (a kept PNG), at its own depth: HxWx3 RGB,
+    uint8 or uint16."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if bgr is None or bgr.ndim != 3:
+        raise InputError(f"{path}: not a frame framestyle kept")
+    return np.ascontiguousarray(bgr[..., 2::-1])
 
 
 def partial_path(target: Path) -> Path:
@@ -143,18 +166,38 @@ def preview_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}.preview{output.suffix}")
 
 
+def deep_images(settings: Settings) -> str | None:
+    """A writer's check: the image formats the run writes hold ``--bit-depth``."""
+    if settings.bit_depth == 8:
+        return None
+    suffixes = {"." + settings.format.lower().lstrip(".")}
+    if settings.output is not None and settings.output.suffix.lower() in PIL_FORMATS:
+        suffixes = {settings.output.suffix.lower()}
+    shallow = sorted(s for s in suffixes if PIL_FORMATS.get(s) not in DEEP_FORMATS)
+    if shallow:
+        return f"--bit-depth {settings.bit_depth}: {', '.join(shallow)} files have 8 bits a channel; write .png or .tif"
+    return None
+
+
 def write_image_atomic(target: Path, rgb: np.ndarray) -> None:
     """Write ``rgb`` to ``target``: a temporary file, fsync, then rename, so
     ``target`` is either absent, the old file, or the complete new one."""
     fmt = PIL_FORMATS.get(target.suffix.lower())
     if fmt is None:
         raise InputError(f"{target}: cannot write images with extension {target.suffix!r}")
+    if rgb.dtype == np.uint16 and fmt not in DEEP_FORMATS:
+        raise InputError(f"{target}: {fmt} has no 16-bit colour (--bit-depth 16 writes PNG or TIFF)")
     options = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}}.get(fmt, {})
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(target)
     try:
         with open(partial, "wb") as f:
-            Image.fromarray(rgb).save(f, format=fmt, **options)
+            if rgb.dtype == np.uint16:  # Pillow writes no 16-bit RGB; OpenCV does, as BGR
+                import cv2
+
+                f.write(cv2.imencode(target.suffix.lower(), np.ascontiguousarray(rgb[..., ::-1]))[1].tobytes())
+            else:
+                Image.fromarray(rgb).save(f, format=fmt, **options)
             f.flush()
             os.fsync(f.fileno())
         os.replace(partial, target)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from framestyle.media.images import full_scale
+
 # A frame is a cut (start cold) when less of it than this is explained by the
 # flow from the previous frame, or when what is explained still differs a lot.
 MIN_CONSISTENT = 0.5
@@ -106,7 +108,8 @@ def warp_error(stylised: np.ndarray, previous_stylised: np.ndarray, motion: Moti
     """E_warp (Lai et al. 2018): mean squared difference, over the pixels the
     flow explains, between a stylised frame and the previous stylised frame
     warped to it (bilinearly as Lai et al., or bicubically); colours in [0, 1]."""
-    warped = warp(previous_stylised, motion.flow, cubic).astype(np.float64) / 255.0
-    diff = ((stylised.astype(np.float64) / 255.0 - warped) ** 2).mean(-1)
+    white = full_scale(stylised)
+    warped = warp(previous_stylised, motion.flow, cubic).astype(np.float64) / white
+    diff = ((stylised.astype(np.float64) / white - warped) ** 2).mean(-1)
     covered = motion.mask.sum()
     return float((diff * motion.mask).sum() / covered) if covered else float("nan")

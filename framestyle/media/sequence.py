@@ -42,6 +42,15 @@ def sequence_stem(path: Path) -> str:
     return stem or path.parent.name or "sequence"
 
 
+def numbered(pattern: Path, number: int) -> Path:
+    """The file of ``pattern`` that holds frame ``number`` (``%05d``, ``#####``: five digits at least)."""
+    def digits(match: re.Match[str]) -> str:
+        width = len(match.group(2) or "") or int(match.group(1) or 0)
+        return f"{number:0{width}d}"
+
+    return pattern.with_name(NUMBER.sub(digits, pattern.name, count=1))
+
+
 def printf_pattern(pattern: Path) -> tuple[Path, int]:
     """The pattern as ffmpeg reads it (``####`` → ``%04d``) and the first number there is a file for."""
     files = numbered_files(pattern)

@@ -202,6 +202,9 @@ class Settings:
     # The encoder's constant-quality level for formats that have one (H.264,
     # HEVC, VP9; lower is better and larger); None: the format's own default.
     crf: int | None = None
+    # Bits a colour channel of the frames written: 16 keeps the optimised
+    # pixels' fine gradations (PNG and TIFF: images, frame folders, sequences).
+    bit_depth: int = 8
     # Frames a second for inputs that have no rate of their own (image
     # sequences); a video file keeps its own.
     fps: float = 24.0
@@ -267,6 +270,8 @@ class Settings:
             yield str(exc)
         if not 0 <= self.margin <= MAX_MARGIN:
             yield f"--margin {self.margin}: must be from 0 to {MAX_MARGIN} pixels"
+        if self.bit_depth not in (8, 16):
+            yield f"--bit-depth {self.bit_depth}: 8 or 16"
         if self.crf is not None and not 0 <= self.crf <= MAX_CRF:
             yield f"--crf {self.crf}: must be 0 (best) to {MAX_CRF}"
         if not 0 < self.fps <= MAX_FPS:

@@ -304,8 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="video output format when OUTPUT is a folder: mp4 (H.264), mov (ProRes 4444, alpha kept), "
                         "webm (VP9, alpha kept); --writer hevc: HEVC mp4; --writer frames: PNG frames")
     g.add_argument("--crf", type=int, metavar="LEVEL",
-                   help="constant quality of H.264 (default 18), HEVC (20) and VP9 (24) outputs: lower is "
-                        "better and larger; ProRes has none")
+                   help="quality of H.264 (default 18), HEVC (20), VP9 (24) outputs: lower is better, larger")
+    g.add_argument("--bit-depth", type=int, choices=(8, 16), default=defaults.bit_depth, metavar="BITS",
+                   help="bits a colour channel of the frames written: 16 for PNG and TIFF (images, sequences)")
     g.add_argument("--fps", type=float, default=defaults.fps, metavar="RATE",
                    help="frames a second of an image sequence's video (frame_%%04d.png, frame_####.png); "
                         "a video file keeps its own rate")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from framestyle.media.images import full_scale
 from framestyle.media.motion import warp
 from framestyle.transfer.pixels import to_tensor
 from framestyle.types import FrameJob
@@ -28,9 +29,10 @@ def warped_previous(job: FrameJob) -> tuple[torch.Tensor, torch.Tensor]:
         assert job.previous_rgb is not None and job.motion is not None
         device = job.content.device
         if job.settings.warm_from == "change" and job.previous_source is not None:
-            change = job.previous_rgb.astype(np.float32) - job.previous_source.astype(np.float32)
+            change = (job.previous_rgb.astype(np.float32) / full_scale(job.previous_rgb)
+                      - job.previous_source.astype(np.float32) / full_scale(job.previous_source))
             moved = torch.from_numpy(warp(change, job.motion.flow, cubic=True)).permute(2, 0, 1)[None].to(device)
-            warped = (job.content + moved / 255.0).clamp(0, 1)
+            warped = (job.content + moved).clamp(0, 1)
         else:
             warped = to_tensor(warp(job.previous_rgb, job.motion.flow), device)
         mask = torch.from_numpy(job.motion.mask)[None, None].to(device)

@@ -137,7 +137,12 @@ def single_output_file(settings: Settings, writers: Registry[WriterSpec]) -> boo
     output = settings.output
     assert output is not None
     if len(settings.inputs) != 1 or Path(settings.inputs[0]).is_dir():
+        if is_sequence(output):
+            raise UsageError(f"-o {output}: numbered files are the frames of one video; give one video or "
+                             "sequence as the input, or a folder as -o")
         return False
+    if is_sequence(output):
+        return True
     if settings.writer and not writers.get(settings.writer).extensions:
         return True
     if not output.suffix or output.is_dir():

@@ -78,7 +78,7 @@ def fade_weight(segment: Segment, index: int) -> float:
 
 def cross_fade(earlier: np.ndarray, later: np.ndarray, weight: float) -> np.ndarray:
     mixed = (1 - weight) * earlier.astype(np.float32) + weight * later.astype(np.float32)
-    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(mixed), 0, np.iinfo(earlier.dtype).max).astype(earlier.dtype)
 
 
 def describe(segments: list[Segment]) -> str:
