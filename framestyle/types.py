@@ -286,6 +286,16 @@ class FrameContext(Protocol):
         optimised together with the other frames in flight."""
 
 
+@dataclass(frozen=True)
+class RegionMask:
+    """Where one style of ``--region`` applies: ``mask`` (HxW float32 in
+    [0, 1], at the frame's size) and the style group it takes
+    (``context.style_groups()``'s index)."""
+
+    mask: np.ndarray
+    group: int
+
+
 @dataclass
 class FrameJob:
     """Everything ``init_image`` and ``stylize`` get about the frame at hand.
@@ -316,6 +326,7 @@ class FrameJob:
     # This frame's weight for each of context.style_groups() where a
     # --style-at schedule gives it its own; None: context.style_weights.
     style_weights: tuple[float, ...] | None = None
+    regions: tuple[RegionMask, ...] = ()  # --region: styles of their own, each over its mask
 
     @property
     def new_shot(self) -> bool:

@@ -11,6 +11,7 @@ import torch
 from framestyle.hookspecs import hookimpl
 from framestyle.transfer.losses import (
     ContentLoss,
+    GuidedStyleLoss,
     HistogramLoss,
     StyleLoss,
     TemporalLoss,
@@ -29,9 +30,38 @@ def build_content(job: FrameJob) -> ContentLoss:
     return ContentLoss(layer, target)
 
 
-def build_style(job: FrameJob) -> StyleLoss:
+def build_style(job: FrameJob) -> StyleLoss | GuidedStyleLoss | None:
+    """Gatys et al.'s style loss; with ``--region``, each region's style over
+    its mask and the run's style over the rest (none there with
+    ``--region-rest content``)."""
     layers = dict(job.settings.style_layers)
-    return StyleLoss(layers, blend(job, style_targets(job, "grams", layers, group_grams)))
+    groups = style_targets(job, "grams", layers, group_grams)
+    if not job.regions:
+        return StyleLoss(layers, blend(job, groups))
+    height, width = job.content.shape[-2:]
+    masks = [resize_mask(region.mask, width, height) for region in job.regions]
+    guided = [(mask, groups[region.group]) for mask, region in zip(masks, job.regions, strict=True)]
+    if job.settings.region_rest == "style":
+        guided.append((rest_of(masks), blend(job, groups)))
+    guided = [(mask, targets) for mask, targets in guided if mask.max() > 0]
+    if not guided:
+        return None
+    return GuidedStyleLoss(layers, [(torch.from_numpy(mask).to(job.content.device), targets)
+                                    for mask, targets in guided])
+
+
+def rest_of(masks: list[np.ndarray]) -> np.ndarray:
+    """Where no region is: what the masks leave uncovered (overlaps count once)."""
+    return np.clip(1.0 - np.sum(masks, axis=0), 0.0, 1.0).astype(np.float32)
+
+
+def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A region's mask at a coarse-to-fine level's size (area-averaged)."""
+    import cv2
+
+    if mask.shape == (height, width):
+        return mask
+    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA)
 
 
 # Risser et al. match histograms at these two: the most of the effect for a
@@ -73,7 +103,8 @@ def style_targets(job: FrameJob, kind: str, layers: dict[str, float],
 def blend(job: FrameJob, groups: Targets) -> dict[str, torch.Tensor]:
     """The groups' targets blended by this frame's style weights (``--style-weights``,
     or a ``--style-at`` schedule's): the groups a frame gives no weight are left out."""
-    weights = job.style_weights or job.context.style_weights
+    weights = list(job.style_weights or job.context.style_weights)
+    weights += [0.0] * (len(groups) - len(weights))  # --region's groups: their own masks' (build_style)
     return {name: weighted_mean([(weight, group[name]) for weight, group in zip(weights, groups, strict=True)
                                  if weight > 0])
             for name in groups[0]}

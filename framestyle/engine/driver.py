@@ -18,6 +18,7 @@ from pathlib import Path
 from framestyle.engine.formats import check_writers, writer_for
 from framestyle.engine.planning.inputs import find_inputs
 from framestyle.engine.planning.plan import Plan, make_plan
+from framestyle.engine.regions import parse_region, read_mask
 from framestyle.engine.runner.context import UnitContext
 from framestyle.engine.runtime import Runtime
 from framestyle.engine.units import AssembleVideo, EncodeChunk, Event, Item, Outcome, RunSpec, Unit, items_of
@@ -44,6 +45,11 @@ def validate(settings: Settings, host: PluginHost) -> None:
         hooks.loaders().get(settings.loader)
     if settings.writer:
         hooks.writers().get(settings.writer)
+    for region in settings.regions:  # readable masks and styles, before the weights load
+        mask, style = parse_region(region)
+        read_mask(mask)
+        if not style.exists():
+            raise UsageError(f"--region {region}: no style {style}")
     if settings.output is not None and settings.inputs:  # a run's outputs (framestyle.stylize has none)
         outputs = find_inputs(settings, hooks.loaders(), hooks.writers()).items
         chosen = {spec.name: spec for spec in (writer_for(work.output, settings, hooks) for work in outputs)}

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from framestyle.engine.device import autocast_dtype, resolve_device
+from framestyle.engine.regions import masks_at, parse_region, read_mask, region_styles
 from framestyle.engine.schedule import schedule_styles
 from framestyle.engine.styles import MIN_STYLE_SIDE, blend_weights, read_style
 from framestyle.errors import UsageError
@@ -24,6 +25,7 @@ from framestyle.transfer.tiles import Tiling, inside_tiles, tiled_features, tile
 from framestyle.transfer.vgg import MIN_SIDE, VGG19Encoder
 from framestyle.transfer.weights import Weights, resolve_weights
 from framestyle.transfer.winograd import use_winograd
+from framestyle.types import RegionMask
 
 log = logging.getLogger("framestyle")
 
@@ -63,10 +65,13 @@ class Runtime:
         self.settings = settings
         self.device = resolve_device(settings.device)
         # One group of images per --style, then per style of each --style-at
-        # (engine.schedule); a folder's images form one group.
+        # (engine.schedule), then per --region; a folder's images form one group.
         self.styles = styles if styles is not None else [read_style(path) for path in schedule_styles(settings)]
         if not self.styles or (styles is None and not settings.style):
             raise UsageError("no style image: pass --style IMAGE")
+        self.region_group = len(self.styles)  # the first region's group
+        self.styles += [read_style(path) for path in region_styles(settings.regions)]
+        self.masks = [read_mask(parse_region(text)[0]) for text in settings.regions]
         base = blend_weights(settings.style_weights, len(settings.style) if styles is None else len(styles))
         self.style_weights = base + [0.0] * (len(self.styles) - len(base))  # a frame's own: FrameJob.style_weights
         self.weights = weights or resolve_weights(settings.weights)
@@ -171,6 +176,13 @@ class Runtime:
         if palette is None:
             self.cache[key] = groups
         return groups
+
+    def region_masks(self, width: int, height: int) -> tuple[RegionMask, ...]:
+        """The ``--region`` masks for a frame of ``width`` x ``height`` (once per size)."""
+        key = ("region-masks", width, height)
+        if key not in self.cache:
+            self.cache[key] = masks_at(self.masks, self.region_group, width, height)
+        return self.cache[key]
 
     def warn_if_style_too_small(self, width: int, height: int) -> None:
         """Say once per frame size when ``--style-scale`` shrinks a style so

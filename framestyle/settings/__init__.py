@@ -141,6 +141,10 @@ class Settings:
     # cross-faded over style_fade frames unless the video cuts there.
     style_at: list[str] = field(default_factory=list)
     style_fade: int = 12
+    # Styles by region: "MASK=STYLE" each (framestyle.engine.regions); the
+    # pixels no mask covers take --style ("style") or stay the content ("content").
+    regions: list[str] = field(default_factory=list)
+    region_rest: str = "style"
     color_only: bool = False  # keep the content's luminance, take only the stylised colours (transfer.colors)
 
     size: int = 512  # long side of the output; larger inputs are resized down
@@ -270,6 +274,12 @@ class Settings:
             yield str(exc)
         if not 0 <= self.margin <= MAX_MARGIN:
             yield f"--margin {self.margin}: must be from 0 to {MAX_MARGIN} pixels"
+        if self.region_rest not in ("style", "content"):
+            yield f"--region-rest {self.region_rest}: style or content"
+        for region in self.regions:
+            mask, sep, style = region.partition("=")
+            if not sep or not mask or not style:
+                yield f"--region {region!r}: expected MASK=STYLE (a black-and-white image, then a style)"
         if self.bit_depth not in (8, 16):
             yield f"--bit-depth {self.bit_depth}: 8 or 16"
         if self.crf is not None and not 0 <= self.crf <= MAX_CRF:

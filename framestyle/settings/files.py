@@ -135,6 +135,10 @@ def convert(path: Path, key: str, value: Any, default: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise UsageError(f"{where}: expected a list of POSITION=STYLE")
         return [style_change_from(path, text) for text in value]
+    if key == "regions":
+        if not isinstance(value, list) or not all(isinstance(v, str) and "=" in v for v in value):
+            raise UsageError(f"{where}: expected a list of MASK=STYLE")
+        return [region_from(path, text) for text in value]
     if key == "style_weights":
         if not isinstance(value, list) or not all(isinstance(v, (int, float)) for v in value):
             raise UsageError(f"{where}: expected a list of numbers")
@@ -143,7 +147,7 @@ def convert(path: Path, key: str, value: Any, default: Any) -> Any:
         if not isinstance(value, bool):
             raise UsageError(f"{where}: expected true or false")
         return value
-    if isinstance(default, int) or key == "first_iterations":
+    if isinstance(default, int) or key in ("first_iterations", "crf"):
         if isinstance(value, bool) or not isinstance(value, int):
             raise UsageError(f"{where}: expected a whole number")
         return value
@@ -182,6 +186,12 @@ def style_change_from(path: Path, text: str) -> str:
         raise UsageError(f"{path}: {error}") from None
     return change.position + "=" + "+".join(f"{absolute(path.parent / style)}:{weight}"
                                              for style, weight in change.styles)
+
+
+def region_from(path: Path, text: str) -> str:
+    """A ``--region`` value from a file, its mask and style made absolute from the file's folder."""
+    mask, _, style = text.partition("=")
+    return f"{absolute(path.parent / mask)}={absolute(path.parent / style)}"
 
 
 def resolve(explicit: dict[str, Any], config: Path | None = None, preset: str | None = None,

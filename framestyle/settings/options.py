@@ -178,8 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image or video files, or folders")
     run.add_argument("--style", "-s", action="append", type=Path, metavar="IMAGE",
-                     help="style image, or a folder of images that form one style; repeat to blend "
-                          "several (required, here or in the config file)")
+                     help="style image, or a folder of images of one style; repeat to blend several (required)")
     run.add_argument("-o", "--output", type=Path,
                      help="output folder (the inputs' layout is mirrored), or a file for one input "
                           "(required, here or in the config file)")
@@ -187,20 +186,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--style-weights", type=number_list, metavar="W,W,…",
                    help="blend weights, one per --style (e.g. 0.7,0.3); default: equal")
     g.add_argument("--style-scale", type=float, metavar="F",
-                   help="style image size relative to the content (0.5: finer brush strokes, "
-                        "2: coarser); from 0.1 to 4")
+                   help="style size relative to the content (0.5: finer strokes, 2: coarser); 0.1 to 4")
     g.add_argument("--preserve-colors", nargs="?", const="luminance", type=color_mode, metavar="MODE",
-                   help="keep the content's colours: luminance (the default mode: take only the "
-                        "style's light and texture) or histogram (recolour the style to the "
-                        "content's palette first); none turns it off")
+                   help="keep the content's colours: luminance (the default mode) or histogram (the style "
+                        "recoloured to the content's palette first); none turns it off")
     g.add_argument("--style-at", action="append", metavar="POSITION=STYLE", default=[],
-                   help="videos: from this frame (a number from 1, or a time such as 12.5s) on, this style "
-                        "(a path, or several: a.jpg+b.jpg:0.3); repeatable, also as [[shots]] in a config file")
+                   help="videos: from this frame (from 1, or a time: 12.5s) on, this style (a path, or "
+                        "a.jpg+b.jpg:0.3); repeatable, also [[shots]] in a config file")
     g.add_argument("--style-fade", type=int, metavar="FRAMES", default=defaults.style_fade,
                    help="frames over which a --style-at change cross-fades (none where the video cuts there)")
     g.add_argument("--color-only", action="store_true",
-                   help="keep the content's luminance (its detail and light) and take only the colours "
-                        "of the stylised result")
+                   help="keep the content's luminance (its detail and light), the result's colours")
+    g.add_argument("--region", action="append", dest="regions", metavar="MASK=STYLE", default=[],
+                   help="this style where the black-and-white MASK is white (repeatable)")
+    g.add_argument("--region-rest", choices=("style", "content"), default=defaults.region_rest,
+                   help="where no --region mask is: --style's style, or the content left as it is")
     g = run.add_argument_group("presets and config")
     g.add_argument("--preset", choices=sorted(PRESETS),
                    help="fast (256 px, 100 iterations), balanced (the defaults) or quality "

@@ -104,6 +104,40 @@ class StyleLoss:
         return torch.stack(terms).sum()
 
 
+class GuidedStyleLoss:
+    """Styles by region (Gatys et al. 2017): per region, the Gram matrices of
+    the activations weighted by its mask (area-averaged to each layer's
+    resolution, so an edge is soft where the layer is coarse), against its
+    own style's. A region counts by its share of the image: one region
+    covering it all is :class:`StyleLoss`. Not tileable: an image too large
+    for one pass fails as it would with the histogram loss."""
+
+    def __init__(self, layer_weights: Mapping[str, float],
+                 regions: Sequence[tuple[torch.Tensor, Mapping[str, torch.Tensor]]]) -> None:
+        self.layer_weights = dict(layer_weights)
+        self.layers = tuple(self.layer_weights)
+        self.regions = [(mask.float()[None, None], {name: targets[name].detach().float() for name in self.layers})
+                        for mask, targets in regions]
+        self.shares = [float(mask.mean()) for mask, _ in self.regions]
+        self.scaled: dict[tuple[int, int, int], torch.Tensor] = {}  # this frame's masks at each layer's size
+
+    def mask_at(self, region: int, size: torch.Size) -> torch.Tensor:
+        key = (region, size[0], size[1])
+        if key not in self.scaled:
+            mask = torch.nn.functional.interpolate(self.regions[region][0], size=tuple(size), mode="area")
+            self.scaled[key] = mask
+        return self.scaled[key]
+
+    def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        terms = []
+        for region, ((_, targets), share) in enumerate(zip(self.regions, self.shares, strict=True)):
+            for name, weight in self.layer_weights.items():
+                mask = self.mask_at(region, features[name].shape[-2:])
+                guided = gram_sum(features[name].float() * mask.sqrt()) / mask.sum().clamp(min=EPS)
+                terms.append(share * weight * relative_mse(guided, targets[name]))
+        return torch.stack(terms).sum()
+
+
 class TotalVariationLoss:
     """Mean squared difference between neighbouring pixels (smoothness)."""
 

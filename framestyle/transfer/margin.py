@@ -61,8 +61,8 @@ def widen_flow(flow: np.ndarray, margin: int) -> np.ndarray:
 
 
 def widen_job(job: FrameJob, margin: int) -> FrameJob:
-    """The frame's job on the wider canvas: its content, previous frames, flow
-    and flow mask mirrored, so a warm frame's margin is held to where it
+    """The frame's job on the wider canvas: its content, previous frames, flow,
+    flow mask and region masks mirrored, so a warm frame's margin is held to where it
     starts (the warped previous result mirrored) as the inside is, and stays
     steady. Losses are built from it as from any job, so plugin losses need
     know nothing of it. ``scratch`` starts empty: what plugins shared there
@@ -76,5 +76,7 @@ def widen_job(job: FrameJob, margin: int) -> FrameJob:
     def wider(frame: np.ndarray | None) -> np.ndarray | None:
         return None if frame is None else widen_array(frame, margin)
 
+    regions = tuple(dataclasses.replace(region, mask=widen_array(region.mask, margin)) for region in job.regions)
     return dataclasses.replace(job, content=widen(job.content, margin), motion=motion, scratch={},
-                               previous_rgb=wider(job.previous_rgb), previous_source=wider(job.previous_source))
+                               previous_rgb=wider(job.previous_rgb), previous_source=wider(job.previous_source),
+                               regions=regions)

@@ -1,8 +1,12 @@
-"""Make docs/images/alpha.jpg: an RGBA sequence (the cat photo under a soft
-oval matte, 3 frames) stylised into ProRes 4444, its first frame decoded
-with its alpha and laid over a checkerboard beside the source's.
+"""Make the guide's pictures:
 
-    .venv/bin/python samples/make_alpha_picture.py      # about a minute on 2 cores
+- docs/images/alpha.jpg: an RGBA sequence (the cat photo under a soft oval
+  matte, 3 frames) stylised into ProRes 4444, its first frame decoded with
+  its alpha and laid over a checkerboard beside the source's;
+- docs/images/regions.jpg: the cat photo, its mask, and the photo with
+  --style swirls and --region mask=mosaic.
+
+    .venv/bin/python samples/make_guide_pictures.py      # about 2 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ def decoded_rgba(path: Path, width: int, height: int) -> np.ndarray:
     return np.frombuffer(raw, np.uint8).reshape(height, width, 4)
 
 
-def main_picture() -> None:
+def alpha_picture() -> None:
     photo = Image.open(ROOT / "samples/photos/chelsea.jpg").convert("RGB")
     photo = photo.resize((SIZE, round(photo.height * SIZE / photo.width)), Image.Resampling.LANCZOS)
     rgba = np.dstack([np.asarray(photo), matte(photo.width, photo.height)])
@@ -65,5 +69,28 @@ def main_picture() -> None:
     print(f"wrote {target}")
 
 
+def regions_picture() -> None:
+    photo = Image.open(ROOT / "samples/photos/chelsea.jpg").convert("RGB")
+    photo = photo.resize((SIZE, round(photo.height * SIZE / photo.width)), Image.Resampling.LANCZOS)
+    mask = np.zeros((photo.height, photo.width), np.uint8)
+    mask[:, photo.width // 2:] = 255  # the right half
+    with tempfile.TemporaryDirectory() as folder:
+        mask_file, out = Path(folder) / "right.png", Path(folder) / "out.png"
+        Image.fromarray(mask).save(mask_file)
+        if main(["run", str(ROOT / "samples/photos/chelsea.jpg"), "--style", str(ROOT / "samples/styles/swirls.jpg"),
+                 "--region", f"{mask_file}={ROOT / 'samples/styles/mosaic.jpg'}", "-o", str(out),
+                 "--size", str(SIZE)]) != 0:
+            raise SystemExit("the run failed")
+        styled = Image.open(out).convert("RGB")
+    parts = [photo, Image.fromarray(mask).convert("RGB"), styled]
+    picture = Image.new("RGB", (3 * photo.width + 8, photo.height), "white")
+    for n, part in enumerate(parts):
+        picture.paste(part, (n * (photo.width + 4), 0))
+    target = ROOT / "docs/images/regions.jpg"
+    picture.save(target, quality=90)
+    print(f"wrote {target}")
+
+
 if __name__ == "__main__":
-    main_picture()
+    alpha_picture()
+    regions_picture()

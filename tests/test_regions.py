@@ -1,0 +1,113 @@
+"""Styles by region (--region MASK=STYLE): each half of a picture takes its
+own style (guided Gram matrices), the rest takes --style or stays the
+content, and a mask that cannot be read is refused before any work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import decoded_frames, make_video, sample, save
+
+import framestyle
+from framestyle.builtin.losses import rest_of
+from framestyle.cli import main
+from framestyle.media.images import read_image
+from framestyle.settings import Settings
+from framestyle.transfer.losses import style_distance
+from framestyle.transfer.pixels import to_tensor
+from framestyle.transfer.vgg import VGG19Encoder
+
+WIDTH, HEIGHT = 96, 64
+QUICK = {"size": WIDTH, "iterations": 80, "scales": 1}
+SEAM = 8  # pixels either side of the masks' edge left out of the measure
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("regions")
+    right = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    right[:, WIDTH // 2:] = 255
+    return {"content": save(folder / "cat.png", sample("chelsea.jpg", WIDTH)[:HEIGHT]),
+            "swirls": save(folder / "swirls.png", sample("swirls.jpg", 64)),
+            "mosaic": save(folder / "mosaic.png", sample("mosaic.jpg", 64)),
+            # A mask of another size: resized to the frame.
+            "right": save(folder / "right.png", np.repeat(np.repeat(right, 2, 0), 2, 1))}
+
+
+def nearer(weights, image: np.ndarray, parts: dict[str, Path]) -> list[str]:
+    """For the left and the right half (the seam left out): the nearer style, by VGG-19's Gram statistics."""
+    encoder = VGG19Encoder(weights.state, weights.pad_rgb, deepest="pool5")
+    layers = dict(Settings().style_layers)
+    cpu = torch.device("cpu")
+    styles = {name: to_tensor(read_image(parts[name]), cpu) for name in ("swirls", "mosaic")}
+    halves = [image[:, : WIDTH // 2 - SEAM], image[:, WIDTH // 2 + SEAM:]]
+    return [min(styles, key=lambda name: style_distance(encoder, to_tensor(np.ascontiguousarray(half), cpu),
+                                                        styles[name], layers)) for half in halves]
+
+
+def test_each_region_takes_its_own_style(parts, tmp_path, weights):
+    out = tmp_path / "out.png"
+    end = framestyle.run(parts["content"], parts["swirls"], out, regions=[f"{parts['right']}={parts['mosaic']}"],
+                         weights=weights, **QUICK)
+    assert end.exit_code == 0
+    assert nearer(weights, read_image(out), parts) == ["swirls", "mosaic"]
+    # The same with the styles the other way round: it is the masks, not the picture.
+    swapped = tmp_path / "swapped.png"
+    assert framestyle.run(parts["content"], parts["mosaic"], swapped,
+                          regions=[f"{parts['right']}={parts['swirls']}"], weights=weights, **QUICK).exit_code == 0
+    assert nearer(weights, read_image(swapped), parts) == ["mosaic", "swirls"]
+
+
+def test_the_rest_is_what_no_mask_covers():
+    left, top = np.zeros((4, 6), np.float32), np.zeros((4, 6), np.float32)
+    left[:, :3], top[:2] = 1.0, 0.5
+    rest = rest_of([left, top])
+    assert rest[:, :3].max() == 0 and rest[2:, 3:].min() == 1 and np.allclose(rest[:2, 3:], 0.5)
+
+
+def test_the_rest_can_stay_the_content(parts, tmp_path, weights):
+    out = tmp_path / "out.png"
+    assert framestyle.run(parts["content"], parts["swirls"], out, regions=[f"{parts['right']}={parts['mosaic']}"],
+                          region_rest="content", weights=weights, **QUICK).exit_code == 0
+    content, styled = read_image(parts["content"]).astype(int), read_image(out).astype(int)
+    left, right = slice(0, WIDTH // 2 - SEAM), slice(WIDTH // 2 + SEAM, WIDTH)
+    kept = np.abs(styled[:, left] - content[:, left]).mean()
+    changed = np.abs(styled[:, right] - content[:, right]).mean()
+    assert kept < changed / 3, (kept, changed)  # the left half is still the photo, the right is mosaic
+
+
+def test_a_video_takes_the_regions_in_every_frame(parts, tmp_path, weights):
+    clip = make_video(tmp_path / "clip.mp4", frames=2, width=WIDTH, height=HEIGHT, audio=False)
+    out = tmp_path / "out.mp4"
+    assert framestyle.run(clip, parts["swirls"], out, regions=[f"{parts['right']}={parts['mosaic']}"],
+                          weights=weights, first_iterations=60, min_iterations=20, **QUICK).exit_code == 0
+    assert [nearer(weights, frame, parts) for frame in decoded_frames(out)] == [["swirls", "mosaic"]] * 2
+
+
+@pytest.mark.parametrize("region, says", [
+    ("{missing}=style.png", "--region mask"),
+    ("{mask}", "expected MASK=STYLE"),
+    ("{mask}={missing}", "no style"),
+])
+def test_a_region_that_cannot_be_used_is_refused_before_any_work(parts, tmp_path, region, says, capsys):
+    text = region.format(missing=tmp_path / "missing.png", mask=parts["right"])
+    code = main(["run", str(parts["content"]), "--style", str(parts["swirls"]), "--region", text,
+                 "-o", str(tmp_path / "out.png")])
+    err = capsys.readouterr().err
+    assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_regions_in_a_config_file_are_read_from_its_folder(tmp_path):
+    from framestyle.settings.files import resolve
+
+    config = tmp_path / "project" / "framestyle.toml"
+    config.parent.mkdir()
+    config.write_text('regions = ["masks/sky.png=styles/starry.jpg"]\nregion_rest = "content"\ncrf = 22\n')
+    settings, used = resolve({}, config=config)
+    assert used == config and settings.region_rest == "content" and settings.crf == 22
+    assert settings.regions == [f"{tmp_path / 'project' / 'masks' / 'sky.png'}="
+                                f"{tmp_path / 'project' / 'styles' / 'starry.jpg'}"]
