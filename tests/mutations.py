@@ -333,6 +333,9 @@ BREAKS = [
     ("the rest takes --style over the regions too", "framestyle/builtin/losses.py",
      "    return np.clip(1.0 - np.sum(masks, axis=0), 0.0, 1.0).astype(np.float32)",
      "    return np.ones_like(masks[0])", "tests/test_regions.py -k no_mask_covers"),
+    ("every frame takes the first frame's masks", "framestyle/engine/runner/chain.py",
+     "regions=runtime.region_masks(frame.index, *frame.working.shape[1::-1]))",
+     "regions=runtime.region_masks(0, *frame.working.shape[1::-1]))", "tests/test_regions.py -k folder_of_masks"),
 ]
 
 

@@ -4,6 +4,7 @@ content, and a mask that cannot be read is refused before any work."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -79,12 +80,18 @@ def test_the_rest_can_stay_the_content(parts, tmp_path, weights):
     assert kept < changed / 3, (kept, changed)  # the left half is still the photo, the right is mosaic
 
 
-def test_a_video_takes_the_regions_in_every_frame(parts, tmp_path, weights):
+def test_a_folder_of_masks_gives_each_frame_its_own(parts, tmp_path, weights):
+    """The mask moves: the right half in frame 1, the left in frame 2 (each frame from its own content,
+    so that it is the masks the test sees)."""
     clip = make_video(tmp_path / "clip.mp4", frames=2, width=WIDTH, height=HEIGHT, audio=False)
+    right = read_image(parts["right"])
+    save(tmp_path / "masks" / "m_1.png", right)
+    save(tmp_path / "masks" / "m_2.png", np.ascontiguousarray(right[:, ::-1]))
     out = tmp_path / "out.mp4"
-    assert framestyle.run(clip, parts["swirls"], out, regions=[f"{parts['right']}={parts['mosaic']}"],
-                          weights=weights, first_iterations=60, min_iterations=20, **QUICK).exit_code == 0
-    assert [nearer(weights, frame, parts) for frame in decoded_frames(out)] == [["swirls", "mosaic"]] * 2
+    assert framestyle.run(clip, parts["swirls"], out, regions=[f"{tmp_path / 'masks'}={parts['mosaic']}"],
+                          weights=weights, warm_start=False, **QUICK).exit_code == 0
+    assert [nearer(weights, frame, parts) for frame in decoded_frames(out)] == [["swirls", "mosaic"],
+                                                                              ["mosaic", "swirls"]]
 
 
 @pytest.mark.parametrize("region, says", [
@@ -111,3 +118,24 @@ def test_regions_in_a_config_file_are_read_from_its_folder(tmp_path):
     assert used == config and settings.region_rest == "content" and settings.crf == 22
     assert settings.regions == [f"{tmp_path / 'project' / 'masks' / 'sky.png'}="
                                 f"{tmp_path / 'project' / 'styles' / 'starry.jpg'}"]
+
+
+def test_a_mask_video_gives_each_frame_its_own_mask_also_when_read_out_of_order(tmp_path):
+    from framestyle.engine.regions import open_mask
+    from framestyle.errors import InputError
+    from framestyle.media.encodings import ffmpeg_exe
+
+    masks = [np.zeros((HEIGHT, WIDTH), np.uint8) for _ in range(3)]
+    for n, mask in enumerate(masks):
+        mask[:, n * 32: n * 32 + 32] = 255  # a white band moving right
+        save(tmp_path / f"m_{n + 1}.png", np.dstack([mask] * 3))
+    video = tmp_path / "masks.mp4"
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-framerate", "10", "-i", str(tmp_path / "m_%d.png"),
+                    "-c:v", "libx264", "-crf", "0", "-pix_fmt", "yuv444p", str(video)], check=True)
+    source = open_mask(video)
+    for index in (0, 1, 2, 1, 0):  # a segment starting later, a frame built again
+        assert np.abs(source.at(index) * 255 - masks[index]).max() < 8, index
+    with pytest.raises(InputError, match="ends before frame 4"):
+        source.at(3)
+    with pytest.raises(InputError, match="3 masks, none for frame 4"):
+        open_mask(tmp_path / "m_%d.png").at(3)

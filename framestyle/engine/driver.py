@@ -18,7 +18,7 @@ from pathlib import Path
 from framestyle.engine.formats import check_writers, writer_for
 from framestyle.engine.planning.inputs import find_inputs
 from framestyle.engine.planning.plan import Plan, make_plan
-from framestyle.engine.regions import parse_region, read_mask
+from framestyle.engine.regions import open_mask, parse_region
 from framestyle.engine.runner.context import UnitContext
 from framestyle.engine.runtime import Runtime
 from framestyle.engine.units import AssembleVideo, EncodeChunk, Event, Item, Outcome, RunSpec, Unit, items_of
@@ -47,7 +47,7 @@ def validate(settings: Settings, host: PluginHost) -> None:
         hooks.writers().get(settings.writer)
     for region in settings.regions:  # readable masks and styles, before the weights load
         mask, style = parse_region(region)
-        read_mask(mask)
+        open_mask(mask).at(0)
         if not style.exists():
             raise UsageError(f"--region {region}: no style {style}")
     if settings.output is not None and settings.inputs:  # a run's outputs (framestyle.stylize has none)

@@ -5,8 +5,9 @@ taken over its mask's pixels only (guided Gram matrices, Gatys et al. 2017,
 A mask is a black-and-white image of any size, resized to the frame; grey
 is a partial weight, so a soft edge blends the two styles there. The
 pixels no mask covers take ``--style`` (or stay the content with
-``--region-rest content``). A video uses the same masks for every frame:
-they suit a camera that holds still.
+``--region-rest content``). For a video a mask may move: a folder of
+masks, numbered files (``masks/m_%04d.png``) or a mask video give each
+frame its own, by position; a single image is every frame's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from framestyle.errors import UsageError
+from framestyle.errors import InputError, UsageError
 from framestyle.types import RegionMask
 
 
@@ -31,18 +32,91 @@ def region_styles(settings_regions: list[str]) -> list[Path]:
     return [parse_region(text)[1] for text in settings_regions]
 
 
+class StillMask:
+    """One mask for every frame."""
+
+    def __init__(self, path: Path) -> None:
+        self.mask = read_mask(path)
+
+    def at(self, index: int) -> np.ndarray:
+        return self.mask
+
+
+class MaskFiles:
+    """A mask per frame: the images of a folder (in natural order) or of a numbered pattern."""
+
+    def __init__(self, path: Path) -> None:
+        from framestyle.engine.planning.inputs import walk
+        from framestyle.media.images import IMAGE_EXTENSIONS
+        from framestyle.media.sequence import is_sequence, numbered_files
+
+        if is_sequence(path):
+            self.files = [file for _, file in numbered_files(path)]
+        else:
+            self.files = [file for file, _ in walk(path, exclude=None) if file.suffix.lower() in IMAGE_EXTENSIONS]
+        if not self.files:
+            raise UsageError(f"--region mask {path}: no mask images there")
+        self.path = path
+
+    def at(self, index: int) -> np.ndarray:
+        if index >= len(self.files):
+            raise InputError(f"--region mask {self.path}: {len(self.files)} masks, none for frame {index + 1}")
+        return read_mask(self.files[index])
+
+
+class MaskVideo:
+    """A mask per frame from a video's frames, read in order (sought again to go back)."""
+
+    def __init__(self, path: Path) -> None:
+        from framestyle.media.video import VideoSource
+
+        self.path, self.source = path, VideoSource(path)
+        self.frames = self.source.frames_from(0)
+        self.next = 0
+
+    def at(self, index: int) -> np.ndarray:
+        if index != self.next:  # a segment's first frame, or a frame built again
+            self.source.close()
+            from framestyle.media.video import VideoSource
+
+            self.source = VideoSource(self.path)
+            self.frames = self.source.frames_from(index)
+        found = next(self.frames, None)
+        if found is None:
+            raise InputError(f"--region mask {self.path}: the mask video ends before frame {index + 1}")
+        self.next = index + 1
+        return gray(found[1])
+
+
+def open_mask(path: Path) -> StillMask | MaskFiles | MaskVideo:
+    """The masks of ``MASK``: a folder, numbered files or a video move; an image stands still."""
+    from framestyle.media.sequence import is_sequence
+    from framestyle.media.video import VIDEO_EXTENSIONS
+
+    if path.is_dir() or is_sequence(path):
+        return MaskFiles(path)
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        try:
+            return MaskVideo(path)
+        except InputError as error:
+            raise UsageError(f"--region mask {path}: {error}") from None
+    return StillMask(path)
+
+
+def gray(rgb: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 as HxW float32 in [0, 1], as Pillow's L mode weighs the channels."""
+    weights = np.array([299, 587, 114], np.float32) / 1000
+    return (rgb.astype(np.float32) @ weights) / 255.0
+
+
 def read_mask(path: Path) -> np.ndarray:
     """A mask as HxW float32 in [0, 1] (white: inside)."""
-    from PIL import Image
-
     from framestyle.media.images import read_image
 
     try:
-        rgb = read_image(path)
-    except Exception as error:
+        return gray(read_image(path))
+    except InputError as error:
         raise UsageError(f"--region mask {path}: {error}") from None
-    gray = np.asarray(Image.fromarray(rgb).convert("L"), dtype=np.float32)
-    return gray / 255.0
 
 
 def masks_at(masks: list[np.ndarray], first_group: int, width: int, height: int) -> tuple[RegionMask, ...]:

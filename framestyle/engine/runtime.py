@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from framestyle.engine.device import autocast_dtype, resolve_device
-from framestyle.engine.regions import masks_at, parse_region, read_mask, region_styles
+from framestyle.engine.regions import masks_at, open_mask, parse_region, region_styles
 from framestyle.engine.schedule import schedule_styles
 from framestyle.engine.styles import MIN_STYLE_SIDE, blend_weights, read_style
 from framestyle.errors import UsageError
@@ -71,7 +71,7 @@ class Runtime:
             raise UsageError("no style image: pass --style IMAGE")
         self.region_group = len(self.styles)  # the first region's group
         self.styles += [read_style(path) for path in region_styles(settings.regions)]
-        self.masks = [read_mask(parse_region(text)[0]) for text in settings.regions]
+        self.masks = [open_mask(parse_region(text)[0]) for text in settings.regions]
         base = blend_weights(settings.style_weights, len(settings.style) if styles is None else len(styles))
         self.style_weights = base + [0.0] * (len(self.styles) - len(base))  # a frame's own: FrameJob.style_weights
         self.weights = weights or resolve_weights(settings.weights)
@@ -177,12 +177,9 @@ class Runtime:
             self.cache[key] = groups
         return groups
 
-    def region_masks(self, width: int, height: int) -> tuple[RegionMask, ...]:
-        """The ``--region`` masks for a frame of ``width`` x ``height`` (once per size)."""
-        key = ("region-masks", width, height)
-        if key not in self.cache:
-            self.cache[key] = masks_at(self.masks, self.region_group, width, height)
-        return self.cache[key]
+    def region_masks(self, index: int, width: int, height: int) -> tuple[RegionMask, ...]:
+        """The ``--region`` masks of frame ``index``, for a frame of ``width`` x ``height``."""
+        return masks_at([mask.at(index) for mask in self.masks], self.region_group, width, height)
 
     def warn_if_style_too_small(self, width: int, height: int) -> None:
         """Say once per frame size when ``--style-scale`` shrinks a style so

@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--color-only", action="store_true",
                    help="keep the content's luminance (its detail and light), the result's colours")
     g.add_argument("--region", action="append", dest="regions", metavar="MASK=STYLE", default=[],
-                   help="this style where the black-and-white MASK is white (repeatable)")
+                   help="this style where the black-and-white MASK is white (a folder or video: per frame)")
     g.add_argument("--region-rest", choices=("style", "content"), default=defaults.region_rest,
                    help="where no --region mask is: --style's style, or the content left as it is")
     g = run.add_argument_group("presets and config")

@@ -114,7 +114,7 @@ class Chain:
                        iterations=budget, output=self.item.output, previous_rgb=previous,
                        previous_source=self.previous_source,
                        style_weights=self.item.styles.weights_at(frame.index) if self.item.styles else None,
-                       regions=runtime.region_masks(*frame.working.shape[1::-1]))
+                       regions=runtime.region_masks(frame.index, *frame.working.shape[1::-1]))
         return InFlight(frame, content, previous, warm, StylizeCall(hooks, job, hooks.init_image(job)), part)
 
     def result(self, done: InFlight, kept: Callable[[int, str], np.ndarray]) -> np.ndarray:
