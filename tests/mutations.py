@@ -336,6 +336,10 @@ BREAKS = [
     ("every frame takes the first frame's masks", "framestyle/engine/runner/chain.py",
      "regions=runtime.region_masks(frame.index, *frame.working.shape[1::-1]))",
      "regions=runtime.region_masks(0, *frame.working.shape[1::-1]))", "tests/test_regions.py -k folder_of_masks"),
+    ("a tile's share of a guided Gram weighs its activations by the mask squared", "framestyle/transfer/losses.py",
+     "                                             * tile.same(self.whole_mask(region, tile.size, name), name).sqrt())",
+     "                                             * tile.same(self.whole_mask(region, tile.size, name), name))",
+     "tests/test_tiles.py -k gradient_equals"),
 ]
 
 

@@ -17,7 +17,14 @@ import framestyle
 from framestyle.cli import main
 from framestyle.host import PluginHost
 from framestyle.settings import DEFAULT_STYLE_LAYERS
-from framestyle.transfer.losses import ContentLoss, StyleLoss, TemporalLoss, TotalVariationLoss, gram
+from framestyle.transfer.losses import (
+    ContentLoss,
+    GuidedStyleLoss,
+    StyleLoss,
+    TemporalLoss,
+    TotalVariationLoss,
+    gram,
+)
 from framestyle.transfer.memory import HISTORY, PASS_BYTES_PER_PIXEL, plan_memory
 from framestyle.transfer.optimize import Task, WeightedLoss
 from framestyle.transfer.pixels import to_tensor
@@ -44,8 +51,12 @@ def terms(encoder, content: torch.Tensor, layers: dict) -> list[WeightedLoss]:
     generator = torch.Generator().manual_seed(1)
     previous = torch.rand(content.shape, generator=generator)
     mask = (torch.rand((1, 1, height, width), generator=generator) > 0.3).float()
+    sky = torch.linspace(1, 0, height)[:, None].expand(height, width)  # a soft region, the top
+    with torch.no_grad():
+        mosaic = {name: gram(value) for name, value in encoder(photo(80, 100, "mosaic.jpg"), layers["style"]).items()}
     return [WeightedLoss("content", 1.0, ContentLoss(layers["content"], target)),
             WeightedLoss("style", 5.0, StyleLoss(layers["style"], grams)),
+            WeightedLoss("regions", 5.0, GuidedStyleLoss(layers["style"], [(sky, mosaic), (1 - sky, grams)])),
             WeightedLoss("tv", 2.0, TotalVariationLoss()),
             WeightedLoss("temporal", 50.0, TemporalLoss(previous, mask))]
 

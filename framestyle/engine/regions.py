@@ -7,7 +7,8 @@ is a partial weight, so a soft edge blends the two styles there. The
 pixels no mask covers take ``--style`` (or stay the content with
 ``--region-rest content``). For a video a mask may move: a folder of
 masks, numbered files (``masks/m_%04d.png``) or a mask video give each
-frame its own, by position; a single image is every frame's.
+frame its own, by position; a single image is every frame's. The loss is
+:class:`~framestyle.transfer.losses.GuidedStyleLoss`, exactly tileable.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from framestyle.transfer.tiles import Tile, positions
+from framestyle.transfer.tiles import Tile, layer_size, positions
 
 EPS = 1e-12
 
@@ -109,8 +109,9 @@ class GuidedStyleLoss:
     the activations weighted by its mask (area-averaged to each layer's
     resolution, so an edge is soft where the layer is coarse), against its
     own style's. A region counts by its share of the image: one region
-    covering it all is :class:`StyleLoss`. Not tileable: an image too large
-    for one pass fails as it would with the histogram loss."""
+    covering it all is :class:`StyleLoss`. Tileable exactly: a tile's share
+    of a guided Gram is its owned activations weighted by the whole image's
+    mask there."""
 
     def __init__(self, layer_weights: Mapping[str, float],
                  regions: Sequence[tuple[torch.Tensor, Mapping[str, torch.Tensor]]]) -> None:
@@ -121,7 +122,11 @@ class GuidedStyleLoss:
         self.shares = [float(mask.mean()) for mask, _ in self.regions]
         self.scaled: dict[tuple[int, int, int], torch.Tensor] = {}  # this frame's masks at each layer's size
 
-    def mask_at(self, region: int, size: torch.Size) -> torch.Tensor:
+    def whole_mask(self, region: int, size: tuple[int, int], layer: str) -> torch.Tensor:
+        """Region ``region``'s mask over the whole image of ``size`` at ``layer``'s resolution."""
+        return self.mask_at(region, layer_size(size, layer))
+
+    def mask_at(self, region: int, size: Sequence[int]) -> torch.Tensor:
         key = (region, size[0], size[1])
         if key not in self.scaled:
             mask = torch.nn.functional.interpolate(self.regions[region][0], size=tuple(size), mode="area")
@@ -129,12 +134,27 @@ class GuidedStyleLoss:
         return self.scaled[key]
 
     def __call__(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        size = (image.shape[-2], image.shape[-1])
+        sums = {(region, name): gram_sum(features[name].float() * self.whole_mask(region, size, name).sqrt())
+                for region in range(len(self.regions)) for name in self.layers}
+        return self.combined(sums, size)
+
+    def partial(self, image: torch.Tensor, features: Mapping[str, torch.Tensor], tile: Tile) -> dict[str, torch.Tensor]:
+        return {f"{region}:{name}": gram_sum(tile.owned(features[name], name).float()
+                                             * tile.same(self.whole_mask(region, tile.size, name), name).sqrt())
+                for region in range(len(self.regions)) for name in self.layers}
+
+    def total(self, sums: Mapping[str, torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        return self.combined({(region, name): sums[f"{region}:{name}"] for region in range(len(self.regions))
+                              for name in self.layers}, size)
+
+    def combined(self, sums: Mapping[tuple[int, str], torch.Tensor], size: Sequence[int]) -> torch.Tensor:
+        """The loss from each region's and layer's mask-weighted ``F Fᵀ``."""
         terms = []
         for region, ((_, targets), share) in enumerate(zip(self.regions, self.shares, strict=True)):
             for name, weight in self.layer_weights.items():
-                mask = self.mask_at(region, features[name].shape[-2:])
-                guided = gram_sum(features[name].float() * mask.sqrt()) / mask.sum().clamp(min=EPS)
-                terms.append(share * weight * relative_mse(guided, targets[name]))
+                total = self.whole_mask(region, (size[0], size[1]), name).sum().clamp(min=EPS)
+                terms.append(share * weight * relative_mse(sums[region, name] / total, targets[name]))
         return torch.stack(terms).sum()
 
 

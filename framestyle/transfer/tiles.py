@@ -74,6 +74,12 @@ def receptive_radius(layer: str) -> int:
     return radius
 
 
+def layer_size(size: tuple[int, int], layer: str | None) -> tuple[int, int]:
+    """(height, width) of ``layer``'s activations for an image of ``size``."""
+    s = stride(layer)
+    return size[0] // s, size[1] // s
+
+
 def positions(size: tuple[int, int], layer: str | None) -> int:
     """How many positions ``layer`` has for an image of ``size`` (height, width)."""
     s = stride(layer)
