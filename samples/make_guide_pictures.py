@@ -4,9 +4,13 @@
   matte, 3 frames) stylised into ProRes 4444, its first frame decoded with
   its alpha and laid over a checkerboard beside the source's;
 - docs/images/regions.jpg: the cat photo, its mask, and the photo with
-  --style swirls and --region mask=mosaic.
+  --style swirls and --region mask=mosaic;
+- docs/images/colours.jpg: the coffee photo stylised with the defaults,
+  --preserve-colors, --color-only and --loss histogram=20;
+- docs/images/schedule.jpg: frames 1, 4, 7, 10, 13 of the sample video with
+  mosaic.jpg fading in from frame 4 over 8 frames (--style-at 4=mosaic.jpg).
 
-    .venv/bin/python samples/make_guide_pictures.py      # about 2 minutes on 2 cores
+    .venv/bin/python samples/make_guide_pictures.py [alpha regions colours schedule]   # ~8 min on 2 cores
 """
 
 from __future__ import annotations
@@ -91,6 +95,58 @@ def regions_picture() -> None:
     print(f"wrote {target}")
 
 
+def stylised(source: Path, folder: Path, name: str, *options: str) -> Path:
+    out = folder / name
+    if main(["run", str(source), "--style", str(ROOT / "samples/styles/swirls.jpg"), "-o", str(out),
+             "--size", str(SIZE), *options]) != 0:
+        raise SystemExit(f"the run for {name} failed")
+    return out
+
+
+def strip(images: list[Image.Image], target: Path) -> None:
+    height = min(image.height for image in images)
+    scaled = [image.resize((round(image.width * height / image.height), height)) for image in images]
+    picture = Image.new("RGB", (sum(i.width for i in scaled) + 4 * (len(scaled) - 1), height), "white")
+    x = 0
+    for image in scaled:
+        picture.paste(image, (x, 0))
+        x += image.width + 4
+    picture.save(target, quality=90)
+    print(f"wrote {target}")
+
+
+def colours_picture() -> None:
+    photo = ROOT / "samples/photos/coffee.jpg"
+    with tempfile.TemporaryDirectory() as folder:
+        runs = [stylised(photo, Path(folder), "default.png"),
+                stylised(photo, Path(folder), "preserve.png", "--preserve-colors"),
+                stylised(photo, Path(folder), "colour-only.png", "--color-only"),
+                stylised(photo, Path(folder), "histogram.png", "--loss", "histogram=20")]
+        images = [Image.open(photo).convert("RGB"), *(Image.open(run).convert("RGB") for run in runs)]
+        strip(images, ROOT / "docs/images/colours.jpg")
+
+
+def schedule_picture() -> None:
+    import cv2
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = stylised(ROOT / "samples/video/bunny.mp4", Path(folder), "faded.mp4",
+                       "--style-at", f"4={ROOT / 'samples/styles/mosaic.jpg'}", "--style-fade", "8")
+        capture = cv2.VideoCapture(str(out))
+        frames = []
+        for index in range(13):
+            ok, bgr = capture.read()
+            if ok and index in (0, 3, 6, 9, 12):
+                frames.append(Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+        capture.release()
+    strip(frames, ROOT / "docs/images/schedule.jpg")
+
+
+PICTURES = {"alpha": alpha_picture, "regions": regions_picture, "colours": colours_picture,
+            "schedule": schedule_picture}
+
 if __name__ == "__main__":
-    alpha_picture()
-    regions_picture()
+    import sys
+
+    for name in sys.argv[1:] or list(PICTURES):
+        PICTURES[name]()
