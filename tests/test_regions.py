@@ -22,7 +22,7 @@ from framestyle.transfer.pixels import to_tensor
 from framestyle.transfer.vgg import VGG19Encoder
 
 WIDTH, HEIGHT = 96, 64
-QUICK = {"size": WIDTH, "iterations": 80, "scales": 1}
+QUICK = {"size": WIDTH, "iterations": 50, "scales": 1}
 SEAM = 8  # pixels either side of the masks' edge left out of the measure
 
 
