@@ -42,13 +42,17 @@ def sequence_stem(path: Path) -> str:
     return stem or path.parent.name or "sequence"
 
 
+def digits(match: re.Match[str]) -> int:
+    """How many digits a number pattern asks for at least (``%04d``, ``####``: 4; ``%d``: 0)."""
+    return len(match.group(2) or "") or int(match.group(1) or 0)
+
+
 def numbered(pattern: Path, number: int) -> Path:
     """The file of ``pattern`` that holds frame ``number`` (``%05d``, ``#####``: five digits at least)."""
-    def digits(match: re.Match[str]) -> str:
-        width = len(match.group(2) or "") or int(match.group(1) or 0)
-        return f"{number:0{width}d}"
+    def padded(match: re.Match[str]) -> str:
+        return f"{number:0{digits(match)}d}"
 
-    return pattern.with_name(NUMBER.sub(digits, pattern.name, count=1))
+    return pattern.with_name(NUMBER.sub(padded, pattern.name, count=1))
 
 
 def printf_pattern(pattern: Path) -> tuple[Path, int]:
@@ -58,8 +62,7 @@ def printf_pattern(pattern: Path) -> tuple[Path, int]:
         raise InputError("no files match the sequence's pattern")
 
     def printf(match: re.Match[str]) -> str:
-        width = len(match.group(2) or "") or int(match.group(1) or 0)
-        return f"%0{width}d" if width else "%d"
+        return f"%0{digits(match)}d" if digits(match) else "%d"
 
     return pattern.with_name(NUMBER.sub(printf, pattern.name, count=1)), files[0][0]
 
@@ -70,7 +73,7 @@ def numbered_files(pattern: Path) -> list[tuple[int, Path]]:
     wide, zero-padded, as ffmpeg reads them."""
     match = NUMBER.search(pattern.name)
     assert match is not None
-    width = len(match.group(2) or "") or int(match.group(1) or 0)
+    width = digits(match)
     name = re.compile(re.escape(pattern.name[: match.start()]) + r"(\d+)" + re.escape(pattern.name[match.end():]) + "$")
     found = []
     try:
