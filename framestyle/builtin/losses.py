@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from framestyle.hookspecs import hookimpl
+from framestyle.media.images import resize_mask
 from framestyle.transfer.losses import (
     ContentLoss,
     GuidedStyleLoss,
@@ -54,14 +55,6 @@ def rest_of(masks: list[np.ndarray]) -> np.ndarray:
     """Where no region is: what the masks leave uncovered (overlaps count once)."""
     return np.clip(1.0 - np.sum(masks, axis=0), 0.0, 1.0).astype(np.float32)
 
-
-def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
-    """A region's mask at a coarse-to-fine level's size (area-averaged)."""
-    import cv2
-
-    if mask.shape == (height, width):
-        return mask
-    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA)
 
 
 # Risser et al. match histograms at these two: the most of the effect for a

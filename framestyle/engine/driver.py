@@ -18,14 +18,14 @@ from pathlib import Path
 from framestyle.engine.formats import check_writers, writer_for
 from framestyle.engine.planning.inputs import find_inputs
 from framestyle.engine.planning.plan import Plan, make_plan
-from framestyle.engine.regions import open_mask, parse_region
+from framestyle.engine.regions import open_mask
 from framestyle.engine.runner.context import UnitContext
 from framestyle.engine.runtime import Runtime
 from framestyle.engine.units import AssembleVideo, EncodeChunk, Event, Item, Outcome, RunSpec, Unit, items_of
 from framestyle.errors import UsageError
 from framestyle.events import FrameEnd, FrameStart, RunEnd, RunStart, SourceEnd, SourceStart, Step
 from framestyle.host import PluginHost
-from framestyle.settings import Settings
+from framestyle.settings import Settings, parse_region
 from framestyle.transfer.weights import Weights
 
 log = logging.getLogger("framestyle")
@@ -45,11 +45,8 @@ def validate(settings: Settings, host: PluginHost) -> None:
         hooks.loaders().get(settings.loader)
     if settings.writer:
         hooks.writers().get(settings.writer)
-    for region in settings.regions:  # readable masks and styles, before the weights load
-        mask, style = parse_region(region)
-        open_mask(mask).at(0)
-        if not style.exists():
-            raise UsageError(f"--region {region}: no style {style}")
+    for region in settings.regions:  # readable masks, before the weights load
+        open_mask(parse_region(region)[0]).at(0)
     if settings.output is not None and settings.inputs:  # a run's outputs (framestyle.stylize has none)
         outputs = find_inputs(settings, hooks.loaders(), hooks.writers()).items
         chosen = {spec.name: spec for spec in (writer_for(work.output, settings, hooks) for work in outputs)}

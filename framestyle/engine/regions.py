@@ -18,15 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from framestyle.errors import InputError, UsageError
+from framestyle.media.images import IMAGE_EXTENSIONS, read_image, resize_mask
+from framestyle.media.sequence import is_sequence, numbered_files
+from framestyle.media.video import VIDEO_EXTENSIONS, VideoSource
+from framestyle.settings import parse_region
 from framestyle.types import RegionMask
-
-
-def parse_region(text: str) -> tuple[Path, Path]:
-    """``MASK=STYLE`` as (mask, style)."""
-    mask, sep, style = text.partition("=")
-    if not sep or not mask or not style:
-        raise UsageError(f"--region {text!r}: expected MASK=STYLE (a black-and-white image, then a style)")
-    return Path(mask), Path(style)
 
 
 def region_styles(settings_regions: list[str]) -> list[Path]:
@@ -47,9 +43,7 @@ class MaskFiles:
     """A mask per frame: the images of a folder (in natural order) or of a numbered pattern."""
 
     def __init__(self, path: Path) -> None:
-        from framestyle.engine.planning.inputs import walk
-        from framestyle.media.images import IMAGE_EXTENSIONS
-        from framestyle.media.sequence import is_sequence, numbered_files
+        from framestyle.engine.planning.inputs import walk  # (the planning package imports the runtime)
 
         if is_sequence(path):
             self.files = [file for _, file in numbered_files(path)]
@@ -69,8 +63,6 @@ class MaskVideo:
     """A mask per frame from a video's frames, read in order (sought again to go back)."""
 
     def __init__(self, path: Path) -> None:
-        from framestyle.media.video import VideoSource
-
         self.path, self.source = path, VideoSource(path)
         self.frames = self.source.frames_from(0)
         self.next = 0
@@ -78,8 +70,6 @@ class MaskVideo:
     def at(self, index: int) -> np.ndarray:
         if index != self.next:  # a segment's first frame, or a frame built again
             self.source.close()
-            from framestyle.media.video import VideoSource
-
             self.source = VideoSource(self.path)
             self.frames = self.source.frames_from(index)
         found = next(self.frames, None)
@@ -91,9 +81,6 @@ class MaskVideo:
 
 def open_mask(path: Path) -> StillMask | MaskFiles | MaskVideo:
     """The masks of ``MASK``: a folder, numbered files or a video move; an image stands still."""
-    from framestyle.media.sequence import is_sequence
-    from framestyle.media.video import VIDEO_EXTENSIONS
-
     if path.is_dir() or is_sequence(path):
         return MaskFiles(path)
     if path.suffix.lower() in VIDEO_EXTENSIONS:
@@ -112,8 +99,6 @@ def gray(rgb: np.ndarray) -> np.ndarray:
 
 def read_mask(path: Path) -> np.ndarray:
     """A mask as HxW float32 in [0, 1] (white: inside)."""
-    from framestyle.media.images import read_image
-
     try:
         return gray(read_image(path))
     except InputError as error:
@@ -121,10 +106,6 @@ def read_mask(path: Path) -> np.ndarray:
 
 
 def masks_at(masks: list[np.ndarray], first_group: int, width: int, height: int) -> tuple[RegionMask, ...]:
-    """The masks resized to a frame of ``width`` x ``height`` (area-averaged,
-    so a hard edge stays as soft as the pixels make it), each naming its
-    style group (the run's groups, then one per region)."""
-    import cv2
-
-    return tuple(RegionMask(cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA), first_group + n)
-                 for n, mask in enumerate(masks))
+    """The masks resized to a frame of ``width`` x ``height``, each naming
+    its style group (the run's groups, then one per region)."""
+    return tuple(RegionMask(resize_mask(mask, width, height), first_group + n) for n, mask in enumerate(masks))

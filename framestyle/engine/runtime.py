@@ -11,12 +11,12 @@ import numpy as np
 import torch
 
 from framestyle.engine.device import autocast_dtype, resolve_device
-from framestyle.engine.regions import masks_at, open_mask, parse_region, region_styles
+from framestyle.engine.regions import masks_at, open_mask, region_styles
 from framestyle.engine.schedule import schedule_styles
 from framestyle.engine.styles import MIN_STYLE_SIDE, blend_weights, read_style
 from framestyle.errors import UsageError
 from framestyle.media.images import fit_long_side, resize
-from framestyle.settings import Settings
+from framestyle.settings import Settings, parse_region
 from framestyle.transfer.colors import keep_luminance, match_colors
 from framestyle.transfer.losses import gram
 from framestyle.transfer.memory import forward_tiling, free_memory, pass_bytes_per_pixel

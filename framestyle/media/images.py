@@ -125,6 +125,16 @@ def resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.LANCZOS))
 
 
+def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """An HxW float mask at ``width`` x ``height``, area-averaged (a hard
+    edge stays as soft as the pixels make it)."""
+    if mask.shape == (height, width):
+        return mask
+    import cv2
+
+    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA)
+
+
 def full_scale(frame: np.ndarray) -> float:
     """The value of white in ``frame``: 65535 for 16 bits, else 255."""
     return 65535.0 if frame.dtype == np.uint16 else 255.0

@@ -90,6 +90,14 @@ def parse_change(text: str) -> StyleChange:
     return StyleChange(position.strip(), tuple(parsed))
 
 
+def parse_region(text: str) -> tuple[Path, Path]:
+    """``--region MASK=STYLE`` as (mask, style); ValueError if it is not that."""
+    mask, equals, style = text.partition("=")
+    if not equals or not mask or not style:
+        raise ValueError(f"--region {text!r}: expected MASK=STYLE (a black-and-white image, then a style)")
+    return Path(mask), Path(style)
+
+
 def parse_tile(text: str) -> str:
     """``--tile``: ``auto``, ``off`` or a tile side of at least 64 pixels; ValueError otherwise."""
     text = str(text).strip().lower()
@@ -277,9 +285,15 @@ class Settings:
         if self.region_rest not in ("style", "content"):
             yield f"--region-rest {self.region_rest}: style or content"
         for region in self.regions:
-            mask, sep, style = region.partition("=")
-            if not sep or not mask or not style:
-                yield f"--region {region!r}: expected MASK=STYLE (a black-and-white image, then a style)"
+            try:
+                mask, style = parse_region(region)
+            except ValueError as error:
+                yield str(error)
+                continue
+            if not mask.exists():
+                yield f"--region mask {mask}: no such file"
+            elif not style.exists():
+                yield f"--region {region}: no style {style}"
         if self.bit_depth not in (8, 16):
             yield f"--bit-depth {self.bit_depth}: 8 or 16"
         if self.crf is not None and not 0 <= self.crf <= MAX_CRF:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from framestyle.errors import UsageError, did_you_mean
-from framestyle.settings import Settings, parse_change, parse_layer_weights, parse_memory, parse_tile
+from framestyle.settings import Settings, parse_change, parse_layer_weights, parse_memory, parse_region, parse_tile
 
 PRESETS: dict[str, dict[str, Any]] = {
     # A quick look: small, few iterations, video frames stop early.
@@ -136,7 +136,7 @@ def convert(path: Path, key: str, value: Any, default: Any) -> Any:
             raise UsageError(f"{where}: expected a list of POSITION=STYLE")
         return [style_change_from(path, text) for text in value]
     if key == "regions":
-        if not isinstance(value, list) or not all(isinstance(v, str) and "=" in v for v in value):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise UsageError(f"{where}: expected a list of MASK=STYLE")
         return [region_from(path, text) for text in value]
     if key == "style_weights":
@@ -190,7 +190,10 @@ def style_change_from(path: Path, text: str) -> str:
 
 def region_from(path: Path, text: str) -> str:
     """A ``--region`` value from a file, its mask and style made absolute from the file's folder."""
-    mask, _, style = text.partition("=")
+    try:
+        mask, style = parse_region(text)
+    except ValueError as error:
+        raise UsageError(f"{path}: {error}") from None
     return f"{absolute(path.parent / mask)}={absolute(path.parent / style)}"
 
 
