@@ -154,10 +154,17 @@ def source_identity(path: Path) -> list[object]:
 
 
 # Settings that never change what an output looks like: where things go,
-# what is said about them, and how the work is spread.
+# what is said about them, and how the work is spread (tiles give the same
+# result: framestyle.transfer.tiles).
 NOT_IN_RESULT = ("inputs", "output", "verbosity", "overwrite", "dry_run", "exitfirst", "loader",
                  "format", "video_format", "device", "batch_size", "compile", "executor", "ray_address",
                  "worker_cores", "tile", "report", "preview")
+
+
+# And those that change the file written but not its frames: the writer and
+# its encoding, the rate of a sequence's video; a schedule's changes clear
+# only the frames they touch (FrameStore.drop_restyled).
+NOT_IN_FRAMES = (*NOT_IN_RESULT, "writer", "crf", "fps", "style_at", "style_fade")
 
 
 def made_with(settings: Settings, path: Path, weights_digest: str) -> str:
@@ -179,13 +186,7 @@ def fingerprint(settings: Settings, info: SourceInfo, weights_digest: str,
     result, the source file as it is, the weights, and where the video was
     split into segments (each starts cold). Finished frames are reused only
     by a run with the same fingerprint."""
-    shaping = settings.to_json()
-    # Tiles give the same result (framestyle.transfer.tiles); a schedule's
-    # changes clear only the frames they touch (FrameStore.drop_restyled).
-    for name in ("inputs", "output", "verbosity", "overwrite", "dry_run", "exitfirst", "loader", "writer",
-                 "format", "video_format", "device", "batch_size", "compile", "executor", "ray_address",
-                 "worker_cores", "tile", "fps", "style_at", "style_fade", "crf"):
-        shaping.pop(name, None)
+    shaping = {name: value for name, value in settings.to_json().items() if name not in NOT_IN_FRAMES}
     split = [dataclasses.astuple(segment) for segment in segments or []]
     blob = json.dumps([shaping, str(info.path.resolve()), *source_identity(info.path),
                        weights_digest] + ([split] if len(split) > 1 else []), sort_keys=True)
