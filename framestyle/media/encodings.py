@@ -123,11 +123,27 @@ def is_finished(fmt: VideoFormat, target: Path) -> bool:
         return False
 
 
+def streams(path: Path) -> str:
+    """What ffmpeg says of the streams of ``path`` (its ``-i`` report):
+    read once while the file is unchanged, though an output asks it for its
+    sound and its alpha, and each chunk of a split video again; "" for a
+    path that is not a file."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return ""
+    return probed_streams(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def probed_streams(path: Path, size: int, mtime_ns: int) -> str:
+    return subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True,
+                          errors="replace").stderr
+
+
 def pixel_format(path: Path) -> str | None:
     """The pixel format of the first video stream, as ffmpeg names it (``yuva444p10le``)."""
-    probe = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True,
-                           errors="replace").stderr
-    match = re.search(r"Stream #\S+.*?: Video: [^,]+(?:\([^)]*\))?[^,]*, (\w+)", probe)
+    match = re.search(r"Stream #\S+.*?: Video: [^,]+(?:\([^)]*\))?[^,]*, (\w+)", streams(path))
     return match.group(1) if match else None
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from framestyle.errors import InputError, read_error
-from framestyle.media.encodings import exact_fps, ffmpeg_exe
+from framestyle.media.encodings import exact_fps, ffmpeg_exe, streams
 from framestyle.types import SourceInfo
 
 log = logging.getLogger("framestyle")
@@ -48,9 +48,7 @@ def spans(numbers: list[int]) -> str:
 
 def probe_audio(path: Path) -> str | None:
     """The codec of the first audio stream of ``path``, or None if it has none."""
-    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)],
-                            capture_output=True, text=True, errors="replace")
-    match = re.search(r"Stream #\S+.*?: Audio: (\w+)", result.stderr)
+    match = re.search(r"Stream #\S+.*?: Audio: (\w+)", streams(path))
     return match.group(1) if match else None
 
 
