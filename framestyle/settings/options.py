@@ -6,17 +6,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from framestyle.settings import (
-    COLOR_MODES,
-    DEFAULT_CONTENT_LAYER,
-    DEFAULT_STYLE_LAYERS,
-    PADDINGS,
-    PRECISIONS,
-    WARM_STARTS,
-    Settings,
-    parse_layer_weights,
-    parse_memory,
-    parse_tile,
+from framestyle.settings import DEFAULT_CONTENT_LAYER, DEFAULT_STYLE_LAYERS, PADDINGS, PRECISIONS, WARM_STARTS, Settings
+from framestyle.settings.argtypes import (
+    batch_size,
+    color_mode,
+    int_list,
+    layer_weights,
+    loss_weight,
+    memory,
+    non_negative_int,
+    number_list,
+    positive_int,
+    precision_list,
+    tile,
 )
 from framestyle.settings.files import PRESETS
 
@@ -65,72 +67,6 @@ def common_options() -> argparse.ArgumentParser:
                        help="more detail; with an error, its traceback")
     group.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     return common
-
-
-def layer_weights(text: str) -> dict[str, float]:
-    """``--style-layers``: see :func:`framestyle.settings.parse_layer_weights`."""
-    try:
-        return parse_layer_weights(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def loss_weight(text: str) -> tuple[str, float]:
-    name, sep, weight = text.partition("=")
-    try:
-        if not sep or not name:
-            raise ValueError
-        return name.strip(), float(weight)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: use NAME=WEIGHT, e.g. tv=0.01") from None
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    return positive_int(text) if text.strip() != "0" else 0
-
-
-def batch_size(text: str) -> int:
-    """``auto`` (0) or a positive number."""
-    return 0 if text.strip().lower() == "auto" else positive_int(text)
-
-
-def tile(text: str) -> str:
-    try:
-        return parse_tile(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--tile {text.strip().lower()}: ")) from None
-
-
-def memory(text: str) -> int:
-    try:
-        return parse_memory(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def number_list(text: str) -> list[float]:
-    try:
-        return [float(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: use numbers separated by commas, e.g. 0.7,0.3") from None
-
-
-def color_mode(text: str) -> str | None:
-    if text == "none":
-        return None
-    if text not in COLOR_MODES:
-        raise argparse.ArgumentTypeError(f"{text!r}: choose luminance, histogram or none")
-    return text
 
 
 def defaults_come_from_settings(parser: argparse.ArgumentParser) -> None:
@@ -201,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="this style where the black-and-white MASK is white (a folder or video: per frame)")
     g.add_argument("--region-rest", choices=("style", "content"), default=defaults.region_rest,
                    help="where no --region mask is: --style's style, or the content left as it is")
+    g.add_argument("--region-follow", action="store_true",
+                   help="videos: a --region mask that is one image is drawn on the first frame and moves "
+                        "with the picture (carried by the flow) through the first shot")
     g = run.add_argument_group("presets and config")
     g.add_argument("--preset", choices=sorted(PRESETS),
                    help="fast (256 px, 100 iterations), balanced (the defaults) or quality "
@@ -376,24 +315,6 @@ def add_bench_parser(commands: argparse._SubParsersAction, parents: list[argpars
     from framestyle.scale.bench import add_parser as add_scale_parser
 
     add_scale_parser(bench.add_subparsers(dest="bench_command", metavar="WHAT", title="other benchmarks"))
-
-
-def int_list(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: use whole numbers separated by commas") from None
-    if any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"{text!r}: each must be at least 1")
-    return values
-
-
-def precision_list(text: str) -> list[str]:
-    values = [part.strip() for part in text.split(",")]
-    bad = [v for v in values if v not in PRECISIONS]
-    if bad:
-        raise argparse.ArgumentTypeError(f"{', '.join(bad)}: choose {', '.join(PRECISIONS)}")
-    return values
 
 
 class RawEpilogFormatter(argparse.RawDescriptionHelpFormatter):
