@@ -8,9 +8,13 @@
 - docs/images/colours.jpg: the coffee photo stylised with the defaults,
   --preserve-colors, --color-only and --loss histogram=20;
 - docs/images/schedule.jpg: frames 1, 4, 7, 10, 13 of the sample video with
-  mosaic.jpg fading in from frame 4 over 8 frames (--style-at 4=mosaic.jpg).
+  mosaic.jpg fading in from frame 4 over 8 frames (--style-at 4=mosaic.jpg);
+- docs/images/follow.jpg: frames 1, 6 and 12 of a pan across the cat photo,
+  the mask drawn on the first frame around an eye (outlined where
+  --region-follow carried it), above the same frames stylised with swirls
+  and, in the region, mosaic.
 
-    .venv/bin/python samples/make_guide_pictures.py [alpha regions colours schedule]   # ~8 min on 2 cores
+    .venv/bin/python samples/make_guide_pictures.py [alpha regions colours schedule follow]   # ~11 min on 2 cores
 """
 
 from __future__ import annotations
@@ -142,8 +146,48 @@ def schedule_picture() -> None:
     strip(frames, ROOT / "docs/images/schedule.jpg")
 
 
+def follow_picture() -> None:
+    import cv2
+
+    from framestyle.engine.regions import FollowedMask, StillMask
+    from framestyle.media.motion import estimate
+
+    photo = Image.open(ROOT / "samples/photos/chelsea.jpg").convert("RGB")
+    photo = np.asarray(photo.resize((320, round(photo.height * 320 / photo.width)), Image.Resampling.LANCZOS))
+    frames = [np.ascontiguousarray(photo[30:174, 40 + 4 * t: 232 + 4 * t]) for t in range(12)]  # a pan, 4 px a frame
+    y, x = np.mgrid[0:144, 0:192]
+    eye = (np.clip(30.5 - np.hypot(x - 81, (y - 51) * 1.3), 0, 1) * 255).astype(np.uint8)
+    with tempfile.TemporaryDirectory() as folder:
+        shot, out, mask_file = Path(folder) / "shot", Path(folder) / "out", Path(folder) / "eye.png"
+        shot.mkdir()
+        for n, frame in enumerate(frames, 1):
+            Image.fromarray(frame).save(shot / f"pan_{n:04d}.png")
+        Image.fromarray(eye).save(mask_file)
+        if main(["run", str(shot / "pan_%04d.png"), "--style", str(ROOT / "samples/styles/swirls.jpg"),
+                 "--region", f"{mask_file}={ROOT / 'samples/styles/mosaic.jpg'}", "--region-follow",
+                 "-o", str(out / "%04d.png"), "--size", "192"]) != 0:
+            raise SystemExit("the run failed")
+        follower = FollowedMask(StillMask(mask_file), shot, lambda: iter(frames), estimate)
+        shown = (0, 5, 11)
+        masks = {t: follower.at(t, 192, 144, None) for t in shown}
+        outlined = []
+        for t in shown:
+            edge = cv2.morphologyEx((masks[t] > 0.5).astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+            picture = frames[t].copy()
+            picture[edge > 0] = (255, 40, 40)
+            outlined.append(Image.fromarray(picture))
+        styled = [Image.open(out / f"{t + 1:04d}.png").convert("RGB") for t in shown]
+    grid = Image.new("RGB", (3 * 192 + 8, 2 * 144 + 4), "white")
+    for n, (top, bottom) in enumerate(zip(outlined, styled, strict=True)):
+        grid.paste(top, (n * 196, 0))
+        grid.paste(bottom, (n * 196, 148))
+    target = ROOT / "docs/images/follow.jpg"
+    grid.save(target, quality=90)
+    print(f"wrote {target}")
+
+
 PICTURES = {"alpha": alpha_picture, "regions": regions_picture, "colours": colours_picture,
-            "schedule": schedule_picture}
+            "schedule": schedule_picture, "follow": follow_picture}
 
 if __name__ == "__main__":
     import sys

@@ -16,6 +16,7 @@ import framestyle
 from framestyle.builtin.losses import rest_of
 from framestyle.cli import main
 from framestyle.media.images import read_image
+from framestyle.media.motion import estimate
 from framestyle.settings import Settings
 from framestyle.transfer.losses import style_distance
 from framestyle.transfer.pixels import to_tensor
@@ -139,3 +140,94 @@ def test_a_mask_video_gives_each_frame_its_own_mask_also_when_read_out_of_order(
         source.at(3)
     with pytest.raises(InputError, match="3 masks, none for frame 4"):
         open_mask(tmp_path / "m_%d.png").at(3)
+
+
+def panning_frames(count: int, step: float, cut_at: int | None = None) -> list[np.ndarray]:
+    """A photo seen by a camera panning right by ``step`` pixels a frame
+    (the picture moves left); from ``cut_at`` on, another photo."""
+    import cv2
+
+    photo, other = sample("chelsea.jpg", 2 * WIDTH), sample("coffee.jpg", 2 * WIDTH)
+    frames = []
+    for t in range(count):
+        seen = other if cut_at is not None and t >= cut_at else photo
+        shift = np.float32([[1, 0, -step * t], [0, 1, 0]])
+        frames.append(cv2.warpAffine(seen, shift, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR))
+    return frames
+
+
+def disc(center_x: float, radius: float = 14) -> np.ndarray:
+    """A disc in the frame as a mask (an anti-aliased edge: what a drawn mask has)."""
+    x, y = np.meshgrid(np.arange(WIDTH), np.arange(HEIGHT))
+    return np.clip(radius + 0.5 - np.hypot(x - center_x, y - HEIGHT / 2), 0, 1).astype(np.float32)
+
+
+def followed(tmp_path: Path, frames: list[np.ndarray]):
+    from framestyle.engine.regions import FollowedMask, StillMask
+    from framestyle.media.motion import estimate
+
+    mask = save(tmp_path / "disc.png", np.dstack([(disc(60) * 255).round().astype(np.uint8)] * 3))
+    return FollowedMask(StillMask(mask), tmp_path / "clip.mp4", lambda: iter(frames), estimate)
+
+
+def test_a_followed_mask_moves_with_the_picture_and_keeps_its_edge(tmp_path):
+    step = 1.5  # off the pixel grid: a chain of warps of the mask would blur its edge
+    frames = panning_frames(16, step)
+    follower = followed(tmp_path, frames)
+    masks = [follower.at(t, WIDTH, HEIGHT, None if t == 0 else estimate(frames[t - 1], frames[t]))
+             for t in range(16)]
+    truth, carried = disc(60 - step * 15), masks[15]
+    overlap = ((carried > 0.5) & (truth > 0.5)).sum() / ((carried > 0.5) | (truth > 0.5)).sum()
+    assert overlap > 0.9, overlap  # where the disc went (not where it was drawn: no overlap there)
+    soft = ((carried > 0.1) & (carried < 0.9)).sum()
+    assert soft <= 2 * ((truth > 0.1) & (truth < 0.9)).sum(), soft  # an edge as sharp as drawn
+    # A segment's first frame, or a resumed run's: carried again from the first frame, to the same mask.
+    assert np.array_equal(followed(tmp_path, frames).at(9, WIDTH, HEIGHT, None), masks[9])
+    assert np.array_equal(follower.at(15, WIDTH, HEIGHT, None), masks[15])  # a frame built again
+
+
+def test_a_followed_mask_stays_where_it_was_after_a_cut(tmp_path, caplog):
+    frames = panning_frames(10, 2.0, cut_at=6)
+    follower = followed(tmp_path, frames)
+    masks = [follower.at(t, WIDTH, HEIGHT, None if t == 0 else estimate(frames[t - 1], frames[t]))
+             for t in range(10)]
+    assert np.abs(masks[5] - disc(60 - 10)).mean() < 0.05  # followed through the first shot
+    assert all(np.array_equal(mask, masks[5]) for mask in masks[6:])
+    assert "from frame 7 (a cut) on it stays where it was" in caplog.text
+
+
+def test_a_followed_mask_is_the_same_however_the_video_is_split(tmp_path, weights):
+    """Masks as the stylising hook sees them, frame by frame: carried with the
+    picture, and the same from two segments as from one chain."""
+    import framestyle
+    from framestyle.host import PluginHost
+
+    clip = make_video(tmp_path / "clip.mp4", frames=16, width=WIDTH, height=HEIGHT, audio=False)
+    left = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    left[:, : WIDTH // 2] = 255
+    mask, style = save(tmp_path / "left.png", left), save(tmp_path / "style.png", sample("swirls.jpg", 48))
+
+    def masks_seen(**options) -> dict[int, np.ndarray]:
+        seen: dict[int, np.ndarray] = {}
+
+        class Watch:
+            @framestyle.hookimpl(tryfirst=True)
+            def stylize(self, job, init):
+                seen[job.index] = job.regions[0].mask
+                return None  # the built-in goes on
+
+        host = PluginHost(autoload=False)
+        host.register(Watch(), "watch")
+        out = tmp_path / f"out-{len(options)}.mp4"
+        assert framestyle.run(clip, style, out, regions=[f"{mask}={style}"],
+                              iterations=0, size=WIDTH, host=host, weights=weights, **options).exit_code == 0
+        return seen
+
+    still, whole = masks_seen(), masks_seen(region_follow=True)
+    split = masks_seen(region_follow=True, batch_size=2)
+    assert sorted(whole) == sorted(split) == list(range(16))
+    assert all(np.array_equal(whole[t], split[t]) for t in range(16))
+    edge = [float(np.interp(0.5, column[::-1], np.arange(WIDTH)[::-1]))
+            for column in (whole[t].mean(0) for t in (0, 15))]
+    assert abs(edge[0] - WIDTH // 2) < 2 and abs(edge[1] - (WIDTH // 2 - 2 * 15)) < 3, edge  # the pan: 2 px a frame
+    assert np.array_equal(still[15], still[0])  # without --region-follow the mask stands still

@@ -7,23 +7,30 @@ is a partial weight, so a soft edge blends the two styles there. The
 pixels no mask covers take ``--style`` (or stay the content with
 ``--region-rest content``). For a video a mask may move: a folder of
 masks, numbered files (``masks/m_%04d.png``) or a mask video give each
-frame its own, by position; a single image is every frame's. The loss is
+frame its own, by position; a single image is every frame's, or, with
+``--region-follow``, the first frame's, carried through the first shot by
+the flow (:class:`FollowedMask`). The loss is
 :class:`~framestyle.transfer.losses.GuidedStyleLoss`, exactly tileable.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from framestyle.errors import InputError, UsageError
 from framestyle.media.images import IMAGE_EXTENSIONS, read_image, resize_mask
+from framestyle.media.motion import Motion
 from framestyle.media.sequence import is_sequence, numbered_files
 from framestyle.media.video import VIDEO_EXTENSIONS, VideoSource
 from framestyle.settings import parse_region
 from framestyle.types import RegionMask
 
+log = logging.getLogger("framestyle")
+said_cut: set[tuple[Path, Path]] = set()  # (video, mask): the cut is said once, not by every segment
 
 def region_styles(settings_regions: list[str]) -> list[Path]:
     return [parse_region(text)[1] for text in settings_regions]
@@ -33,7 +40,7 @@ class StillMask:
     """One mask for every frame."""
 
     def __init__(self, path: Path) -> None:
-        self.mask = read_mask(path)
+        self.path, self.mask = path, read_mask(path)
 
     def at(self, index: int) -> np.ndarray:
         return self.mask
@@ -77,6 +84,73 @@ class MaskVideo:
             raise InputError(f"--region mask {self.path}: the mask video ends before frame {index + 1}")
         self.next = index + 1
         return gray(found[1])
+
+
+class FollowedMask:
+    """One mask drawn on a video's first frame, moving with the picture
+    through the first shot (``--region-follow``). Each frame keeps, per
+    pixel, where it was in the first frame (the flows composed), and the
+    mask is sampled there once: a chain of warps of the mask itself would
+    blur its edge a little more every frame. From a cut on, the flow says
+    nothing about where the drawn things went: the mask stays where it was.
+
+    The flows are the run's own, from frame to frame at the working size:
+    the chain's where it has them, and where it does not (a segment's first
+    frame, the first frame a resumed run makes) computed again from the
+    first frame by ``frames`` and ``motion``, alike, so that every split of a
+    video gives the same masks."""
+
+    def __init__(self, mask: StillMask, source: Path, frames: Callable[[], Iterator[np.ndarray]],
+                 motion: Callable[[np.ndarray, np.ndarray], Motion]) -> None:
+        self.drawn, self.path, self.source = mask.mask, mask.path, source
+        self.frames, self.motion = frames, motion
+        self.next = 0  # the frame the next carry reaches
+        self.coords: np.ndarray | None = None  # HxWx2: where each pixel of frame next-1 was in the first
+        self.cut_at: int | None = None
+
+    def at(self, index: int, width: int, height: int, motion: Motion | None) -> np.ndarray:
+        """The mask of frame ``index`` at ``width`` x ``height`` (the working
+        size); ``motion`` the frame's from the one before, where known."""
+        if index != self.next - 1:  # (a frame built again: as before)
+            if index == self.next and (index == 0 or motion is not None):
+                self.carry(width, height, motion)
+            else:
+                self.replay(index, width, height)
+        import cv2
+
+        assert self.coords is not None
+        drawn = resize_mask(self.drawn, width, height)
+        return cv2.remap(drawn, self.coords[..., 0], self.coords[..., 1], cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+
+    def carry(self, width: int, height: int, motion: Motion | None) -> None:
+        import cv2
+
+        grid = np.dstack(np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)))
+        if self.coords is None or self.next == 0:
+            self.coords = grid
+        elif motion is not None and motion.cut and self.cut_at is None:
+            self.cut_at = self.next
+            if (self.source, self.path) not in said_cut:
+                said_cut.add((self.source, self.path))
+                log.warning("%s: the --region mask %s followed the first shot; from frame %d (a cut) on it stays "
+                        "where it was (give a mask per frame for later shots)", self.source, self.path,
+                            self.next + 1)
+        elif motion is not None and self.cut_at is None:
+            there = grid + motion.flow  # each pixel's place in the frame before
+            self.coords = cv2.remap(self.coords, there[..., 0], there[..., 1], cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REPLICATE)
+        self.next += 1
+
+    def replay(self, index: int, width: int, height: int) -> None:
+        """Carry the mask from the first frame to frame ``index`` again."""
+        self.next, self.coords, last = 0, None, None
+        for working in self.frames():
+            self.carry(width, height, None if last is None else self.motion(last, working))
+            if self.next > index:
+                return
+            last = working
+        raise InputError(f"{self.source}: the video ends before frame {index + 1}")
 
 
 def open_mask(path: Path) -> StillMask | MaskFiles | MaskVideo:

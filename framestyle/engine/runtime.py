@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from framestyle.engine.device import autocast_dtype, resolve_device
-from framestyle.engine.regions import masks_at, open_mask, region_styles
+from framestyle.engine.regions import open_mask, region_styles
 from framestyle.engine.schedule import schedule_styles
 from framestyle.engine.styles import MIN_STYLE_SIDE, blend_weights, read_style
 from framestyle.errors import UsageError
@@ -25,7 +25,6 @@ from framestyle.transfer.tiles import Tiling, inside_tiles, tiled_features, tile
 from framestyle.transfer.vgg import MIN_SIDE, VGG19Encoder
 from framestyle.transfer.weights import Weights, resolve_weights
 from framestyle.transfer.winograd import use_winograd
-from framestyle.types import RegionMask
 
 log = logging.getLogger("framestyle")
 
@@ -176,10 +175,6 @@ class Runtime:
         if palette is None:
             self.cache[key] = groups
         return groups
-
-    def region_masks(self, index: int, width: int, height: int) -> tuple[RegionMask, ...]:
-        """The ``--region`` masks of frame ``index``, for a frame of ``width`` x ``height``."""
-        return masks_at([mask.at(index) for mask in self.masks], self.region_group, width, height)
 
     def warn_if_style_too_small(self, width: int, height: int) -> None:
         """Say once per frame size when ``--style-scale`` shrinks a style so

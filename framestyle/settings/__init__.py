@@ -153,6 +153,7 @@ class Settings:
     # pixels no mask covers take --style ("style") or stay the content ("content").
     regions: list[str] = field(default_factory=list)
     region_rest: str = "style"
+    region_follow: bool = False  # a video's one-image masks move with its flow from its first frame
     color_only: bool = False  # keep the content's luminance, take only the stylised colours (transfer.colors)
 
     size: int = 512  # long side of the output; larger inputs are resized down

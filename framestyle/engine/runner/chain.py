@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 
+from framestyle.engine.formats import open_source
+from framestyle.engine.regions import FollowedMask, StillMask, masks_at
 from framestyle.engine.runner.context import PluginContext, UnitContext
 from framestyle.engine.runner.read_ahead import DecodedFrame
 from framestyle.engine.runner.stylize_call import StylizeCall
@@ -21,7 +23,7 @@ from framestyle.media.motion import warp_error as motion_warp_error
 from framestyle.transfer.frame import FrameWork
 from framestyle.transfer.optimize import Task
 from framestyle.transfer.pixels import to_tensor
-from framestyle.types import FrameJob, SourceInfo, StylizeResult
+from framestyle.types import FrameJob, RegionMask, SourceInfo, StylizeResult
 
 Emit = Callable[[Event], None]
 
@@ -91,6 +93,9 @@ class Chain:
         self.iterations = 0  # over all its frames, heads included
         self.frames = 0  # frames announced as ended
         self.plugins = PluginContext(context.runtime, context.hooks, lambda step: emit(Event(item.number, step)))
+        follow = context.settings.region_follow and info.kind == "video"
+        self.followed = {n: FollowedMask(mask, info.path, self.working_frames, context.motion)
+                         for n, mask in enumerate(context.runtime.masks) if follow and isinstance(mask, StillMask)}
 
     def prepare(self, frame: DecodedFrame, reuse: bool, part: str = "frame") -> InFlight:
         """A frame's start. A video frame that continues a shot starts warm
@@ -114,8 +119,24 @@ class Chain:
                        iterations=budget, output=self.item.output, previous_rgb=previous,
                        previous_source=self.previous_source,
                        style_weights=self.item.styles.weights_at(frame.index) if self.item.styles else None,
-                       regions=runtime.region_masks(frame.index, *frame.working.shape[1::-1]))
+                       regions=self.region_masks(frame))
         return InFlight(frame, content, previous, warm, StylizeCall(hooks, job, hooks.init_image(job)), part)
+
+    def region_masks(self, frame: DecodedFrame) -> tuple[RegionMask, ...]:
+        """The ``--region`` masks of ``frame``, at its working size."""
+        width, height = frame.working.shape[1::-1]
+        masks = [self.followed[n].at(frame.index, width, height, frame.motion) if n in self.followed
+                 else mask.at(frame.index) for n, mask in enumerate(self.context.runtime.masks)]
+        return masks_at(masks, self.context.runtime.region_group, width, height)
+
+    def working_frames(self) -> Iterator[np.ndarray]:
+        """The source's frames from its first, at the working size, from an opening of their own."""
+        source = open_source(self.info.path, self.context.settings, self.context.hooks)
+        try:
+            for rgb in source.frames():
+                yield self.context.runtime.working_frame(rgb)[0]
+        finally:
+            source.close()
 
     def result(self, done: InFlight, kept: Callable[[int, str], np.ndarray]) -> np.ndarray:
         """The frame to write: the optimised image at the output size, or a
