@@ -67,6 +67,8 @@ def ensure_environment() -> Path:
     if not STAMP.exists() or STAMP.read_text() != fingerprint():
         print("dev.py: installing framestyle and its dependencies (first run takes a few minutes)",
               file=sys.stderr)
+        # Not --no-compile: it saves pip half a minute, but where PYTHONDONTWRITEBYTECODE
+        # is set (CI) every process the tests start then compiles torch again (~6 s each).
         pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
         # One pip call: one resolution, and the plugins' "framestyle" is the checkout.
         editable = [f"{ROOT}[test]", *map(str, plugin_packages())]
@@ -127,8 +129,8 @@ def main(argv: list[str]) -> int:
 
 
 # Breaks of the files the last commit changed, and as many others, that CI
-# tries after the suite: a few minutes at most on the slower CPU kind.
-MUTATION_SAMPLE = 2
+# tries after the suite: about half a minute on the slower CPU kind.
+MUTATION_SAMPLE = 1
 
 
 def whole_suite(args: list[str]) -> bool:

@@ -3,6 +3,8 @@ temporary cache, tiny images made on the fly, and a fresh plugin host."""
 
 from __future__ import annotations
 
+import copy
+import logging
 import os
 from pathlib import Path
 
@@ -37,6 +39,19 @@ if ON_CI:  # the same examples every run: a CI failure reproduces
     hypothesis_settings.load_profile("ci")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A module marked ``xdist_group`` builds its fixtures once, in one
+    worker, only if pytest-xdist's ``--dist loadgroup`` renamed its tests
+    (``test@group``); where the pair of versions installed cannot, every
+    worker builds them again (minutes of CI), so say so rather than run."""
+    if getattr(config.option, "loadgroup", False):
+        ungrouped = [item.nodeid for item in items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+        if ungrouped:
+            raise pytest.UsageError(f"--dist loadgroup did not group {ungrouped[0]} (pytest-xdist and pytest "
+                                    "disagree on node ids; see the pin in pyproject.toml)")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
     report: pytest.TestReport = yield
@@ -61,6 +76,12 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, weights_cache: Path, tmp_path:
     monkeypatch.setenv("FRAMESTYLE_DISABLE_PLUGIN_AUTOLOAD", "1")
     for name in ("FRAMESTYLE_WEIGHTS", "FRAMESTYLE_STRICT_PLUGINS", "NO_COLOR"):
         monkeypatch.delenv(name, raising=False)
+    # The command line sets up the "framestyle" logger for a terminal (its own
+    # handler, no propagation): put it back, or caplog in a later test of the
+    # same worker hears nothing.
+    logger = logging.getLogger("framestyle")
+    for attribute in ("handlers", "level", "propagate"):
+        monkeypatch.setattr(logger, attribute, copy.copy(getattr(logger, attribute)))
 
 
 @pytest.fixture(scope="session")
