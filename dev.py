@@ -67,12 +67,15 @@ def ensure_environment() -> Path:
     if not STAMP.exists() or STAMP.read_text() != fingerprint():
         print("dev.py: installing framestyle and its dependencies (first run takes a few minutes)",
               file=sys.stderr)
-        # Not --no-compile: it saves pip half a minute, but where PYTHONDONTWRITEBYTECODE
-        # is set (CI) every process the tests start then compiles torch again (~6 s each).
-        pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+        # pip byte-compiles its 11,000 files (torch's mostly) in one process, a
+        # minute on 2 cores; compileall does it on every core. Compiled they must
+        # be: where PYTHONDONTWRITEBYTECODE is set (CI) nothing is cached later,
+        # and every process the tests start would compile torch again (~6 s).
+        pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-compile", "-q"]
         # One pip call: one resolution, and the plugins' "framestyle" is the checkout.
         editable = [f"{ROOT}[test]", *map(str, plugin_packages())]
         subprocess.run([*pip, *PINS, *(arg for path in editable for arg in ("-e", path))], check=True)
+        subprocess.run([str(python), "-m", "compileall", "-q", "-j", "0", str(VENV)], stdout=subprocess.DEVNULL)
         STAMP.write_text(fingerprint())
     return python
 
