@@ -39,8 +39,24 @@ if ON_CI:  # the same examples every run: a CI failure reproduces
     hypothesis_settings.load_profile("ci")
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+# The modules whose tests take the most CPU (a profile on the AVX2 kind),
+# heaviest first: pytest-xdist hands tests out in collection order, so these
+# start early and the run does not end on one worker finishing a long test
+# while the others wait.
+HEAVIEST_FIRST = ("test_executors", "test_schedule", "test_video", "test_artist", "test_regions", "test_stylize",
+                  "test_dry_run", "test_formats", "test_tiles", "test_speed", "test_gif", "test_terminal")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        module = item.path.stem
+        return HEAVIEST_FIRST.index(module) if module in HEAVIEST_FIRST else len(HEAVIEST_FIRST)
+
+    items.sort(key=rank)
+
+
+@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+def refuse_ungrouped(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A module marked ``xdist_group`` builds its fixtures once, in one
     worker, only if pytest-xdist's ``--dist loadgroup`` renamed its tests
     (``test@group``); where the pair of versions installed cannot, every
