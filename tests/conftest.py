@@ -47,20 +47,19 @@ HEAVIEST_FIRST = ("test_executors", "test_schedule", "test_video", "test_artist"
                   "test_dry_run", "test_formats", "test_tiles", "test_speed", "test_gif", "test_terminal")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(trylast=True)  # after pytest-xdist has renamed the grouped tests
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The heaviest modules first; and refuse to run ungrouped.
+
+    A module marked ``xdist_group`` builds its fixtures once, in one
+    worker, only if pytest-xdist's ``--dist loadgroup`` renamed its tests
+    (``test@group``); where the pair of versions installed cannot, every
+    worker builds them again (minutes of CI), so say so rather than run."""
     def rank(item: pytest.Item) -> int:
         module = item.path.stem
         return HEAVIEST_FIRST.index(module) if module in HEAVIEST_FIRST else len(HEAVIEST_FIRST)
 
     items.sort(key=rank)
-
-
-@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
-def refuse_ungrouped(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A module marked ``xdist_group`` builds its fixtures once, in one
-    worker, only if pytest-xdist's ``--dist loadgroup`` renamed its tests
-    (``test@group``); where the pair of versions installed cannot, every
-    worker builds them again (minutes of CI), so say so rather than run."""
     if getattr(config.option, "loadgroup", False):
         ungrouped = [item.nodeid for item in items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
         if ungrouped:
