@@ -107,6 +107,7 @@ class FollowedMask:
         self.next = 0  # the frame the next carry reaches
         self.coords: np.ndarray | None = None  # HxWx2: where each pixel of frame next-1 was in the first
         self.cut_at: int | None = None
+        self.sized: tuple[np.ndarray, np.ndarray] | None = None  # (pixel grid, drawn mask) at the working size
 
     def at(self, index: int, width: int, height: int, motion: Motion | None) -> np.ndarray:
         """The mask of frame ``index`` at ``width`` x ``height`` (the working
@@ -119,14 +120,21 @@ class FollowedMask:
         import cv2
 
         assert self.coords is not None
-        drawn = resize_mask(self.drawn, width, height)
+        drawn = self.at_size(width, height)[1]
         return cv2.remap(drawn, self.coords[..., 0], self.coords[..., 1], cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
+
+    def at_size(self, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """The pixel grid and the drawn mask at the working size, made once."""
+        if self.sized is None or self.sized[1].shape != (height, width):
+            grid = np.dstack(np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)))
+            self.sized = grid, resize_mask(self.drawn, width, height)
+        return self.sized
 
     def carry(self, width: int, height: int, motion: Motion | None) -> None:
         import cv2
 
-        grid = np.dstack(np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)))
+        grid = self.at_size(width, height)[0]
         if self.coords is None or self.next == 0:
             self.coords = grid
         elif motion is not None and motion.cut and self.cut_at is None:
@@ -134,7 +142,7 @@ class FollowedMask:
             if (self.source, self.path) not in said_cut:
                 said_cut.add((self.source, self.path))
                 log.warning("%s: the --region mask %s followed the first shot; from frame %d (a cut) on it stays "
-                        "where it was (give a mask per frame for later shots)", self.source, self.path,
+                            "where it was (give a mask per frame for later shots)", self.source, self.path,
                             self.next + 1)
         elif motion is not None and self.cut_at is None:
             there = grid + motion.flow  # each pixel's place in the frame before
